@@ -1,0 +1,359 @@
+/**
+ * The clone engine: how a multi-threaded Deno process creates a child in new
+ * namespaces, runs JavaScript setup in it, and execs a command.
+ *
+ * Deno cannot fork (V8's heap is not copied into a forked child) and cannot
+ * unshare most namespaces (it is multi-threaded). So the child is made with
+ * `clone(CLONE_VM | CLONE_VFORK | namespaces)`: it borrows the parent's
+ * memory while the parent's main thread is suspended, and runs a chain of
+ * `ucontext`s on stacks carved below the parent's stack pointer:
+ *
+ * ```
+ * clone(&setcontext, stack, flags, &setup)
+ *   setup  : the JS callback (namespace setup) — returns normally, which
+ *            unwinds every V8 frame; uc_link ->
+ *   exec   : execve(path, argv, envp), or _exit(code) when setup failed;
+ *            uc_link (only reached when execve fails) ->
+ *   failed : memcpy(&execErrno, &errno, 4); uc_link ->
+ *   exit   : _exit(126)
+ * ```
+ *
+ * The parent resumes when the child has exec'd or exited and reads what the
+ * setup callback recorded in (shared) JS memory.
+ * @module
+ */
+
+import {
+  REG_RSP,
+  UC_GREGS,
+  UC_LINK,
+  UC_SIGMASK,
+  UC_STACK_SIZE,
+  UC_STACK_SP,
+  UCONTEXT_SIZE,
+} from "./arch.ts";
+import { CLONE, SIGNAL_MAX, SIGNALS } from "./constants.ts";
+import { SyscallError } from "./errors.ts";
+import {
+  addressOf,
+  closeRange,
+  cstr,
+  cstrVector,
+  F_GETFL,
+  F_OK,
+  F_SETFL,
+  fcntl,
+  lastError,
+  O_DIRECTORY,
+  O_NONBLOCK,
+  offHeap,
+  PR_SET_PDEATHSIG,
+  prctl,
+  raw,
+  resetSignal,
+  setSignalMask,
+  SIG_BLOCK,
+  SIG_SETMASK,
+  strerror,
+  symbolAddress,
+  X_OK,
+} from "./libc.ts";
+
+/** A setup step failed in the child; the child exits with `exitCode`. */
+export class ChildSetupError extends Error {
+  /** The step that failed, e.g. `"sethostname"` or `"exec"`. */
+  readonly step: string;
+  /** The exit status the child ends with. */
+  readonly exitCode: number;
+  /** The underlying error, when there was one. */
+  override readonly cause?: unknown;
+
+  /** Builds the error; `cause` is typically a {@link SyscallError}. */
+  constructor(step: string, message: string, exitCode = 125, cause?: unknown) {
+    super(message);
+    this.name = "ChildSetupError";
+    this.step = step;
+    this.exitCode = exitCode;
+    this.cause = cause;
+  }
+}
+
+/** What to run in the child once setup is done. */
+export interface ExecRequest {
+  /** The command's name or path, as given (argv[0]). */
+  command: string;
+  /** Full argument vector, argv[0] included. */
+  argv: string[];
+  /** The environment, as `KEY=VALUE` strings. */
+  env: string[];
+}
+
+/** What the engine is asked to do. */
+export interface CloneRequest {
+  /** CLONE_NEW* flags. */
+  namespaces: number;
+  /**
+   * Runs in the child, in the new namespaces, before the command is exec'd.
+   * It must be synchronous and may only call `ffi/` functions: it runs in the
+   * parent's memory while the parent is suspended. Throwing aborts the child.
+   */
+  setup: (info: { outerPid: number }) => void;
+  /** The command to exec; without one the child exits 0 after setup. */
+  exec?: ExecRequest;
+}
+
+/** What happened by the time `clone` returned in the parent. */
+export interface CloneOutcome {
+  /** The child's PID in the parent's PID namespace. */
+  pid: number;
+  /** Set when setup or exec failed; the child has then already exited. */
+  failure?: ChildSetupError;
+  /** The fds among 0-2 whose O_NONBLOCK flag the child cleared. */
+  clearedNonblock: number[];
+}
+
+const PATH_DEFAULT = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const KIB = 1024;
+
+/** Carved stack regions, as offsets below the parent's stack pointer. */
+const STACKS = {
+  clone: { top: 64 * KIB },
+  setup: { top: 128 * KIB, bottom: 576 * KIB },
+  exec: { top: 576 * KIB, bottom: 640 * KIB },
+  failed: { top: 640 * KIB, bottom: 704 * KIB },
+  exit: { top: 704 * KIB, bottom: 768 * KIB },
+} as const;
+
+const ALL_SIGNALS = 0xffff_ffff_ffff_ffffn;
+
+interface Context {
+  bytes: Uint8Array<ArrayBuffer>;
+  view: DataView;
+  address: bigint;
+}
+
+function newContext(): Context {
+  const bytes = offHeap(UCONTEXT_SIZE);
+  return { bytes, view: new DataView(bytes.buffer), address: addressOf(bytes) };
+}
+
+const contexts = {
+  scratch: newContext(),
+  setup: newContext(),
+  exec: newContext(),
+  failed: newContext(),
+  exit: newContext(),
+};
+
+/** Shared words the kernel and the exec-failure context write into. */
+const shared = offHeap(16);
+const sharedView = new DataView(shared.buffer);
+const sharedAddress = addressOf(shared);
+const CHILD_TID_OFFSET = 0;
+const EXEC_ERRNO_OFFSET = 4;
+
+const addresses = {
+  setcontext: symbolAddress("setcontext"),
+  execve: symbolAddress("execve"),
+  exit: symbolAddress("_exit"),
+  memcpy: symbolAddress("memcpy"),
+  errno: BigInt(Deno.UnsafePointer.value(raw.__errno_location())),
+};
+
+const pointer = (address: bigint) => Deno.UnsafePointer.create(address);
+
+/** The request being served by the child; read by the setup callback. */
+let current: {
+  request: CloneRequest;
+  failure?: ChildSetupError;
+  clearedNonblock: number[];
+  execPlan?: {
+    candidates: Uint8Array<ArrayBuffer>[];
+    argv: bigint;
+    envp: bigint;
+    /** Keeps the C strings behind `argv` and `envp` alive (GC may run in the child). */
+    keep: unknown[];
+  };
+} | null = null;
+
+/** Prepares `ctx` to run `fn` on the stack region `[sp - bottom, sp - top)`. */
+function prepare(
+  ctx: Context,
+  sp: bigint,
+  region: { top: number; bottom: number },
+  link: Context | null,
+  signalMask: bigint,
+): void {
+  if (raw.getcontext(ctx.bytes) !== 0) throw lastError("getcontext");
+  const low = (sp - BigInt(region.bottom)) & ~15n;
+  const high = (sp - BigInt(region.top)) & ~15n;
+  ctx.view.setBigUint64(UC_LINK, link ? link.address : 0n, true);
+  ctx.view.setBigUint64(UC_STACK_SP, low, true);
+  ctx.view.setBigUint64(UC_STACK_SIZE, high - low, true);
+  ctx.view.setBigUint64(UC_SIGMASK, signalMask, true);
+}
+
+/** Points `ctx` at `_exit(code)`. */
+function aimAtExit(ctx: Context, code: number): void {
+  raw.makecontext1(ctx.bytes, pointer(addresses.exit), 1, BigInt(code));
+}
+
+/** The first executable candidate for `command`, as execvp would pick. */
+function resolveCommand(command: string, env: string[]): string[] {
+  if (command.includes("/")) return [command];
+  const path = env.find((entry) => entry.startsWith("PATH="))?.slice(5) ?? PATH_DEFAULT;
+  return path.split(":").map((dir) => `${dir || "."}/${command}`);
+}
+
+/** Child-side hygiene before exec: signals, fds, O_NONBLOCK, parent death. */
+function sanitizeChild(): void {
+  for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
+    if (signal !== SIGNALS.SIGKILL && signal !== SIGNALS.SIGSTOP) resetSignal(signal);
+  }
+  closeRange(3, 0xffff_ffff);
+  for (const fd of [0, 1, 2]) {
+    let flags: number;
+    try {
+      flags = fcntl(fd, F_GETFL);
+    } catch {
+      continue; // closed: nothing to clear
+    }
+    if (flags & O_NONBLOCK) {
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+      current!.clearedNonblock.push(fd);
+    }
+  }
+}
+
+/** Chooses the program to exec and aims the exec context at it. */
+function aimAtCommand(exec: ExecRequest): void {
+  const plan = current!.execPlan!;
+  let found: Uint8Array<ArrayBuffer> | undefined;
+  let existing = false;
+  for (const candidate of plan.candidates) {
+    if (raw.access(candidate, F_OK) !== 0) continue;
+    existing = true;
+    const directory = raw.open(candidate, O_DIRECTORY, 0);
+    if (directory >= 0) {
+      raw.close(directory);
+      continue;
+    }
+    if (raw.access(candidate, X_OK) === 0) {
+      found = candidate;
+      break;
+    }
+  }
+  if (!found) {
+    throw existing
+      ? new ChildSetupError("exec", `${exec.command}: permission denied or not a file`, 126)
+      : new ChildSetupError("exec", `${exec.command}: command not found`, 127);
+  }
+  raw.makecontext3(
+    contexts.exec.bytes,
+    pointer(addresses.execve),
+    3,
+    addressOf(found),
+    plan.argv,
+    plan.envp,
+  );
+}
+
+/** The JS function the child runs first, on its carved stack. */
+function childSetup(): void {
+  const job = current!;
+  try {
+    prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
+    sanitizeChild();
+    if (job.request.exec) aimAtCommand(job.request.exec);
+    else aimAtExit(contexts.exec, 0);
+    prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+  } catch (error) {
+    job.failure = error instanceof ChildSetupError ? error : new ChildSetupError(
+      error instanceof SyscallError ? error.call : "setup",
+      error instanceof Error ? error.message : String(error),
+      125,
+      error,
+    );
+    aimAtExit(contexts.exec, job.failure.exitCode);
+  }
+}
+
+const setupCallback = new Deno.UnsafeCallback(
+  { parameters: [], result: "void" } as const,
+  childSetup,
+);
+
+/** Reads the current stack pointer of the calling (main) thread. */
+function stackPointer(): bigint {
+  if (raw.getcontext(contexts.scratch.bytes) !== 0) throw lastError("getcontext");
+  return contexts.scratch.view.getBigUint64(UC_GREGS + 8 * REG_RSP, true);
+}
+
+/**
+ * Creates a child in new namespaces, runs `request.setup` in it and execs
+ * `request.exec`. Returns once the child has exec'd or exited. Must be called
+ * from Deno's main thread.
+ */
+export function cloneChild(request: CloneRequest): CloneOutcome {
+  current = { request, clearedNonblock: [] };
+  if (request.exec) {
+    const argv = cstrVector(request.exec.argv);
+    const envp = cstrVector(request.exec.env);
+    current.execPlan = {
+      candidates: resolveCommand(request.exec.command, request.exec.env).map(cstr),
+      argv: addressOf(argv.vector),
+      envp: addressOf(envp.vector),
+      keep: [argv.keep, envp.keep],
+    };
+  }
+  const sp = stackPointer();
+  prepare(contexts.exit, sp, STACKS.exit, null, ALL_SIGNALS);
+  aimAtExit(contexts.exit, 126);
+  prepare(contexts.failed, sp, STACKS.failed, contexts.exit, ALL_SIGNALS);
+  raw.makecontext3(
+    contexts.failed.bytes,
+    pointer(addresses.memcpy),
+    3,
+    sharedAddress + BigInt(EXEC_ERRNO_OFFSET),
+    addresses.errno,
+    4n,
+  );
+  prepare(contexts.exec, sp, STACKS.exec, contexts.failed, 0n);
+  aimAtExit(contexts.exec, 125); // re-aimed by the child; this guards a setup that never ran
+  prepare(contexts.setup, sp, STACKS.setup, contexts.exec, ALL_SIGNALS);
+  raw.makecontext0(contexts.setup.bytes, setupCallback.pointer, 0);
+  sharedView.setInt32(CHILD_TID_OFFSET, 0, true);
+  sharedView.setInt32(EXEC_ERRNO_OFFSET, 0, true);
+
+  const flags = request.namespaces | CLONE.VM | CLONE.VFORK | CLONE.PARENT_SETTID |
+    SIGNALS.SIGCHLD;
+  const savedMask = setSignalMask(SIG_BLOCK, ALL_SIGNALS);
+  let pid: number;
+  try {
+    pid = raw.clone(
+      pointer(addresses.setcontext),
+      pointer((sp - BigInt(STACKS.clone.top)) & ~15n),
+      flags,
+      pointer(contexts.setup.address),
+      pointer(sharedAddress + BigInt(CHILD_TID_OFFSET)),
+      null,
+      null,
+    );
+  } finally {
+    setSignalMask(SIG_SETMASK, savedMask);
+  }
+  if (pid === -1) {
+    current = null;
+    throw lastError("clone");
+  }
+  const job = current;
+  current = null;
+  let failure = job.failure;
+  const execErrno = sharedView.getInt32(EXEC_ERRNO_OFFSET, true);
+  if (!failure && execErrno !== 0) {
+    const error = new SyscallError("execve", execErrno, strerror(execErrno), request.exec?.command);
+    failure = new ChildSetupError("exec", error.message, 126, error);
+  }
+  return { pid, failure, clearedNonblock: job.clearedNonblock };
+}

@@ -1,0 +1,79 @@
+/**
+ * Kernel constants: namespace clone flags, mount flags and signal numbers
+ * (x86-64 Linux values).
+ * @module
+ */
+
+/** clone(2)/unshare(2)/setns(2) namespace flags. */
+export const CLONE = {
+  NEWTIME: 0x00000080,
+  VM: 0x00000100,
+  VFORK: 0x00004000,
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+  PARENT_SETTID: 0x00100000,
+} as const;
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 1n,
+  NOSUID: 2n,
+  NODEV: 4n,
+  NOEXEC: 8n,
+  REMOUNT: 32n,
+  BIND: 4096n,
+  REC: 16384n,
+  PRIVATE: 1n << 18n,
+  SLAVE: 1n << 19n,
+} as const;
+
+/** umount2(2) flag: detach lazily. */
+export const MNT_DETACH = 2;
+
+/** Signal numbers by name. */
+export const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
+};
+
+/** The name of signal `n` (`"SIGKILL"` for 9), or `SIGn` for real-time ones. */
+export function signalName(n: number): string {
+  return Object.keys(SIGNALS).find((name) => SIGNALS[name] === n) ?? `SIG${n}`;
+}
+
+/** The highest signal number (SIGRTMAX on Linux). */
+export const SIGNAL_MAX = 64;

@@ -1,0 +1,454 @@
+/**
+ * The libc symbol table and small typed wrappers around it.
+ *
+ * This file (with the rest of `ffi/`) is the only place that deals in
+ * pointers. Every wrapper returns plain values and throws a
+ * {@link SyscallError} naming the call and errno when libc reports failure.
+ * @module
+ */
+
+import { SyscallError } from "./errors.ts";
+
+/** The libc functions the tool calls, in one table. */
+const SYMBOLS = {
+  getpid: { parameters: [], result: "i32" },
+  getuid: { parameters: [], result: "u32" },
+  getgid: { parameters: [], result: "u32" },
+  clone: {
+    parameters: ["pointer", "pointer", "i32", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  unshare: { parameters: ["i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  chroot: { parameters: ["buffer"], result: "i32" },
+  chdir: { parameters: ["buffer"], result: "i32" },
+  fchdir: { parameters: ["i32"], result: "i32" },
+  mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+  access: { parameters: ["buffer", "i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  waitpid_async: {
+    name: "waitpid",
+    parameters: ["i32", "buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  mq_open: { parameters: ["buffer", "i32", "u32", "buffer"], result: "i32" },
+  mq_getattr: { parameters: ["i32", "buffer"], result: "i32" },
+  mq_send: { parameters: ["i32", "buffer", "usize", "u32"], result: "i32" },
+  mq_timedreceive: {
+    parameters: ["i32", "buffer", "usize", "buffer", "buffer"],
+    result: "isize",
+  },
+  mq_close: { parameters: ["i32"], result: "i32" },
+  mq_unlink: { parameters: ["buffer"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
+  signal: { parameters: ["i32", "pointer"], result: "pointer" },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  getcontext: { parameters: ["buffer"], result: "i32" },
+  makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
+  makecontext1: {
+    name: "makecontext",
+    parameters: ["buffer", "pointer", "i32", "i64"],
+    result: "void",
+  },
+  makecontext3: {
+    name: "makecontext",
+    parameters: ["buffer", "pointer", "i32", "i64", "i64", "i64"],
+    result: "void",
+  },
+  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+const libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+
+/** The raw symbol table, for the clone engine (pointers and all). */
+export const raw = libc;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A NUL-terminated copy of `text` (UTF-8), ready to pass as `const char *`. */
+export function cstr(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = offHeap(encoder.encode(text).length + 1);
+  encoder.encodeInto(text, bytes);
+  return bytes;
+}
+
+/**
+ * A zeroed byte buffer whose memory lives outside V8's heap, so its address
+ * never moves: use it for anything whose pointer outlives a single call.
+ */
+export function offHeap(size: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new ArrayBuffer(size));
+}
+
+/** The address of a buffer as a bigint (0n for an empty one). */
+export function addressOf(buffer: Uint8Array<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/**
+ * A NULL-terminated `char *[]` for `strings`, for execve's argv and envp.
+ * The returned `keep` array holds the strings alive as long as the vector.
+ */
+export function cstrVector(
+  strings: string[],
+): { vector: Uint8Array<ArrayBuffer>; keep: unknown[] } {
+  const keep = strings.map(cstr);
+  const vector = offHeap(8 * (keep.length + 1));
+  const slots = new BigUint64Array(vector.buffer);
+  keep.forEach((s, i) => (slots[i] = addressOf(s)));
+  return { vector, keep: [...keep, vector] };
+}
+
+const errnoPointer = libc.__errno_location();
+
+/** The calling thread's current errno. */
+export function errno(): number {
+  return new Deno.UnsafePointerView(errnoPointer!).getInt32();
+}
+
+/** The C library's message for an errno value. */
+export function strerror(code: number): string {
+  const pointer = libc.strerror(code);
+  return pointer ? Deno.UnsafePointerView.getCString(pointer) : `errno ${code}`;
+}
+
+/** A {@link SyscallError} for the current errno. */
+export function lastError(call: string, what?: string): SyscallError {
+  const code = errno();
+  return new SyscallError(call, code, strerror(code), what);
+}
+
+function check(call: string, result: number | bigint, what?: string): number {
+  if (Number(result) === -1) throw lastError(call, what);
+  return Number(result);
+}
+
+/** The address of a libc function, for code that is jumped to rather than called. */
+export function symbolAddress(name: string): bigint {
+  const pointer = libc.dlsym(null, cstr(name));
+  if (!pointer) throw new Error(`dlsym: ${name} not found in libc`);
+  return BigInt(Deno.UnsafePointer.value(pointer));
+}
+
+/** getpid(2). */
+export function getpid(): number {
+  return libc.getpid();
+}
+
+/** getuid(2). */
+export function getuid(): number {
+  return libc.getuid();
+}
+
+/** getgid(2). */
+export function getgid(): number {
+  return libc.getgid();
+}
+
+/** unshare(2): move the calling thread into new namespaces. */
+export function unshare(flags: number): void {
+  check("unshare", libc.unshare(flags));
+}
+
+/** setns(2): join the namespace open at `fd`. */
+export function setns(fd: number, nstype: number, what?: string): void {
+  check("setns", libc.setns(fd, nstype), what);
+}
+
+/** mount(2); `source`, `fstype` and `data` may be null. */
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: bigint,
+  data: string | null = null,
+): void {
+  check(
+    "mount",
+    libc.mount(
+      source === null ? null : cstr(source),
+      cstr(target),
+      fstype === null ? null : cstr(fstype),
+      flags,
+      data === null ? null : cstr(data),
+    ),
+    target,
+  );
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags: number): void {
+  check("umount2", libc.umount2(cstr(target), flags), target);
+}
+
+/** chroot(2). */
+export function chroot(path: string): void {
+  check("chroot", libc.chroot(cstr(path)), path);
+}
+
+/** chdir(2). */
+export function chdir(path: string): void {
+  check("chdir", libc.chdir(cstr(path)), path);
+}
+
+/** fchdir(2). */
+export function fchdir(fd: number): void {
+  check("fchdir", libc.fchdir(fd));
+}
+
+/** mkdir(2). */
+export function mkdir(path: string, mode: number): void {
+  check("mkdir", libc.mkdir(cstr(path), mode), path);
+}
+
+/** access(2), as a boolean: true when `path` is accessible in `mode`. */
+export function accessible(path: string, mode: number): boolean {
+  return libc.access(cstr(path), mode) === 0;
+}
+
+/** open(2); returns the new fd. */
+export function open(path: string, flags: number, mode = 0): number {
+  return check("open", libc.open(cstr(path), flags, mode), path);
+}
+
+/** close(2). */
+export function close(fd: number): void {
+  check("close", libc.close(fd));
+}
+
+/** read(2) into `buffer`; returns the byte count (0 at end of file). */
+export function read(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
+  return check("read", libc.read(fd, buffer, BigInt(buffer.length)));
+}
+
+/** write(2) of all of `bytes`, retrying short writes. */
+export function writeAll(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const chunk = done === 0 ? bytes : bytes.slice(done);
+    done += check("write", libc.write(fd, chunk, BigInt(chunk.length)));
+  }
+}
+
+/** write(2) of a UTF-8 string. */
+export function writeText(fd: number, text: string): void {
+  writeAll(fd, encoder.encode(text) as Uint8Array<ArrayBuffer>);
+}
+
+/** Writes `text` to a file by path (open, write, close), e.g. a /proc knob. */
+export function writeFile(path: string, text: string): void {
+  const fd = open(path, O_WRONLY | O_CLOEXEC);
+  try {
+    writeText(fd, text);
+  } catch (error) {
+    throw error instanceof SyscallError
+      ? new SyscallError("write", error.errno, error.description, path)
+      : error;
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** fcntl(2) with an int argument. */
+export function fcntl(fd: number, command: number, argument = 0): number {
+  return check("fcntl", libc.fcntl(fd, command, argument));
+}
+
+/** sethostname(2). */
+export function sethostname(name: string): void {
+  const bytes = encoder.encode(name) as Uint8Array<ArrayBuffer>;
+  check("sethostname", libc.sethostname(bytes, BigInt(bytes.length)), name);
+}
+
+/** Decoded wait status of a child. */
+export type WaitStatus = { exited: true; code: number } | { exited: false; signal: number };
+
+function decodeStatus(status: number): WaitStatus {
+  const signal = status & 0x7f;
+  return signal === 0 ? { exited: true, code: (status >> 8) & 0xff } : { exited: false, signal };
+}
+
+/** waitpid(2) without blocking the JS thread; retries EINTR. */
+export async function waitForExit(pid: number): Promise<WaitStatus> {
+  const status = new Int32Array(1);
+  const bytes = new Uint8Array(status.buffer);
+  for (;;) {
+    const result = await libc.waitpid_async(pid, bytes, 0);
+    if (result === pid) return decodeStatus(status[0]);
+    const code = errno();
+    if (result === -1 && code !== 4) throw new SyscallError("waitpid", code, strerror(code));
+  }
+}
+
+/** waitpid(2) with WNOHANG: the status if `pid` has ended, else null. */
+export function pollExit(pid: number): WaitStatus | null {
+  const status = new Int32Array(1);
+  const result = check("waitpid", libc.waitpid(pid, new Uint8Array(status.buffer), WNOHANG));
+  return result === 0 ? null : decodeStatus(status[0]);
+}
+
+/** kill(2); returns false when the process no longer exists. */
+export function kill(pid: number, signal: number): boolean {
+  if (libc.kill(pid, signal) === 0) return true;
+  if (errno() === 3) return false;
+  throw lastError("kill", String(pid));
+}
+
+/** prctl(2). */
+export function prctl(option: number, arg2: bigint | number = 0): void {
+  check("prctl", libc.prctl(option, BigInt(arg2), 0n, 0n, 0n));
+}
+
+/** close_range(2). */
+export function closeRange(first: number, last: number): void {
+  check("close_range", libc.close_range(first, last, 0));
+}
+
+/** Resets `signal`'s disposition to SIG_DFL; errors (e.g. SIGKILL) are ignored. */
+export function resetSignal(signal: number): void {
+  libc.signal(signal, null);
+}
+
+/** pthread_sigmask(2) on a 64-bit mask; returns the previous mask. */
+export function setSignalMask(how: number, mask: bigint): bigint {
+  const set = new BigUint64Array(16);
+  const old = new BigUint64Array(16);
+  set[0] = mask;
+  const result = libc.pthread_sigmask(
+    how,
+    new Uint8Array(set.buffer),
+    new Uint8Array(old.buffer),
+  );
+  if (result !== 0) throw new SyscallError("pthread_sigmask", result, strerror(result));
+  return old[0];
+}
+
+/** signalfd(2) for the signals in `mask`. */
+export function signalfd(mask: bigint): number {
+  const set = new BigUint64Array(16);
+  set[0] = mask;
+  return check("signalfd", libc.signalfd(-1, new Uint8Array(set.buffer), SFD_CLOEXEC));
+}
+
+/** poll(2) on `fds` for input; returns the indexes that are ready. */
+export function pollReadable(fds: number[], timeoutMs: number): number[] {
+  const table = new Int32Array(fds.length * 2);
+  fds.forEach((fd, i) => {
+    table[2 * i] = fd;
+    table[2 * i + 1] = POLLIN;
+  });
+  for (;;) {
+    const result = libc.poll(new Uint8Array(table.buffer), BigInt(fds.length), timeoutMs);
+    if (result >= 0) break;
+    if (errno() !== 4) throw lastError("poll");
+  }
+  return fds.flatMap((_, i) => ((table[2 * i + 1] >> 16) !== 0 ? [i] : []));
+}
+
+/** Attributes of a POSIX message queue. */
+export interface QueueAttributes {
+  /** Maximum number of messages on the queue. */
+  maxMessages: number;
+  /** Maximum size of one message, in bytes. */
+  messageSize: number;
+}
+
+/** mq_open(3); creates the queue when `create` is given (exclusively). */
+export function mqOpen(name: string, flags: number, create?: QueueAttributes): number {
+  let attributes: Uint8Array<ArrayBuffer> | null = null;
+  if (create) {
+    const words = new BigInt64Array(8);
+    words[1] = BigInt(create.maxMessages);
+    words[2] = BigInt(create.messageSize);
+    attributes = new Uint8Array(words.buffer);
+  }
+  return check("mq_open", libc.mq_open(cstr(name), flags, 0o600, attributes), name);
+}
+
+/** mq_getattr(3). */
+export function mqGetattr(queue: number): QueueAttributes {
+  const words = new BigInt64Array(8);
+  check("mq_getattr", libc.mq_getattr(queue, new Uint8Array(words.buffer)));
+  return { maxMessages: Number(words[1]), messageSize: Number(words[2]) };
+}
+
+/** mq_send(3). */
+export function mqSend(queue: number, message: Uint8Array<ArrayBuffer>): void {
+  check("mq_send", libc.mq_send(queue, message, BigInt(message.length), 0));
+}
+
+/**
+ * mq_timedreceive(3) waiting at most `timeoutMs`; returns the message bytes,
+ * or null when the time ran out.
+ */
+export function mqReceive(queue: number, size: number, timeoutMs: number): Uint8Array | null {
+  const now = new BigInt64Array(2);
+  check("clock_gettime", libc.clock_gettime(0, new Uint8Array(now.buffer)));
+  const deadlineNs = now[0] * 1_000_000_000n + now[1] + BigInt(timeoutMs) * 1_000_000n;
+  const deadline = new BigInt64Array([deadlineNs / 1_000_000_000n, deadlineNs % 1_000_000_000n]);
+  const buffer = new Uint8Array(size);
+  const received = libc.mq_timedreceive(
+    queue,
+    buffer,
+    BigInt(size),
+    null,
+    new Uint8Array(deadline.buffer),
+  );
+  if (Number(received) >= 0) return buffer.subarray(0, Number(received));
+  if (errno() === 110) return null;
+  throw lastError("mq_timedreceive");
+}
+
+/** mq_close(3). */
+export function mqClose(queue: number): void {
+  check("mq_close", libc.mq_close(queue));
+}
+
+/** mq_unlink(3); returns false when no queue of that name exists. */
+export function mqUnlink(name: string): boolean {
+  if (libc.mq_unlink(cstr(name)) === 0) return true;
+  if (errno() === 2) return false;
+  throw lastError("mq_unlink", name);
+}
+
+/** Decodes a NUL-terminated byte buffer into a string. */
+export function fromCString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return decoder.decode(end === -1 ? bytes : bytes.subarray(0, end));
+}
+
+/** open(2) flags. */
+export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
+/** More open(2) flags. */
+export const O_NONBLOCK = 0o4000, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
+/** fcntl(2) commands. */
+export const F_GETFL = 3, F_SETFL = 4;
+/** access(2) modes. */
+export const F_OK = 0, X_OK = 1;
+/** waitpid(2) option. */
+export const WNOHANG = 1;
+/** poll(2) event. */
+export const POLLIN = 1;
+/** signalfd(2) flag. */
+export const SFD_CLOEXEC = 0o2000000;
+/** pthread_sigmask(3) operations. */
+export const SIG_BLOCK = 0, SIG_SETMASK = 2;
+/** prctl(2) options. */
+export const PR_SET_PDEATHSIG = 1, PR_SET_NO_NEW_PRIVS = 38;
