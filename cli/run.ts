@@ -1,0 +1,192 @@
+/**
+ * The run form: `invoke_ns [options] [--] [cmd [arg...]]`, with exactly the
+ * seed's option letters plus the newer namespace types.
+ * @module
+ */
+
+import { launch, type LaunchSpec } from "../lib/launch.ts";
+import { DEMO_QUEUE } from "../lib/ipc.ts";
+import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
+
+/** The run form's options. */
+export const RUN_OPTIONS: OptionSpec[] = [
+  { name: "help", short: "h", value: "none" },
+  { name: "verbose", short: "v", value: "none" },
+  { name: "pid", short: "p", value: "none" },
+  { name: "mount", short: "m", value: "none" },
+  { name: "uts", short: "u", value: "required" },
+  { name: "net", short: "n", value: "none" },
+  { name: "ipc-demo", short: "i", value: "required" },
+  { name: "chroot-dir", short: "c", value: "required" },
+  { name: "ipc", short: "I", value: "none" },
+  { name: "user", short: "U", value: "none" },
+  { name: "cgroup", short: "C", value: "none" },
+  { name: "time", short: "T", value: "none" },
+  { name: "env", short: "e", value: "required" },
+  { name: "keep-env", value: "none" },
+  { name: "map-user", value: "required" },
+  { name: "map-group", value: "required" },
+  { name: "monotonic", value: "required" },
+  { name: "boottime", value: "required" },
+  { name: "mq-name", value: "required" },
+  { name: "stop-timeout", value: "required" },
+];
+
+/** The `-h` text: the seed's layout, then the options this tool adds. */
+export function runHelp(program: string): string {
+  return `Usage: ${program} [options] [cmd [arg...]]
+Options can be:
+    -h           display this help message
+    -v           display verbose messages
+    -p           new PID namespace
+    -m           new MNT namespace
+    -u hostname  new UTS namespace with associated hostname
+    -n           new NET namespace
+    -i no|yes    create message queue in new IPC namespace (yes), or default namespace (no):
+    -c dir       jail process in specified directory
+More options:
+    -I           new IPC namespace, without the message queue
+    -U           new USER namespace, mapping you to root (implied when not root)
+    -C           new CGROUP namespace
+    -T           new TIME namespace (see --monotonic, --boottime)
+    -e KEY=VAL   add a variable to the command's environment
+    --keep-env   pass the whole environment (default: PATH, TERM, HOME and a few more)
+    --map-user UID, --map-group GID   IDs you become inside the user namespace (default 0)
+    --monotonic SECS, --boottime SECS  clock offsets of the time namespace
+    --mq-name NAME    queue name for -i (default ${DEMO_QUEUE})
+    --stop-timeout SECS  after forwarding SIGTERM/SIGHUP, SIGKILL after this long (default 10)
+Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
+failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
+usage error.
+`;
+}
+
+function integer(text: string, spelled: string, min = -(2 ** 53), max = 2 ** 53): number {
+  if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${spelled}: not a valid number: '${printable(text)}'`);
+  }
+  return Number(text);
+}
+
+/** What the run form's command line asks for. */
+export interface RunRequest {
+  /** The launch itself. */
+  spec: LaunchSpec;
+  /** `-v`. */
+  verbose: boolean;
+  /** `-i`: the queue demo's queue name. */
+  queueDemo?: string;
+  /** `--stop-timeout`, in milliseconds. */
+  stopTimeoutMs?: number;
+  /** `-h`. */
+  help: boolean;
+}
+
+/** Parses the run form's arguments into a request; throws {@link UsageError}. */
+export function parseRun(args: string[]): RunRequest {
+  const { options, operands } = getopt(args, RUN_OPTIONS);
+  const spec: LaunchSpec = { command: operands };
+  const request: RunRequest = { spec, verbose: false, help: false };
+  let mqName = DEMO_QUEUE;
+  let demo = false;
+  const time: { monotonic?: number; boottime?: number } = {};
+  const user: { uid?: number; gid?: number } = {};
+  for (const option of options) {
+    const value = option.value ?? "";
+    switch (option.name) {
+      case "help":
+        request.help = true;
+        break;
+      case "verbose":
+        request.verbose = true;
+        break;
+      case "pid":
+        spec.pid = true;
+        break;
+      case "mount":
+        spec.mount = true;
+        break;
+      case "uts":
+        spec.hostname = value;
+        break;
+      case "net":
+        spec.net = true;
+        break;
+      case "ipc-demo":
+        if (value !== "no" && value !== "yes") {
+          throw new UsageError(
+            `option requires valid argument -- 'i' (no or yes, not '${printable(value)}')`,
+          );
+        }
+        demo = true;
+        if (value === "yes") spec.ipc = true;
+        break;
+      case "chroot-dir":
+        spec.jail = value;
+        break;
+      case "ipc":
+        spec.ipc = true;
+        break;
+      case "user":
+        spec.user = true;
+        break;
+      case "cgroup":
+        spec.cgroup = true;
+        break;
+      case "time":
+        spec.time = time;
+        break;
+      case "env": {
+        const at = value.indexOf("=");
+        if (at <= 0) {
+          throw new UsageError(`${option.spelled}: expected KEY=VALUE, got '${printable(value)}'`);
+        }
+        spec.env = { ...spec.env, [value.slice(0, at)]: value.slice(at + 1) };
+        break;
+      }
+      case "keep-env":
+        spec.keepEnv = true;
+        break;
+      case "map-user":
+        user.uid = integer(value, option.spelled, 0, 0xfffffffe);
+        spec.user = user;
+        break;
+      case "map-group":
+        user.gid = integer(value, option.spelled, 0, 0xfffffffe);
+        spec.user = user;
+        break;
+      case "monotonic":
+      case "boottime":
+        time[option.name] = integer(value, option.spelled);
+        spec.time = time;
+        break;
+      case "mq-name":
+        mqName = value;
+        break;
+      case "stop-timeout":
+        request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
+        break;
+    }
+  }
+  if (demo) request.queueDemo = mqName;
+  return request;
+}
+
+/** Runs the run form; returns the exit status. */
+export async function run(args: string[], program: string): Promise<number> {
+  const request = parseRun(args);
+  if (request.help) {
+    await Deno.stdout.write(new TextEncoder().encode(runHelp(program)));
+    return 0;
+  }
+  const result = await launch(request.spec, {
+    verbose: request.verbose,
+    queueDemo: request.queueDemo,
+    forwardSignals: true,
+    stopTimeoutMs: request.stopTimeoutMs,
+  });
+  if (request.verbose) {
+    await Deno.stdout.write(new TextEncoder().encode(`Parent: ${program} - Finishing up\n`));
+  }
+  return result.code;
+}

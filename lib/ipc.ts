@@ -1,0 +1,175 @@
+/**
+ * IPC namespace (ipc_namespaces(7)) and the seed's POSIX message-queue demo.
+ *
+ * `-i no|yes`: the parent creates the queue `/ipc_namespace` (10 messages of
+ * 81 bytes) before cloning; the child opens it, asks for one line on stdin
+ * and sends it; the parent prints what it received. With `yes` the child is
+ * in a new IPC namespace, where the queue does not exist: its `mq_open` fails
+ * with ENOENT, which is the point of the demo, and the parent says so at once.
+ *
+ * The child does its part before it execs, while the parent is suspended, so
+ * by the time the parent resumes the message (if any) is already queued: the
+ * parent never waits for it. The queue is removed on every exit path.
+ * @module
+ */
+
+import { CLONE, signalName, SIGNALS } from "../ffi/constants.ts";
+import { Errno, SyscallError } from "../ffi/errors.ts";
+import {
+  close,
+  mqClose,
+  mqGetattr,
+  mqOpen,
+  mqReceive,
+  mqSend,
+  mqUnlink,
+  O_CREAT,
+  O_EXCL,
+  O_RDWR,
+  O_WRONLY,
+  pollReadable,
+  read,
+  signalfd,
+} from "../ffi/libc.ts";
+import { ChildSetupError } from "../ffi/clone.ts";
+import type { Reporter } from "./report.ts";
+
+/** The clone flag for a new IPC namespace. */
+export const IPC_NAMESPACE = CLONE.NEWIPC;
+
+/** The seed's queue name. */
+export const DEMO_QUEUE = "/ipc_namespace";
+
+/** Longest message the child sends, in characters (the queue holds one more byte). */
+export const MESSAGE_MAX = 80;
+
+/** Why `name` cannot name a POSIX message queue, or null when it can. */
+export function queueNameProblem(name: string): string | null {
+  if (!/^\/[^/\0]{1,254}$/.test(name)) {
+    return `${JSON.stringify(name)}: a queue name is "/" followed by 1-254 characters, no "/"`;
+  }
+  return null;
+}
+
+/** The demo's state, shared by parent and child (the child runs in the parent's memory). */
+export interface QueueDemo {
+  /** The queue's name. */
+  readonly name: string;
+  /** The parent's descriptor. */
+  queue: number | null;
+  /** Set by the child when its message was sent. */
+  sent: boolean;
+  /** Set by the child when it could not open the queue. */
+  openError?: SyscallError;
+}
+
+/** Parent step: creates the queue (exclusively: an existing one is an error). */
+export function openDemoQueue(name: string, report: Reporter): QueueDemo {
+  const queue = mqOpen(name, O_CREAT | O_EXCL | O_RDWR, {
+    maxMessages: 10,
+    messageSize: MESSAGE_MAX + 1,
+  });
+  report.parent(`opening message queue ${name}`);
+  return { name, queue, sent: false };
+}
+
+const INTERRUPTS = [SIGNALS.SIGINT, SIGNALS.SIGQUIT, SIGNALS.SIGTERM, SIGNALS.SIGHUP];
+
+/**
+ * Reads one line (at most `max` bytes) from stdin. Signals are blocked in the
+ * child during setup, so Ctrl-C is watched for through a signalfd and ends
+ * the child with 128+N instead of killing it mid-setup.
+ */
+function readLine(max: number): Uint8Array | null {
+  const signals = signalfd(INTERRUPTS.reduce((mask, n) => mask | (1n << BigInt(n - 1)), 0n));
+  try {
+    const line = new Uint8Array(max);
+    const byte = new Uint8Array(1);
+    let length = 0;
+    while (length < max) {
+      const ready = pollReadable([0, signals], -1);
+      if (ready.includes(1)) {
+        const info = new Uint8Array(128);
+        read(signals, info);
+        const signal = new DataView(info.buffer).getUint32(0, true);
+        throw new ChildSetupError("mq", `interrupted by ${signalName(signal)}`, 128 + signal);
+      }
+      if (read(0, byte) === 0) return length === 0 ? null : line.subarray(0, length);
+      if (byte[0] === 0x0a) break;
+      line[length++] = byte[0];
+    }
+    return line.subarray(0, length);
+  } finally {
+    close(signals);
+  }
+}
+
+/** Child step: opens the queue, prompts for a line and sends it. */
+export function sendFromChild(demo: QueueDemo, report: Reporter): void {
+  report.child(`opening message queue ${demo.name}`);
+  let queue: number;
+  try {
+    queue = mqOpen(demo.name, O_WRONLY);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    demo.openError = error;
+    const why = error.errno === Errno.ENOENT
+      ? ": the queue is in the parent's IPC namespace, not in this new one"
+      : "";
+    report.print(` Child: mq_open: ${error.message.replace(/^mq_open: /, "")}${why}\n`);
+    return;
+  }
+  try {
+    const size = mqGetattr(queue).messageSize;
+    report.print(
+      `\n     Child: enter a message to send to the parent process (MAX ${MESSAGE_MAX} chars)\n` +
+        "     >> ",
+    );
+    const line = readLine(Math.min(size - 1, MESSAGE_MAX));
+    report.print("\n");
+    if (line === null) {
+      report.print(" Child: no message: end of input\n");
+    } else {
+      report.child("sending message to parent");
+      const message = new Uint8Array(line.length + 1);
+      message.set(line);
+      mqSend(queue, message);
+      demo.sent = true;
+    }
+  } finally {
+    report.child(`closing message queue ${demo.name}`);
+    mqClose(queue);
+  }
+}
+
+/** Parent step, once the child has done its part: prints what arrived, if anything. */
+export function receiveInParent(demo: QueueDemo, report: Reporter): void {
+  if (demo.queue === null) return;
+  if (demo.openError) {
+    report.print(
+      `Parent: no message: the child could not open ${demo.name} ` +
+        `(${demo.openError.code}), as it is in another IPC namespace\n`,
+    );
+    return;
+  }
+  if (!demo.sent) return;
+  const size = mqGetattr(demo.queue).messageSize;
+  const message = mqReceive(demo.queue, size, 0);
+  if (message === null) return;
+  report.parent("received message from child");
+  const end = message.indexOf(0);
+  const text = new TextDecoder().decode(end === -1 ? message : message.subarray(0, end));
+  report.print(
+    `\n    Parent: the following message was received from the child\n     >> ${text}\n\n`,
+  );
+}
+
+/** Parent step: closes and removes the queue; safe to call more than once. */
+export function removeDemoQueue(demo: QueueDemo, report: Reporter): void {
+  if (demo.queue === null) return;
+  report.parent(`closing message queue ${demo.name}`);
+  mqClose(demo.queue);
+  demo.queue = null;
+  report.parent(`removing message queue ${demo.name}`);
+  mqUnlink(demo.name);
+}

@@ -1,0 +1,386 @@
+/**
+ * The launcher: turns a {@link LaunchSpec} into a child-setup plan (an ordered
+ * list of steps, each owned by one namespace module), hands it to the clone
+ * engine, and waits for the command.
+ *
+ * Repeated launches: every launch is independent (nothing is unshared in the
+ * calling process, and the time namespace is entered by the child at exec), so
+ * `launch()` may be called any number of times from one process, each with
+ * its own namespaces and time offsets. Launches must come from Deno's main
+ * thread (not a Worker): the clone engine carves the child's stacks from it.
+ * @module
+ */
+
+import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
+import { signalName, SIGNALS } from "../ffi/constants.ts";
+import { Errno, SyscallError } from "../ffi/errors.ts";
+import {
+  F_GETFL,
+  F_SETFL,
+  fcntl,
+  getgid,
+  getpid,
+  getuid,
+  kill,
+  O_NONBLOCK,
+  waitForExit,
+} from "../ffi/libc.ts";
+import { unsupportedPlatform } from "../ffi/arch.ts";
+import { CGROUP_NAMESPACE } from "./cgroup.ts";
+import { commandEnvironment, environmentProblem } from "./env.ts";
+import {
+  DEMO_QUEUE,
+  IPC_NAMESPACE,
+  openDemoQueue,
+  type QueueDemo,
+  queueNameProblem,
+  receiveInParent,
+  removeDemoQueue,
+  sendFromChild,
+} from "./ipc.ts";
+import { enterChrootJail, jailProblem } from "./jail.ts";
+import { makeMountsPrivate, MOUNT_NAMESPACE } from "./mount.ts";
+import { NET_NAMESPACE } from "./net.ts";
+import { mountProc, PID_NAMESPACE } from "./pid.ts";
+import { Reporter } from "./report.ts";
+import { prepareTimeNamespace, type TimeOffsets } from "./time.ts";
+import {
+  describeMapping,
+  type IdMapping,
+  USER_NAMESPACE,
+  userNamespacesDisabled,
+  writeIdMaps,
+} from "./user.ts";
+import { hostnameProblem, setHostname, UTS_NAMESPACE } from "./uts.ts";
+
+/** What to run, and in which new namespaces. */
+export interface LaunchSpec {
+  /** The command and its arguments; empty: set up, then exit 0 (as the seed). */
+  command: string[];
+  /** New PID namespace: the command is PID 1 (with `mount`, a fresh /proc). */
+  pid?: boolean;
+  /** New mount namespace, propagation made private. */
+  mount?: boolean;
+  /** New UTS namespace with this hostname. */
+  hostname?: string;
+  /** New network namespace (loopback only, down). */
+  net?: boolean;
+  /** New IPC namespace. */
+  ipc?: boolean;
+  /** chroot into this directory (created `/proc` inside when missing). */
+  jail?: string;
+  /**
+   * New user namespace mapping the caller to root (or to `uid`/`gid`).
+   * Implied when the caller is not root and asks for any namespace.
+   */
+  user?: boolean | { uid?: number; gid?: number };
+  /** New cgroup namespace. */
+  cgroup?: boolean;
+  /** New time namespace, with clock offsets in seconds. */
+  time?: boolean | Partial<TimeOffsets>;
+  /** Variables added to the clean default environment. */
+  env?: Record<string, string>;
+  /** Pass the caller's whole environment instead of the clean default. */
+  keepEnv?: boolean;
+}
+
+/** How the command ended. */
+export interface LaunchResult {
+  /** Its exit status, or 128+N when it was killed by signal N. */
+  code: number;
+  /** The signal's name when it was killed by one, e.g. `"SIGKILL"`. */
+  signal?: string;
+}
+
+/** CLI-level extras: verbose messages, the queue demo, signal forwarding. */
+export interface LaunchOptions {
+  /** Print the seed's `-v` messages. */
+  verbose?: boolean;
+  /** Run the seed's message-queue demo under this queue name (`-i`). */
+  queueDemo?: string;
+  /** Ignore SIGINT/SIGQUIT and forward SIGTERM/SIGHUP to the child while waiting. */
+  forwardSignals?: boolean;
+  /** After a forwarded signal, SIGKILL the child if it is still alive after this long. */
+  stopTimeoutMs?: number;
+  /** Called with the child's PID once the command has started. */
+  onStart?: (pid: number) => void;
+}
+
+/** A launch that failed before the command ran, with the exit status to report. */
+export class LaunchError extends Error {
+  /** The setup step that failed, e.g. `"sethostname"`, `"jail"`, `"exec"`. */
+  readonly step: string;
+  /** 2 bad input, 125 setup failure, 126 not executable, 127 not found. */
+  readonly exitCode: number;
+
+  /** Builds the error; `message` is the one line shown to the user. */
+  constructor(step: string, message: string, exitCode: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LaunchError";
+    this.step = step;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Everything the launcher derived from a spec, checked before anything is created. */
+interface Plan {
+  namespaces: number;
+  mapping?: IdMapping;
+  time?: TimeOffsets;
+  jail?: string;
+  env: string[];
+}
+
+const STOP_TIMEOUT_MS = 10_000;
+
+function usage(message: string): LaunchError {
+  return new LaunchError("usage", message, 2);
+}
+
+function requireInteger(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+    throw usage(`${what}: not an integer: ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates `spec` and derives the plan; throws a {@link LaunchError} on bad input. */
+function planLaunch(spec: LaunchSpec): Plan {
+  const platform = unsupportedPlatform();
+  if (platform) throw new LaunchError("platform", platform, 125);
+  if (!Array.isArray(spec.command)) throw usage("command: must be an array of strings");
+  for (const word of spec.command) {
+    if (typeof word !== "string") throw usage("command: must be an array of strings");
+    if (word.includes("\0")) throw usage("command: an argument contains a NUL byte");
+  }
+  if (spec.command.length > 0 && spec.command[0] === "") throw usage("command: empty name");
+  let namespaces = 0;
+  if (spec.pid) namespaces |= PID_NAMESPACE;
+  if (spec.mount) namespaces |= MOUNT_NAMESPACE;
+  if (spec.net) namespaces |= NET_NAMESPACE;
+  if (spec.ipc) namespaces |= IPC_NAMESPACE;
+  if (spec.cgroup) namespaces |= CGROUP_NAMESPACE;
+  if (spec.hostname !== undefined) {
+    const problem = hostnameProblem(String(spec.hostname));
+    if (problem) throw usage(problem);
+    namespaces |= UTS_NAMESPACE;
+  }
+  let time: TimeOffsets | undefined;
+  if (spec.time) {
+    const offsets = spec.time === true ? {} : spec.time;
+    time = {
+      monotonic: requireInteger(offsets.monotonic ?? 0, "monotonic offset"),
+      boottime: requireInteger(offsets.boottime ?? 0, "boottime offset"),
+    };
+  }
+  let jail: string | undefined;
+  if (spec.jail !== undefined) {
+    const problem = jailProblem(String(spec.jail));
+    if (problem) throw new LaunchError("jail", problem, 125);
+    jail = Deno.realPathSync(spec.jail);
+  }
+  const env = spec.env ?? {};
+  for (const [key, value] of Object.entries(env)) {
+    const problem = environmentProblem(key, String(value));
+    if (problem) throw usage(`env: ${problem}`);
+  }
+  let mapping: IdMapping | undefined;
+  const caller = { uid: getuid(), gid: getgid() };
+  const wantsIsolation = namespaces !== 0 || time !== undefined || jail !== undefined;
+  if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
+    const inside = typeof spec.user === "object" ? spec.user : {};
+    mapping = {
+      uid: requireInteger(inside.uid ?? 0, "map-user"),
+      gid: requireInteger(inside.gid ?? 0, "map-group"),
+      outsideUid: caller.uid,
+      outsideGid: caller.gid,
+    };
+    for (const id of [mapping.uid, mapping.gid]) {
+      if (id < 0 || id > 0xfffffffe) throw usage(`${id}: not a valid user or group ID`);
+    }
+    namespaces |= USER_NAMESPACE;
+  }
+  return { namespaces, mapping, time, jail, env: commandEnvironment(env, spec.keepEnv) };
+}
+
+/** One line explaining why clone refused, with a hint where one helps. */
+function cloneFailure(error: SyscallError, plan: Plan): LaunchError {
+  const rootless = getuid() !== 0;
+  if (plan.mapping && (error.errno === Errno.ENOSPC || error.errno === Errno.EPERM)) {
+    const reason = userNamespacesDisabled() ??
+      "the kernel refused to create a user namespace";
+    const hint = rootless ? "; run with sudo instead" : "";
+    return new LaunchError("clone", `${reason} (${error.code}: ${error.description})${hint}`, 125, {
+      cause: error,
+    });
+  }
+  const hint = error.errno === Errno.EPERM && !plan.mapping ? "; run as root or add -U" : "";
+  return new LaunchError(
+    "clone",
+    `cannot create the namespaces (${error.code}: ${error.description})${hint}`,
+    125,
+    { cause: error },
+  );
+}
+
+/** The steps the child runs, in order, each owned by its namespace module. */
+function childSteps(
+  spec: LaunchSpec,
+  plan: Plan,
+  report: Reporter,
+  demo: QueueDemo | null,
+): (outerPid: number) => void {
+  const hostname = spec.hostname;
+  const command = spec.command[0];
+  const withProc = Boolean(spec.pid && spec.mount);
+  return (outerPid) => {
+    report.parent(`PID of child is ${outerPid}`);
+    report.child(`PID of child is ${getpid()}`);
+    if (plan.mapping) step("uid_map", () => writeIdMaps(plan.mapping!));
+    if (demo) step("mq", () => sendFromChild(demo, report));
+    if (plan.time) step("timens", () => prepareTimeNamespace(plan.time!));
+    if (spec.mount) step("mount", makeMountsPrivate);
+    if (plan.jail) step("jail", () => enterChrootJail(plan.jail!, report));
+    if (withProc) step("proc", mountProc);
+    if (hostname !== undefined) step("sethostname", () => setHostname(hostname));
+    if (command !== undefined) report.child(`executing command ${command} ...`);
+  };
+}
+
+/** Runs one child step, naming it in any failure. */
+function step(name: string, run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ChildSetupError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ChildSetupError(name, message, 125, error);
+  }
+}
+
+/**
+ * Ignores SIGINT/SIGQUIT (the terminal sends them to the child too) and
+ * forwards SIGTERM/SIGHUP to the child, then SIGKILLs it if it is still alive
+ * after `stopTimeoutMs` (a PID 1 ignores signals it has no handler for).
+ * Installed before the child exists; signals that arrive before `child.pid`
+ * is known are held until {@link SignalForwarder.started}.
+ */
+class SignalForwarder {
+  #pid = 0;
+  #held: number[] = [];
+  #escalation: ReturnType<typeof setTimeout> | undefined;
+  #stopTimeoutMs: number;
+  #listeners: [Deno.Signal, () => void][];
+
+  constructor(stopTimeoutMs: number) {
+    this.#stopTimeoutMs = stopTimeoutMs;
+    const ignore = () => {};
+    const forward = (name: "SIGTERM" | "SIGHUP") => () => this.#send(SIGNALS[name]);
+    this.#listeners = [
+      ["SIGINT", ignore],
+      ["SIGQUIT", ignore],
+      ["SIGTERM", forward("SIGTERM")],
+      ["SIGHUP", forward("SIGHUP")],
+    ];
+    for (const [signal, listener] of this.#listeners) Deno.addSignalListener(signal, listener);
+  }
+
+  /** The child exists: deliver what was held. */
+  started(pid: number): void {
+    this.#pid = pid;
+    for (const signal of this.#held.splice(0)) this.#send(signal);
+  }
+
+  /** Removes the listeners and any pending escalation. */
+  stop(): void {
+    clearTimeout(this.#escalation);
+    for (const [signal, listener] of this.#listeners) Deno.removeSignalListener(signal, listener);
+  }
+
+  #send(signal: number): void {
+    if (this.#pid === 0) {
+      this.#held.push(signal);
+      return;
+    }
+    const pid = this.#pid;
+    kill(pid, signal);
+    this.#escalation ??= setTimeout(() => kill(pid, SIGNALS.SIGKILL), this.#stopTimeoutMs);
+  }
+}
+
+/**
+ * Runs `spec.command` in the namespaces `spec` asks for and resolves with how
+ * it ended. Rejects with a {@link LaunchError} when anything fails before
+ * the command starts (bad spec, setup step, command not found); the child
+ * has then been reaped and nothing is left behind.
+ */
+export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
+  const plan = planLaunch(spec);
+  const report = new Reporter(options.verbose ?? false);
+  if (options.queueDemo !== undefined) {
+    const problem = queueNameProblem(options.queueDemo);
+    if (problem) throw usage(problem);
+  }
+  report.parent(`PID of parent is ${getpid()}`);
+  if (plan.mapping) report.parent(`new user namespace: ${describeMapping(plan.mapping)}`);
+  let demo: QueueDemo | null = null;
+  const forwarder = options.forwardSignals
+    ? new SignalForwarder(options.stopTimeoutMs ?? STOP_TIMEOUT_MS)
+    : null;
+  try {
+    if (options.queueDemo !== undefined) {
+      try {
+        demo = openDemoQueue(options.queueDemo, report);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        const exists = error.errno === Errno.EEXIST
+          ? `; remove it or choose another name${
+            options.queueDemo === DEMO_QUEUE ? " with --mq-name" : ""
+          }`
+          : "";
+        throw new LaunchError("mq_open", `${error.message}${exists}`, 125, { cause: error });
+      }
+    }
+    let outcome;
+    try {
+      outcome = cloneChild({
+        namespaces: plan.namespaces,
+        setup: ({ outerPid }) => childSteps(spec, plan, report, demo)(outerPid),
+        exec: spec.command.length > 0
+          ? { command: spec.command[0], argv: spec.command, env: plan.env }
+          : undefined,
+      });
+    } catch (error) {
+      throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
+    }
+    forwarder?.started(outcome.pid);
+    if (demo) {
+      receiveInParent(demo, report);
+      removeDemoQueue(demo, report);
+    }
+    if (!outcome.failure) options.onStart?.(outcome.pid);
+    const status = await waitForExit(outcome.pid);
+    restoreNonblocking(outcome.clearedNonblock);
+    if (outcome.failure) {
+      const { step, message, exitCode, cause } = outcome.failure;
+      throw new LaunchError(step, message, exitCode, { cause });
+    }
+    return status.exited
+      ? { code: status.code }
+      : { code: 128 + status.signal, signal: signalName(status.signal) };
+  } finally {
+    forwarder?.stop();
+    if (demo) removeDemoQueue(demo, report);
+  }
+}
+
+/** Puts back O_NONBLOCK on the fds the child cleared it on (shared file descriptions). */
+function restoreNonblocking(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    } catch {
+      // the fd was closed meanwhile: nothing to restore
+    }
+  }
+}
