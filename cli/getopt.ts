@@ -117,8 +117,8 @@ function splitOnce(text: string, separator: string): [string, string | undefined
 
 /** Shows a character safely in a one-line message (control characters escaped). */
 export function printable(text: string): string {
-  return text.replace(
-    /[\x00-\x1f\x7f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  return [...text].map((c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : c;
+  }).join("");
 }
