@@ -5,6 +5,8 @@
  * @module
  */
 
+import { kernelRelease } from "./libc.ts";
+
 /** `sizeof(ucontext_t)` on x86-64 glibc is 968; rounded up. */
 export const UCONTEXT_SIZE = 1024;
 /** Offset of `uc_link`. */
@@ -28,9 +30,10 @@ export function unsupportedPlatform(): string | null {
       "the clone engine needs this architecture's ucontext layout";
   }
   if (Deno.build.env !== "gnu") return "glibc is required (the clone engine uses its ucontext)";
-  const [major, minor] = Deno.osRelease().split(/[.-]/).map(Number);
+  const release = kernelRelease();
+  const [major, minor] = release.split(/[.-]/).map(Number);
   if (major < 5 || (major === 5 && minor < 9)) {
-    return `Linux 5.9 or later is required (close_range); this kernel is ${Deno.osRelease()}`;
+    return `Linux 5.9 or later is required (close_range); this kernel is ${release}`;
   }
   return null;
 }

@@ -57,6 +57,7 @@ const SYMBOLS = {
   signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  uname: { parameters: ["buffer"], result: "i32" },
   getcontext: { parameters: ["buffer"], result: "i32" },
   makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
   makecontext1: {
@@ -264,6 +265,35 @@ export function writeFile(path: string, text: string): void {
   } finally {
     libc.close(fd);
   }
+}
+
+/**
+ * Reads a small file by path with plain open/read (Deno's own file API asks
+ * for --allow-all on some /proc and /sys files).
+ */
+export function readFile(path: string): string {
+  const fd = open(path, O_RDONLY | O_CLOEXEC);
+  try {
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(4096);
+    for (let n = read(fd, buffer); n > 0; n = read(fd, buffer)) chunks.push(buffer.slice(0, n));
+    const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+    let at = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    return decoder.decode(all);
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** uname(2)'s release field, e.g. `"6.1.0-18-amd64"`. */
+export function kernelRelease(): string {
+  const fields = new Uint8Array(6 * 65);
+  check("uname", libc.uname(fields));
+  return fromCString(fields.subarray(2 * 65, 3 * 65));
 }
 
 /** fcntl(2) with an int argument. */

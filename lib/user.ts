@@ -8,7 +8,7 @@
  */
 
 import { CLONE } from "../ffi/constants.ts";
-import { writeFile } from "../ffi/libc.ts";
+import { readFile, writeFile } from "../ffi/libc.ts";
 
 /** The clone flag for a new user namespace. */
 export const USER_NAMESPACE = CLONE.NEWUSER;
@@ -40,7 +40,7 @@ export function writeIdMaps(map: IdMapping): void {
 /** Why user namespaces cannot be created here, or null when nothing says so. */
 export function userNamespacesDisabled(): string | null {
   try {
-    const limit = Deno.readTextFileSync("/proc/sys/user/max_user_namespaces").trim();
+    const limit = readFile("/proc/sys/user/max_user_namespaces").trim();
     if (limit === "0") {
       return "user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)";
     }

@@ -1,0 +1,22 @@
+/**
+ * invoke_ns as a library: run commands in new Linux namespaces from Deno.
+ *
+ * ```ts
+ * import { launch } from "./mod.ts";
+ *
+ * const { code } = await launch({
+ *   command: ["sh", "-c", "hostname; echo $$"],
+ *   pid: true,
+ *   mount: true,
+ *   hostname: "box",
+ * });
+ * ```
+ *
+ * Needs `--allow-ffi` (libc through `Deno.dlopen`) and `--allow-read`,
+ * `--allow-env`; runs as root, or rootless through a user namespace.
+ * @module
+ */
+
+export { launch, LaunchError } from "./lib/launch.ts";
+export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
+export { SyscallError } from "./ffi/errors.ts";

@@ -1,0 +1,154 @@
+/**
+ * Test helpers: running the CLI as a subprocess, skipping privileged tests
+ * when not root, and snapshots of host state that must not change.
+ * @module
+ */
+
+const deno = Deno.execPath();
+const root = new URL("..", import.meta.url).pathname;
+
+/** Whether the tests run as root (privileged tests need it). */
+export const isRoot = Deno.uid() === 0;
+
+/** Permissions the CLI runs with under `deno run`. */
+export const RUN_FLAGS = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+];
+
+/** The command line that runs the CLI from source. */
+export function cliCommand(): string[] {
+  return [deno, "run", ...RUN_FLAGS, `${root}main.ts`];
+}
+
+/** What a finished process printed and how it ended. */
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with `args`, feeding `stdin`; optionally as another user via setpriv. */
+export async function runCli(
+  args: string[],
+  options: { stdin?: string; asUser?: number; env?: Record<string, string> } = {},
+): Promise<Ran> {
+  let argv = [...cliCommand(), ...args];
+  if (options.asUser !== undefined) {
+    argv = [
+      "setpriv",
+      `--reuid=${options.asUser}`,
+      `--regid=${options.asUser}`,
+      "--clear-groups",
+      "env",
+      "HOME=/tmp",
+      `DENO_DIR=/tmp/invoke_ns_deno_dir_${options.asUser}`,
+      deno,
+      "run",
+      ...RUN_FLAGS,
+      `${readableSources()}/main.ts`,
+      ...args,
+    ];
+  }
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  if (options.stdin !== undefined) await writer.write(new TextEncoder().encode(options.stdin));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Registers a test that needs root; it is skipped, with the reason printed, otherwise. */
+export function privilegedTest(name: string, fn: () => Promise<void> | void): void {
+  if (!isRoot) {
+    Deno.test({ name, ignore: true, fn });
+    console.log(`skipping "${name}": needs root (run the tests as root, as CI does)`);
+    return;
+  }
+  Deno.test({ name, fn, sanitizeResources: false, sanitizeOps: false });
+}
+
+/** The host's mount points (mount ID and path), to compare before and after. */
+export function mountTable(): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").map((line) => {
+    const fields = line.split(" ");
+    return `${fields[0]} ${fields[4]}`;
+  }).sort();
+}
+
+/** Creates a temporary directory that is removed after `fn`. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "invoke_ns_test_" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Processes whose parent is `ppid` (from /proc), to look for leftovers. */
+export function childrenOf(ppid: number): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === ppid) found.push(Number(entry.name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+let rootlessCopy: string | undefined;
+/**
+ * A copy of the sources that any user can read (the checkout may sit under a
+ * private home directory), for running the CLI as an unprivileged user.
+ */
+export function readableSources(): string {
+  if (rootlessCopy) return rootlessCopy;
+  const target = Deno.makeTempDirSync({ prefix: "invoke_ns_src_" });
+  Deno.chmodSync(target, 0o755);
+  const copy = (from: string, to: string) => {
+    const info = Deno.statSync(from);
+    if (info.isDirectory) {
+      Deno.mkdirSync(to, { mode: 0o755 });
+      Deno.chmodSync(to, 0o755);
+      for (const entry of Deno.readDirSync(from)) {
+        copy(`${from}/${entry.name}`, `${to}/${entry.name}`);
+      }
+    } else if (from.endsWith(".ts")) {
+      Deno.copyFileSync(from, to);
+      Deno.chmodSync(to, 0o644);
+    }
+  };
+  for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail"]) {
+    try {
+      copy(`${root}${part}`, `${target}/${part}`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  globalThis.addEventListener("unload", () => Deno.removeSync(target, { recursive: true }));
+  rootlessCopy = target;
+  return target;
+}
+
+/** The unprivileged user rootless tests run as (nobody). */
+export const NOBODY = 65534;
