@@ -4,6 +4,9 @@
  * @module
  */
 
+import { SyscallError } from "../ffi/errors.ts";
+import { mqClose, mqOpen, O_RDONLY } from "../ffi/libc.ts";
+
 const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;
 
@@ -152,3 +155,14 @@ export function readableSources(): string {
 
 /** The unprivileged user rootless tests run as (nobody). */
 export const NOBODY = 65534;
+
+/** Whether a POSIX message queue called `name` exists in this IPC namespace. */
+export function queueExists(name: string): boolean {
+  try {
+    mqClose(mqOpen(name, O_RDONLY));
+    return true;
+  } catch (error) {
+    if (error instanceof SyscallError && error.code === "ENOENT") return false;
+    throw error;
+  }
+}

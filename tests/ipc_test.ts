@@ -1,0 +1,105 @@
+/**
+ * The seed's message-queue demo (`-i no|yes`) with piped stdin, and the
+ * queue removed on every exit path.
+ */
+import assert from "node:assert/strict";
+import { mqClose, mqOpen, mqUnlink, O_CREAT, O_RDWR } from "../ffi/libc.ts";
+import { childrenOf, cliCommand, privilegedTest, queueExists, runCli } from "./helpers.ts";
+
+const QUEUE = "/ipc_namespace";
+
+Deno.test("ipc: -i no carries the child's line to the parent", async () => {
+  const ran = await runCli(["-vi", "no"], { stdin: "hello from the child\n" });
+  assert.equal(ran.code, 0, ran.stderr);
+  const expected = [
+    "Parent: opening message queue /ipc_namespace",
+    " Child: opening message queue /ipc_namespace",
+    "     Child: enter a message to send to the parent process (MAX 80 chars)",
+    " Child: sending message to parent",
+    " Child: closing message queue /ipc_namespace",
+    "Parent: received message from child",
+    "    Parent: the following message was received from the child",
+    "     >> hello from the child",
+    "Parent: closing message queue /ipc_namespace",
+    "Parent: removing message queue /ipc_namespace",
+    "Parent: invoke_ns - Finishing up",
+  ];
+  let at = -1;
+  for (const line of expected) {
+    const next = ran.stdout.split("\n").indexOf(line, at + 1);
+    assert.ok(next > at, `missing or out of order: ${JSON.stringify(line)}\n${ran.stdout}`);
+    at = next;
+  }
+  assert.equal(queueExists(QUEUE), false);
+});
+
+Deno.test("ipc: a message longer than 80 characters is cut at 80", async () => {
+  const ran = await runCli(["-i", "no"], { stdin: `${"a".repeat(100)}\n` });
+  assert.match(ran.stdout, new RegExp(`>> ${"a".repeat(80)}\n`));
+  assert.doesNotMatch(ran.stdout, new RegExp("a".repeat(81)));
+});
+
+privilegedTest("ipc: -i yes fails to open in the new namespace, at once, and still runs the command", async () => {
+  const ran = await runCli(["-vi", "yes", "sh", "-c", "echo command-ran"], { stdin: "unused\n" });
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.match(ran.stdout, /^ Child: mq_open: \/ipc_namespace \(ENOENT: No such file or directory\)/m);
+  assert.match(ran.stdout, /^Parent: no message: the child could not open \/ipc_namespace/m);
+  assert.match(ran.stdout, /^command-ran$/m);
+  assert.doesNotMatch(ran.stdout, /received message/);
+  assert.equal(queueExists(QUEUE), false);
+});
+
+Deno.test("ipc: an existing queue is refused with 125 and left alone", async () => {
+  const name = `/invoke_ns_test_${Deno.pid}`;
+  mqClose(mqOpen(name, O_CREAT | O_RDWR, { maxMessages: 1, messageSize: 8 }));
+  try {
+    const ran = await runCli(["-i", "no", "--mq-name", name, "true"]);
+    assert.equal(ran.code, 125);
+    assert.match(ran.stderr, /^invoke_ns: mq_open: .*EEXIST.*remove it or choose another name\n$/);
+    assert.equal(queueExists(name), true, "the tool removed a queue it did not create");
+  } finally {
+    mqUnlink(name);
+  }
+});
+
+Deno.test("ipc: end of input sends nothing and removes the queue", async () => {
+  const ran = await runCli(["-i", "no"], { stdin: "" });
+  assert.equal(ran.code, 0);
+  assert.match(ran.stdout, /no message: end of input/);
+  assert.equal(queueExists(QUEUE), false);
+});
+
+Deno.test({
+  name: "ipc: Ctrl-C at the prompt ends the child with 130 and removes the queue",
+  sanitizeResources: false,
+  fn: async () => {
+    const [command, ...args] = cliCommand();
+    const process = new Deno.Command(command, {
+      args: [...args, "-i", "no", "sleep", "100"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = process.stdout.getReader();
+    let seen = "";
+    while (!seen.includes(">> ")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    assert.equal(queueExists(QUEUE), true, "the queue should exist while the child waits");
+    const [child] = childrenOf(process.pid);
+    assert.ok(child, "no child process found");
+    Deno.kill(child, "SIGINT");
+    const status = await process.status;
+    reader.releaseLock();
+    await process.stdout.cancel();
+    await process.stdin.close();
+    const stderr = new TextDecoder().decode(
+      (await new Response(process.stderr).arrayBuffer()) as ArrayBuffer,
+    );
+    assert.equal(status.code, 130, stderr);
+    assert.match(stderr, /^invoke_ns: mq: interrupted by SIGINT\n$/);
+    assert.equal(queueExists(QUEUE), false);
+  },
+});
