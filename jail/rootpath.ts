@@ -1,0 +1,146 @@
+/**
+ * Path resolution confined to a root directory, the way a process chrooted there sees it:
+ * absolute symlink targets start again at the root and ".." never climbs above it.
+ *
+ * Used to read a foreign root file system (jail/resolve.ts) and to write into a jail without
+ * ever leaving it, even when the jail already holds symlinks pointing outside (jail/copy.ts).
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+
+/** The kernel's limit on symlinks followed while resolving one path (ELOOP). */
+const MAX_SYMLINKS = 40;
+
+/** Raised when a path inside a root cannot be resolved or created; the message is one line. */
+export class RootPathError extends Error {
+  /** Builds the error; `path` is the path inside the root that failed. */
+  constructor(readonly path: string, reason: string) {
+    super(`${path}: ${reason}`);
+    this.name = "RootPathError";
+  }
+}
+
+/** One symlink met at the last component of a path. */
+export interface SymlinkHop {
+  /** The symlink, as a path inside the root. */
+  path: string;
+  /** Its target, verbatim (absolute targets are meant relative to the root). */
+  target: string;
+}
+
+/** Options for {@link resolveInRoot}. */
+export interface ResolveInRootOptions {
+  /** Create missing components as directories (for mkdir -p). Default false. */
+  createDirs?: boolean;
+  /** Follow a symlink in the last component. Default true. */
+  followFinal?: boolean;
+}
+
+/** Splits a path into its components, dropping empty ones and ".". */
+function components(path: string): string[] {
+  return path.split("/").filter((part) => part !== "" && part !== ".");
+}
+
+/** Host path of `parts` (already resolved components) under `root`. */
+function joinRoot(root: string, parts: readonly string[]): string {
+  return parts.length === 0 ? root : posix.join(root, ...parts);
+}
+
+/**
+ * Resolves `path` inside `root` with chroot semantics and returns the resulting host path,
+ * which always lies under `root` (barring concurrent changes to the tree). Components that do
+ * not exist are kept as they are, or created as directories with `createDirs`.
+ */
+export async function resolveInRoot(
+  root: string,
+  path: string,
+  options: ResolveInRootOptions = {},
+): Promise<string> {
+  const followFinal = options.followFinal ?? true;
+  if (root === "/" && !options.createDirs) return path.startsWith("/") ? path : "/" + path;
+  const pending = components(path).reverse();
+  const resolved: string[] = [];
+  let symlinks = 0;
+  let missing = false;
+  while (pending.length > 0) {
+    const part = pending.pop()!;
+    if (part === "..") {
+      resolved.pop();
+      continue;
+    }
+    const candidate = joinRoot(root, [...resolved, part]);
+    const isFinal = pending.length === 0;
+    if (missing) {
+      resolved.push(part);
+      continue;
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(candidate);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (options.createDirs) {
+        await Deno.mkdir(candidate).catch((mkdirError) => {
+          if (!(mkdirError instanceof Deno.errors.AlreadyExists)) throw mkdirError;
+        });
+        pending.push(part);
+      } else {
+        missing = true;
+        resolved.push(part);
+      }
+      continue;
+    }
+    if (info.isSymlink && (!isFinal || followFinal || options.createDirs)) {
+      if (++symlinks > MAX_SYMLINKS) throw new RootPathError(path, "too many levels of symlinks");
+      const target = await Deno.readLink(candidate);
+      if (target.startsWith("/")) resolved.length = 0;
+      pending.push(...components(target).reverse());
+      continue;
+    }
+    if (!isFinal && !info.isDirectory) throw new RootPathError(path, "not a directory");
+    if (isFinal && options.createDirs && !info.isDirectory) {
+      throw new RootPathError(path, "exists and is not a directory");
+    }
+    resolved.push(part);
+  }
+  return joinRoot(root, resolved);
+}
+
+/**
+ * Follows symlinks at the last component of `path` inside `root`, lexically (each target taken
+ * relative to the symlink's directory, absolute ones relative to the root). Returns the hops
+ * and the path where the chain ends: a non-symlink, or a name that does not exist.
+ */
+export async function symlinkChain(
+  root: string,
+  path: string,
+): Promise<{ hops: SymlinkHop[]; end: string }> {
+  const hops: SymlinkHop[] = [];
+  let current = posix.resolve("/", path);
+  for (let count = 0; count <= MAX_SYMLINKS; count++) {
+    const host = await resolveInRoot(root, current, { followFinal: false });
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(host);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return { hops, end: current };
+      }
+      throw error;
+    }
+    if (!info.isSymlink) return { hops, end: current };
+    const target = await Deno.readLink(host);
+    hops.push({ path: current, target });
+    current = posix.resolve(posix.dirname(current), target);
+  }
+  throw new RootPathError(path, "too many levels of symlinks");
+}
+
+/** The canonical path of `path` inside `root` (all symlinks resolved), as seen from inside. */
+export async function realPathInRoot(root: string, path: string): Promise<string> {
+  if (root === "/") return await Deno.realPath(path);
+  const host = await resolveInRoot(root, path);
+  return "/" + posix.relative(root, host);
+}
