@@ -1,0 +1,225 @@
+/**
+ * Port of the seed script binlibdepcp.sh: copies a binary, the shared libraries it loads and
+ * /etc/ld.so.cache into a target directory, at their full paths, for use as a chroot/jail.
+ *
+ * Same interface, messages, checks and exit codes as the script; the differences are:
+ *  - libraries come from jail/resolve.ts (no `ldd`, nothing is executed), in ldd's order, and
+ *    every library the loader would open is copied (the script took ldd's "/lib..." paths);
+ *  - symlinks on the binary's and libraries' paths are kept as symlinks, their targets copied
+ *    too (the script's `cp -p` copied dereferenced content);
+ *  - nothing is ever written outside TARGET: symlinks already in TARGET are followed as the
+ *    jail will see them (absolute ones re-rooted at TARGET), a symlink at a destination is
+ *    replaced, not written through (see jail/copy.ts);
+ *  - exactly two operands are required after the options, a relative binary path is taken
+ *    from the current directory, and a failed copy prints `[FAILED]` (plus the reason on
+ *    stderr) and makes the exit code 1 instead of printing `[OK]`.
+ *
+ * @module
+ */
+
+import { posix } from "node:path";
+import { copyIntoRoot, type CopyOutcome } from "./copy.ts";
+import { ElfError } from "./elf.ts";
+import { resolveDependencies } from "./resolve.ts";
+
+const LD_SO_CACHE = "/etc/ld.so.cache";
+const ROW_WIDTH = 25;
+
+/** Where {@link binlibdepcpMain} writes; defaults to the process's stdout and stderr. */
+export interface OutputStreams {
+  /** Receives the usage text for -h and the progress table. */
+  stdout: { write(bytes: Uint8Array): Promise<number> };
+  /** Receives usage errors and abort messages. */
+  stderr: { write(bytes: Uint8Array): Promise<number> };
+}
+
+/**
+ * Runs binlibdepcp with the command line `args` (without the program name); `prog` is the
+ * name shown in the usage text (its basename is used). Returns the exit code: 0 done (or -h),
+ * 1 aborted or a copy failed, 2 usage error.
+ */
+export async function binlibdepcpMain(
+  args: string[],
+  prog: string,
+  streams: OutputStreams = { stdout: Deno.stdout, stderr: Deno.stderr },
+): Promise<number> {
+  const out = (text: string) => writeAll(streams.stdout, text);
+  const err = (text: string) => writeAll(streams.stderr, text);
+  const usage = usageText(posix.basename(prog));
+
+  if (args.length === 1 && args[0] === "-h") {
+    await out(usage);
+    return 0;
+  }
+  const parsed = args.length < 2 || args.length > 3 ? null : parseOptions(args);
+  if (parsed === null) {
+    await err(usage);
+    return 2;
+  }
+  const { noClobber, binary, target } = parsed;
+
+  if (!await isFile(binary) || !await hasAccess(binary, "read")) {
+    await err(`${binary}: not accessible ...... aborting\n`);
+    return 1;
+  }
+  if (!await isDirectory(target) || !await hasAccess(target, "write")) {
+    const problem = await targetProblem(target);
+    if (problem !== null) {
+      await err(`${target}: ${problem} ...... aborting\n`);
+      return 1;
+    }
+    try {
+      await Deno.mkdir(target, { recursive: true });
+    } catch (error) {
+      await err(`${posix.basename(prog)}: cannot create ${target}: ${describe(error)}\n`);
+      return 1;
+    }
+  }
+
+  let failed = false;
+  const copyRow = async (label: string, hostPath: string) => {
+    let outcome: CopyOutcome | "failed";
+    try {
+      outcome = await copyIntoRoot(target, hostPath, { noClobber });
+    } catch (error) {
+      await err(`${posix.basename(prog)}: ${hostPath}: ${describe(error)}\n`);
+      outcome = "failed";
+      failed = true;
+    }
+    const status = outcome === "copied" ? "[OK]" : outcome === "skipped" ? "[SKIPPED]" : "[FAILED]";
+    await out(`${label.slice(0, ROW_WIDTH).padStart(ROW_WIDTH)} : ${status}\n`);
+  };
+
+  const binaryPath = posix.resolve(binary);
+  await out("Copying ...\n\n");
+  await copyRow(posix.basename(binary), binaryPath);
+  const libraries = await libraryPaths(binaryPath);
+  for (const library of libraries) await copyRow(posix.basename(library), library);
+  if (libraries.length > 0 && await isFile(LD_SO_CACHE)) {
+    await copyRow(posix.basename(LD_SO_CACHE), LD_SO_CACHE);
+  }
+  await out("\n...... Done\n");
+  return failed ? 1 : 0;
+}
+
+function usageText(name: string): string {
+  return [
+    "Useage:",
+    ` ${name} -h`,
+    ` ${name} [-n] <full path of binary> <target directory>`,
+    "",
+    "Option:",
+    " -h   print this help text",
+    " -n   noclobber, i.e. skip overwrite of existing file",
+    "",
+  ].join("\n");
+}
+
+/** getopts ":n" followed by exactly two operands; null for any usage error. */
+function parseOptions(
+  args: string[],
+): { noClobber: boolean; binary: string; target: string } | null {
+  let noClobber = false;
+  let index = 0;
+  for (; index < args.length; index++) {
+    const arg = args[index];
+    if (arg === "--") {
+      index++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    for (const letter of arg.slice(1)) {
+      if (letter !== "n") return null;
+      noClobber = true;
+    }
+  }
+  const operands = args.slice(index);
+  if (operands.length !== 2 || operands[0] === "" || operands[1] === "") return null;
+  return { noClobber, binary: operands[0], target: operands[1] };
+}
+
+/** The script's diagnosis of a TARGET that is not a writable directory; null: create it. */
+async function targetProblem(target: string): Promise<string | null> {
+  if (await isFile(target)) return "a regular file of this name already exists";
+  if (await isDirectory(target)) return "no write permission on directory";
+  let existing = target;
+  while (!await isDirectory(existing)) existing = posix.dirname(existing);
+  return await hasAccess(existing, "write") ? null : `no write permission at ${existing}`;
+}
+
+/** The libraries the loader opens for `binary`, in ldd's order; none for static or non-ELF. */
+async function libraryPaths(binary: string): Promise<string[]> {
+  try {
+    const closure = await resolveDependencies(binary);
+    return closure.objects.map((object) => object.path);
+  } catch (error) {
+    if (error instanceof ElfError) return [];
+    throw error;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `test -r` / `test -w`: root may do anything; others need the owner, group (including
+ * supplementary groups from /proc/self/status) or other permission bit.
+ */
+async function hasAccess(path: string, mode: "read" | "write"): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    return false;
+  }
+  const uid = Deno.uid();
+  if (uid === 0) return true;
+  if (info.mode === null) return false;
+  const bit = mode === "read" ? 0o4 : 0o2;
+  if (info.uid === uid) return (info.mode & (bit << 6)) !== 0;
+  if (info.gid !== null && (await processGroups()).has(info.gid)) {
+    return (info.mode & (bit << 3)) !== 0;
+  }
+  return (info.mode & bit) !== 0;
+}
+
+async function processGroups(): Promise<Set<number>> {
+  const groups = new Set<number>();
+  const gid = Deno.gid();
+  if (gid !== null) groups.add(gid);
+  try {
+    const status = await Deno.readTextFile("/proc/self/status");
+    const line = /^Groups:(.*)$/m.exec(status)?.[1] ?? "";
+    for (const group of line.trim().split(/\s+/)) if (group !== "") groups.add(Number(group));
+  } catch {
+    // Without /proc only the primary group is known.
+  }
+  return groups;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function writeAll(
+  stream: { write(bytes: Uint8Array): Promise<number> },
+  text: string,
+): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let offset = 0; offset < bytes.length;) offset += await stream.write(bytes.subarray(offset));
+}
+
+if (import.meta.main) Deno.exit(await binlibdepcpMain(Deno.args, "binlibdepcp"));
