@@ -75,7 +75,39 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
 
-const libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
+
+type Libc = Deno.StaticForeignLibraryInterface<typeof SYMBOLS>;
+
+/**
+ * Binds each symbol on first use, through dlsym and a function pointer.
+ * Binding all of them up front with `Deno.dlopen` costs ~0.2 ms a symbol (V8
+ * compiles a fast-call trampoline for each), which would double the CLI's
+ * start-up; a pointer call costs ~2 µs, and a launch makes a few dozen.
+ */
+function bindOnFirstUse(): Libc {
+  const bound = {} as Record<string, unknown>;
+  for (const [key, definition] of Object.entries(SYMBOLS)) {
+    Object.defineProperty(bound, key, {
+      get() {
+        const name = "name" in definition ? definition.name : key;
+        const address = loader.dlsym(null, new TextEncoder().encode(`${name}\0`));
+        if (!address) throw new Error(`dlsym: ${name} not found in libc`);
+        const fn = new Deno.UnsafeFnPointer(
+          address as Deno.PointerObject<Deno.ForeignFunction>,
+          definition as Deno.ForeignFunction,
+        );
+        const call = (...args: unknown[]) => (fn.call as (...a: unknown[]) => unknown)(...args);
+        Object.defineProperty(bound, key, { value: call });
+        return call;
+      },
+      configurable: true,
+    });
+  }
+  return bound as Libc;
+}
+
+const libc = bindOnFirstUse();
 
 /** The raw symbol table, for the clone engine (pointers and all). */
 export const raw = libc;
@@ -143,7 +175,7 @@ function check(call: string, result: number | bigint, what?: string): number {
 
 /** The address of a libc function, for code that is jumped to rather than called. */
 export function symbolAddress(name: string): bigint {
-  const pointer = libc.dlsym(null, cstr(name));
+  const pointer = loader.dlsym(null, cstr(name));
   if (!pointer) throw new Error(`dlsym: ${name} not found in libc`);
   return BigInt(Deno.UnsafePointer.value(pointer));
 }

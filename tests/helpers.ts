@@ -49,7 +49,7 @@ export async function runCli(
       "env",
       "HOME=/tmp",
       `DENO_DIR=/tmp/invoke_ns_deno_dir_${options.asUser}`,
-      deno,
+      `${readableSources()}/deno`,
       "run",
       ...RUN_FLAGS,
       `${readableSources()}/main.ts`,
@@ -121,8 +121,9 @@ export function childrenOf(ppid: number): number[] {
 
 let rootlessCopy: string | undefined;
 /**
- * A copy of the sources that any user can read (the checkout may sit under a
- * private home directory), for running the CLI as an unprivileged user.
+ * A copy of the sources and of the deno binary that any user can read (the
+ * checkout may sit under a private home directory), for running the CLI as an
+ * unprivileged user.
  */
 export function readableSources(): string {
   if (rootlessCopy) return rootlessCopy;
@@ -141,6 +142,9 @@ export function readableSources(): string {
       Deno.chmodSync(to, 0o644);
     }
   };
+  // Deno itself may live under a private home too (npx keeps it in ~/.npm).
+  Deno.copyFileSync(deno, `${target}/deno`);
+  Deno.chmodSync(`${target}/deno`, 0o755);
   for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail"]) {
     try {
       copy(`${root}${part}`, `${target}/${part}`);

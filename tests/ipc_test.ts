@@ -39,15 +39,21 @@ Deno.test("ipc: a message longer than 80 characters is cut at 80", async () => {
   assert.doesNotMatch(ran.stdout, new RegExp("a".repeat(81)));
 });
 
-privilegedTest("ipc: -i yes fails to open in the new namespace, at once, and still runs the command", async () => {
-  const ran = await runCli(["-vi", "yes", "sh", "-c", "echo command-ran"], { stdin: "unused\n" });
-  assert.equal(ran.code, 0, ran.stderr);
-  assert.match(ran.stdout, /^ Child: mq_open: \/ipc_namespace \(ENOENT: No such file or directory\)/m);
-  assert.match(ran.stdout, /^Parent: no message: the child could not open \/ipc_namespace/m);
-  assert.match(ran.stdout, /^command-ran$/m);
-  assert.doesNotMatch(ran.stdout, /received message/);
-  assert.equal(queueExists(QUEUE), false);
-});
+privilegedTest(
+  "ipc: -i yes fails to open in the new namespace, at once, and still runs the command",
+  async () => {
+    const ran = await runCli(["-vi", "yes", "sh", "-c", "echo command-ran"], { stdin: "unused\n" });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(
+      ran.stdout,
+      /^ Child: mq_open: \/ipc_namespace \(ENOENT: No such file or directory\)/m,
+    );
+    assert.match(ran.stdout, /^Parent: no message: the child could not open \/ipc_namespace/m);
+    assert.match(ran.stdout, /^command-ran$/m);
+    assert.doesNotMatch(ran.stdout, /received message/);
+    assert.equal(queueExists(QUEUE), false);
+  },
+);
 
 Deno.test("ipc: an existing queue is refused with 125 and left alone", async () => {
   const name = `/invoke_ns_test_${Deno.pid}`;

@@ -55,7 +55,9 @@ privilegedTest("mount: a mount made inside never shows on the host", async () =>
 
 privilegedTest("net: -n leaves only a loopback interface, down", async () => {
   const dev = await inside(["-n"], "cat /proc/net/dev");
-  const interfaces = dev.split("\n").slice(2).filter(Boolean).map((line) => line.split(":")[0].trim());
+  const interfaces = dev.split("\n").slice(2).filter(Boolean).map((line) =>
+    line.split(":")[0].trim()
+  );
   assert.deepEqual(interfaces, ["lo"]);
   const sysfs = "mount -t sysfs sysfs /sys && ls /sys/class/net && cat /sys/class/net/lo/flags";
   const [names, flags] = (await inside(["-nm"], sysfs)).trim().split("\n");
@@ -104,8 +106,10 @@ privilegedTest("time: -T --boottime shifts /proc/uptime inside only", async () =
   const day = 86_400;
   const hostUptime = () => Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
   const before = hostUptime();
-  const shifted = Number((await inside(["-T", "--boottime", String(day)], "cat /proc/uptime"))
-    .split(" ")[0]);
+  const shifted = Number(
+    (await inside(["-T", "--boottime", String(day)], "cat /proc/uptime"))
+      .split(" ")[0],
+  );
   const after = hostUptime();
   assert.ok(shifted >= before + day && shifted <= after + day + 1, `uptime ${shifted}`);
 });

@@ -1,0 +1,1 @@
+// The start-up floor: an empty Deno program.
