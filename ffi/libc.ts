@@ -52,7 +52,11 @@ const SYMBOLS = {
   mq_unlink: { parameters: ["buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
-  signal: { parameters: ["i32", "pointer"], result: "pointer" },
+  syscall4: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "pointer", "i64"],
+    result: "i64",
+  },
   pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
@@ -383,9 +387,17 @@ export function closeRange(first: number, last: number): void {
   check("close_range", libc.close_range(first, last, 0));
 }
 
-/** Resets `signal`'s disposition to SIG_DFL; errors (e.g. SIGKILL) are ignored. */
+const SYS_rt_sigaction = 13n;
+/** A zeroed `struct kernel_sigaction`: handler SIG_DFL, no flags, empty mask. */
+const defaultAction = offHeap(32);
+
+/**
+ * Resets `signal`'s disposition to SIG_DFL with the raw rt_sigaction system
+ * call (glibc's own wrappers refuse 32 and 33, which it reserves, yet a
+ * parent may have left them ignored). Errors (SIGKILL, SIGSTOP) are ignored.
+ */
 export function resetSignal(signal: number): void {
-  libc.signal(signal, null);
+  libc.syscall4(SYS_rt_sigaction, BigInt(signal), defaultAction, null, 8n);
 }
 
 /** pthread_sigmask(2) on a 64-bit mask; returns the previous mask. */
