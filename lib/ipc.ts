@@ -9,7 +9,10 @@
  *
  * The child does its part before it execs, while the parent is suspended, so
  * by the time the parent resumes the message (if any) is already queued: the
- * parent never waits for it. The queue is removed on every exit path.
+ * parent never waits for it. The queue is removed on every exit path: the
+ * child unlinks its name as soon as it has opened it, so from then on the
+ * queue lives only as long as the two descriptors and cannot outlive even a
+ * parent killed with SIGKILL while the child waits at the prompt.
  * @module
  */
 
@@ -119,6 +122,7 @@ export function sendFromChild(demo: QueueDemo, report: Reporter): void {
     report.print(` Child: mq_open: ${error.message.replace(/^mq_open: /, "")}${why}\n`);
     return;
   }
+  mqUnlink(demo.name);
   try {
     const size = mqGetattr(queue).messageSize;
     report.print(
@@ -171,5 +175,5 @@ export function removeDemoQueue(demo: QueueDemo, report: Reporter): void {
   mqClose(demo.queue);
   demo.queue = null;
   report.parent(`removing message queue ${demo.name}`);
-  mqUnlink(demo.name);
+  mqUnlink(demo.name); // already gone when the child opened it: see the module's docs
 }

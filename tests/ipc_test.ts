@@ -75,37 +75,69 @@ Deno.test("ipc: end of input sends nothing and removes the queue", async () => {
   assert.equal(queueExists(QUEUE), false);
 });
 
+/** Starts `invoke_ns -i no sleep 100` and resolves once the child shows its prompt. */
+async function atPrompt() {
+  const [command, ...args] = cliCommand();
+  const process = new Deno.Command(command, {
+    args: [...args, "-i", "no", "sleep", "100"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = process.stdout.getReader();
+  let seen = "";
+  while (!seen.includes(">> ")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const [child] = childrenOf(process.pid);
+  assert.ok(child, "no child process found at the prompt");
+  const finish = async () => {
+    const status = await process.status;
+    await process.stdout.cancel();
+    await process.stdin.close().catch(() => {});
+    const stderr = await new Response(process.stderr).text();
+    return { status, stderr };
+  };
+  return { parent: process.pid, child, finish };
+}
+
 Deno.test({
   name: "ipc: Ctrl-C at the prompt ends the child with 130 and removes the queue",
   sanitizeResources: false,
   fn: async () => {
-    const [command, ...args] = cliCommand();
-    const process = new Deno.Command(command, {
-      args: [...args, "-i", "no", "sleep", "100"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const reader = process.stdout.getReader();
-    let seen = "";
-    while (!seen.includes(">> ")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
-    }
-    assert.equal(queueExists(QUEUE), true, "the queue should exist while the child waits");
-    const [child] = childrenOf(process.pid);
-    assert.ok(child, "no child process found");
-    Deno.kill(child, "SIGINT");
-    const status = await process.status;
-    reader.releaseLock();
-    await process.stdout.cancel();
-    await process.stdin.close();
-    const stderr = new TextDecoder().decode(
-      (await new Response(process.stderr).arrayBuffer()) as ArrayBuffer,
-    );
+    const run = await atPrompt();
+    Deno.kill(run.child, "SIGINT");
+    const { status, stderr } = await run.finish();
     assert.equal(status.code, 130, stderr);
     assert.match(stderr, /^invoke_ns: mq: interrupted by SIGINT\n$/);
     assert.equal(queueExists(QUEUE), false);
   },
 });
+
+Deno.test({
+  name: "ipc: SIGKILL to the parent at the prompt leaves no queue and no child",
+  sanitizeResources: false,
+  fn: async () => {
+    const run = await atPrompt();
+    Deno.kill(run.parent, "SIGKILL");
+    const { status } = await run.finish();
+    assert.equal(status.signal, "SIGKILL");
+    for (let i = 0; i < 100 && childrenOf(run.parent).length + alive(run.child) > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(alive(run.child), 0, "the child outlived its parent");
+    assert.equal(queueExists(QUEUE), false);
+  },
+});
+
+function alive(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z") ? 0 : 1;
+  } catch {
+    return 0;
+  }
+}
