@@ -1,0 +1,269 @@
+// Unit tests of the ELF reader (jail/elf.ts) on the host's real binaries (checked against
+// readelf when it is installed) and on synthetic ELF32/ELF64, big/little-endian images.
+
+import assert from "node:assert/strict";
+import {
+  DF_1_NODEFLIB,
+  ElfError,
+  type ElfInfo,
+  EM_386,
+  EM_AARCH64,
+  EM_X86_64,
+  parseElf,
+  readElf,
+} from "../jail/elf.ts";
+import { buildElfImage, type ElfImageSpec } from "../jail/elf_builder.ts";
+
+const LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+const LD_SO = "/lib64/ld-linux-x86-64.so.2";
+
+async function commandExists(name: string): Promise<boolean> {
+  try {
+    const result = await new Deno.Command(name, {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return result.success;
+  } catch {
+    return false;
+  }
+}
+
+async function rejectsWithElfError(promise: Promise<unknown>, pattern: RegExp): Promise<ElfError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof ElfError, `expected ElfError, got ${error}`);
+    assert.match(error.message, pattern);
+    assert.ok(!error.message.includes("\n"), "message must be one line");
+    return error;
+  }
+  assert.fail(`expected an ElfError matching ${pattern}`);
+}
+
+Deno.test("elf: /bin/ls is a dynamically linked x86-64 executable", async () => {
+  const info = await readElf("/bin/ls");
+  assert.equal(info.bits, 64);
+  assert.equal(info.endian, "little");
+  assert.equal(info.machine, EM_X86_64);
+  assert.equal(info.interpreter, LD_SO);
+  assert.ok(info.needed.includes("libc.so.6"), `needed: ${info.needed}`);
+  assert.equal(info.hasDynamic, true);
+  assert.equal(info.isStatic, false);
+  assert.equal(info.soname, null);
+});
+
+Deno.test("elf: libc.so.6 has its SONAME, needs the loader, and is a shared object", async () => {
+  const info = await readElf(LIBC);
+  assert.equal(info.soname, "libc.so.6");
+  assert.deepEqual(info.needed, ["ld-linux-x86-64.so.2"]);
+  assert.equal(info.type, 3);
+  assert.equal(info.osAbi, 3, "glibc is marked ELFOSABI_GNU");
+  assert.equal(info.isStatic, false);
+});
+
+Deno.test("elf: the loader itself has no PT_INTERP and no DT_NEEDED, so it counts as static", async () => {
+  const info = await readElf(LD_SO);
+  assert.equal(info.interpreter, null);
+  assert.deepEqual(info.needed, []);
+  assert.equal(info.soname, "ld-linux-x86-64.so.2");
+  assert.equal(info.hasDynamic, true);
+  assert.equal(info.isStatic, true);
+});
+
+Deno.test("elf: static-pie ldconfig is static although it has PT_DYNAMIC", async () => {
+  const info = await readElf("/sbin/ldconfig");
+  assert.equal(info.hasDynamic, true);
+  assert.equal(info.interpreter, null);
+  assert.equal(info.isStatic, true);
+});
+
+Deno.test("elf: a shell script is rejected with 'not an ELF file'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/script.sh`;
+    await Deno.writeTextFile(script, "#!/bin/sh\necho hi\n");
+    const error = await rejectsWithElfError(readElf(script), /script\.sh: not an ELF file$/);
+    assert.equal(error.path, script);
+    assert.equal(error.reason, "not an ELF file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("elf: missing files and directories are ElfErrors too", async () => {
+  await rejectsWithElfError(readElf("/nonexistent/file"), /^\/nonexistent\/file: cannot read/);
+  await rejectsWithElfError(readElf("/usr"), /^\/usr: not a regular file$/);
+});
+
+/** Parses `readelf -d -l` output into the fields the reader extracts. */
+async function readelfFacts(path: string) {
+  const output = await new Deno.Command("readelf", {
+    args: ["-W", "-d", "-l", path],
+    env: { LC_ALL: "C" },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const field = (label: string) => new RegExp(`\\(${label}\\)\\s+.*?\\[(.*)\\]`).exec(text)?.[1];
+  return {
+    interpreter: /\[Requesting program interpreter: (.*)\]/.exec(text)?.[1] ?? null,
+    needed: [...text.matchAll(/\(NEEDED\)\s+Shared library: \[(.*)\]/g)].map((m) => m[1]),
+    soname: field("SONAME") ?? null,
+    rpath: field("RPATH") ?? null,
+    runpath: field("RUNPATH") ?? null,
+  };
+}
+
+Deno.test("elf: agrees with readelf on many host binaries and libraries", async (t) => {
+  if (!await commandExists("readelf")) {
+    console.log("skipped: readelf (binutils) is not installed");
+    return;
+  }
+  const candidates: string[] = [];
+  for (const dir of ["/usr/bin", "/usr/lib/x86_64-linux-gnu"]) {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.isFile && (dir === "/usr/bin" || /\.so\.\d/.test(entry.name))) {
+        candidates.push(`${dir}/${entry.name}`);
+      }
+    }
+  }
+  candidates.sort();
+  // Every 7th file keeps the run short while covering RPATH/RUNPATH/SONAME variety.
+  const sample = candidates.filter((_, index) => index % 7 === 0);
+  let compared = 0;
+  for (const path of sample) {
+    let info: ElfInfo;
+    try {
+      info = await readElf(path);
+    } catch (error) {
+      assert.ok(error instanceof ElfError);
+      continue;
+    }
+    const facts = await readelfFacts(path);
+    const mine = {
+      interpreter: info.interpreter,
+      needed: info.needed,
+      soname: info.soname,
+      rpath: info.rpath,
+      runpath: info.runpath,
+    };
+    assert.deepEqual(mine, facts, path);
+    compared++;
+  }
+  await t.step(`compared ${compared} files`, () => assert.ok(compared > 100));
+});
+
+const VARIANTS: ElfImageSpec[] = [
+  { bits: 64, endian: "little", machine: EM_X86_64 },
+  { bits: 64, endian: "big", machine: 21 },
+  { bits: 32, endian: "little", machine: EM_386 },
+  { bits: 32, endian: "big", machine: 8 },
+];
+
+for (const variant of VARIANTS) {
+  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian round-trips`, async () => {
+    const image = buildElfImage({
+      ...variant,
+      osAbi: 3,
+      flags: 0x400,
+      interpreter: "/lib/ld-test.so.1",
+      needed: ["liba.so.1", "libb.so.2"],
+      rpath: "$ORIGIN/../lib",
+      runpath: "/opt/x:/opt/y",
+      soname: "libself.so.7",
+      flags1: DF_1_NODEFLIB,
+    });
+    const info = await parseElf(image.bytes, "synthetic");
+    assert.deepEqual(info, {
+      path: "synthetic",
+      bits: variant.bits,
+      endian: variant.endian,
+      osAbi: 3,
+      abiVersion: 0,
+      type: 3,
+      machine: variant.machine,
+      flags: 0x400,
+      interpreter: "/lib/ld-test.so.1",
+      hasDynamic: true,
+      needed: ["liba.so.1", "libb.so.2"],
+      rpath: "$ORIGIN/../lib",
+      runpath: "/opt/x:/opt/y",
+      soname: "libself.so.7",
+      flags1: DF_1_NODEFLIB,
+      isStatic: false,
+    });
+  });
+
+  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian with PN_XNUM`, async () => {
+    const image = buildElfImage({ ...variant, needed: ["libz.so.1"], extendedPhnum: true });
+    const info = await parseElf(image.bytes);
+    assert.deepEqual(info.needed, ["libz.so.1"]);
+    assert.equal(info.bits, variant.bits);
+  });
+}
+
+Deno.test("elf: byte order really matters (a flipped EI_DATA misreads the header)", async () => {
+  const image = buildElfImage({ bits: 64, endian: "big", machine: EM_AARCH64, needed: ["x"] });
+  const swapped = image.bytes.slice();
+  swapped[5] = 1;
+  // Little-endian reading of big-endian fields puts the program headers far out of the file.
+  await rejectsWithElfError(parseElf(swapped), /out of bounds/);
+  assert.equal((await parseElf(image.bytes)).machine, EM_AARCH64);
+});
+
+Deno.test("elf: a synthetic file without interpreter or dynamic section is static", async () => {
+  const image = buildElfImage({ bits: 32, endian: "little", dynamic: false });
+  const info = await parseElf(image.bytes);
+  assert.equal(info.hasDynamic, false);
+  assert.equal(info.isStatic, true);
+  assert.deepEqual(info.needed, []);
+});
+
+Deno.test("elf: malformed synthetic files raise ElfError with a precise reason", async () => {
+  const image = buildElfImage({
+    bits: 64,
+    endian: "little",
+    needed: ["liba.so"],
+    interpreter: "/i",
+  });
+  const bytes = image.bytes;
+  const view = (copy: Uint8Array) => new DataView(copy.buffer);
+
+  await rejectsWithElfError(parseElf(bytes.subarray(0, 10)), /not an ELF file/);
+  await rejectsWithElfError(parseElf(bytes.subarray(0, 40)), /truncated ELF header/);
+  await rejectsWithElfError(parseElf(bytes.subarray(0, 100)), /program header table out of bounds/);
+  await rejectsWithElfError(
+    parseElf(bytes.subarray(0, bytes.length - 8)),
+    /PT_DYNAMIC out of bounds/,
+  );
+
+  const badClass = bytes.slice();
+  badClass[4] = 9;
+  await rejectsWithElfError(parseElf(badClass), /invalid ELF class 9/);
+
+  const badData = bytes.slice();
+  badData[5] = 0;
+  await rejectsWithElfError(parseElf(badData), /invalid ELF data encoding 0/);
+
+  const smallEntries = bytes.slice();
+  view(smallEntries).setUint16(54, 20, true);
+  await rejectsWithElfError(parseElf(smallEntries), /program header entry size 20 too small/);
+
+  // Point DT_STRTAB (second to last real entry) outside the PT_LOAD segment.
+  const strtabEntry = image.dynamic.offset + 1 * 16;
+  const unmapped = bytes.slice();
+  assert.equal(view(unmapped).getBigUint64(strtabEntry, true), 5n);
+  view(unmapped).setBigUint64(strtabEntry + 8, 0x7fff0000n, true);
+  await rejectsWithElfError(parseElf(unmapped), /DT_STRTAB not in any PT_LOAD segment/);
+
+  const farString = bytes.slice();
+  view(farString).setBigUint64(image.dynamic.offset + 8, 0xffffn, true);
+  await rejectsWithElfError(parseElf(farString), /dynamic string offset out of bounds/);
+
+  const emptyInterp = bytes.slice();
+  emptyInterp.fill(0, image.programHeaders.offset + image.programHeaders.size);
+  await rejectsWithElfError(parseElf(emptyInterp), /empty PT_INTERP/);
+});
