@@ -676,14 +676,20 @@ const X86_64_LEVELS: readonly [string, readonly string[]][] = [
   ["x86-64-v2", ["cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"]],
 ];
 
-let hostCpuFlags: Promise<Set<string>> | null = null;
+let hostCpuFlags: Set<string> | null = null;
 
-/** The CPU feature flags of this machine (/proc/cpuinfo), empty when unreadable. */
-function cpuFlags(): Promise<Set<string>> {
-  hostCpuFlags ??= Deno.readTextFile("/proc/cpuinfo").then(
-    (text) => new Set(/^flags\s*:(.*)$/m.exec(text)?.[1].trim().split(/\s+/) ?? []),
-    () => new Set<string>(),
-  );
+/** The CPU feature flags of this machine (/proc/cpuinfo); empty (not remembered) on failure. */
+async function cpuFlags(): Promise<Set<string>> {
+  if (hostCpuFlags !== null) return hostCpuFlags;
+  let text: string;
+  try {
+    text = await Deno.readTextFile("/proc/cpuinfo");
+  } catch {
+    return new Set();
+  }
+  const flags = /^flags\s*:(.*)$/m.exec(text)?.[1].trim().split(/\s+/);
+  if (flags === undefined) return new Set();
+  hostCpuFlags = new Set(flags);
   return hostCpuFlags;
 }
 

@@ -1,0 +1,455 @@
+// The resolver (jail/resolve.ts) against `ldd` as the oracle: every ELF executable of /usr/bin
+// and /usr/sbin, plus gcc-built fixtures for RPATH vs RUNPATH, $ORIGIN/${ORIGIN}/$LIB/$PLATFORM,
+// wrong-class candidates, LD_LIBRARY_PATH, DF_1_NODEFLIB, glibc-hwcaps, a custom ld.so.cache
+// and resolution inside another root.
+//
+// Comparison rule: canonical (realpath) paths in load order, "not found" names as a set, and
+// the PT_INTERP file always counted (the kernel maps it even when ldd, because no DT_NEEDED
+// names it, does not list it). ldd is given the canonical path of the binary, because it takes
+// $ORIGIN from the path it is given while the kernel (/proc/self/exe) and the resolver use the
+// canonical one (see the "symlinked executable" case).
+
+import assert from "node:assert/strict";
+import { copyIntoRoot } from "../jail/copy.ts";
+import { ElfError, EM_386, readElf } from "../jail/elf.ts";
+import { buildElfImage } from "../jail/elf_builder.ts";
+import {
+  type ResolvedClosure,
+  resolveDependencies,
+  type ResolveOptions,
+  ResolverCache,
+} from "../jail/resolve.ts";
+
+interface LddReport {
+  /** Canonical paths in ldd's order (vdso left out). */
+  paths: string[];
+  /** Names ldd could not find. */
+  missing: Set<string>;
+  /** ldd said "statically linked" or "not a dynamic executable". */
+  notDynamic: boolean;
+}
+
+async function ldd(path: string, env: Record<string, string> = {}): Promise<LddReport> {
+  const output = await new Deno.Command("ldd", {
+    args: [path],
+    env: { LC_ALL: "C", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  const report: LddReport = { paths: [], missing: new Set(), notDynamic: false };
+  for (const line of text.split("\n")) {
+    const arrow = /^\s*(\S+) => (.*?)(?: \(0x[0-9a-f]+\))?$/.exec(line);
+    const bare = /^\s*(\/\S+) \(0x[0-9a-f]+\)$/.exec(line);
+    if (arrow !== null && arrow[2] === "not found") report.missing.add(arrow[1]);
+    else if (arrow !== null && arrow[2].startsWith("/")) {
+      report.paths.push(await Deno.realPath(arrow[2]));
+    } else if (bare !== null) report.paths.push(await Deno.realPath(bare[1]));
+    else if (/statically linked|not a dynamic executable/.test(line)) report.notDynamic = true;
+  }
+  return report;
+}
+
+/** The closure in ldd's terms: canonical paths in order, missing names. */
+function asLddSees(closure: ResolvedClosure) {
+  return {
+    paths: closure.objects.map((object) => object.realPath),
+    missing: new Set(closure.missing.map((entry) => entry.name)),
+  };
+}
+
+/** ldd's report with the interpreter added at the end when ldd left it out. */
+async function expectedFromLdd(report: LddReport, interpreter: string | null) {
+  const paths = [...report.paths];
+  if (interpreter !== null) {
+    const real = await Deno.realPath(interpreter);
+    if (!paths.includes(real)) paths.push(real);
+  }
+  return { paths, missing: report.missing };
+}
+
+async function assertMatchesLdd(
+  path: string,
+  options: ResolveOptions = {},
+  env: Record<string, string> = {},
+): Promise<ResolvedClosure> {
+  const closure = await resolveDependencies(path, options);
+  const report = await ldd(await Deno.realPath(path), env);
+  assert.deepEqual(
+    asLddSees(closure),
+    await expectedFromLdd(report, closure.elf.interpreter),
+    path,
+  );
+  return closure;
+}
+
+/** Runs `task` over `items` with `width` concurrent workers. */
+async function pool<T>(items: T[], width: number, task: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]);
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+}
+
+Deno.test("resolve: every ELF executable in /usr/bin and /usr/sbin matches ldd", async () => {
+  const realPaths = new Set<string>();
+  for (const dir of ["/usr/bin", "/usr/sbin"]) {
+    for (const entry of Deno.readDirSync(dir)) {
+      try {
+        const real = Deno.realPathSync(`${dir}/${entry.name}`);
+        if (Deno.statSync(real).isFile) realPaths.add(real);
+      } catch {
+        // Dangling symlink.
+      }
+    }
+  }
+  const cache = new ResolverCache();
+  const counts = { dynamic: 0, static: 0, notElf: 0 };
+  const notElf: string[] = [];
+  await pool([...realPaths].sort(), 3, async (path) => {
+    let closure: ResolvedClosure;
+    try {
+      closure = await resolveDependencies(path, { cache });
+    } catch (error) {
+      assert.ok(error instanceof ElfError, `${path}: ${error}`);
+      assert.match(error.message, /: not an ELF file$/, path);
+      counts.notElf++;
+      notElf.push(path);
+      return;
+    }
+    const report = await ldd(path);
+    if (closure.isStatic) {
+      counts.static++;
+      assert.deepEqual(closure.objects, []);
+      assert.ok(report.notDynamic, `${path}: static for us, dynamic for ldd`);
+      return;
+    }
+    counts.dynamic++;
+    assert.ok(!report.notDynamic, `${path}: dynamic for us, not for ldd`);
+    assert.deepEqual(
+      asLddSees(closure),
+      await expectedFromLdd(report, closure.elf.interpreter),
+      path,
+    );
+  });
+  console.log(`  ${counts.dynamic} dynamic, ${counts.static} static, ${counts.notElf} not ELF`);
+  assert.ok(counts.dynamic > 100, "expected a populated /usr/bin");
+  // ldd agrees that a sample of the non-ELF files (scripts) are not dynamic executables.
+  for (const path of notElf.slice(0, 10)) assert.ok((await ldd(path)).notDynamic, path);
+});
+
+Deno.test("resolve: a static-pie executable (ldconfig) has an empty closure", async () => {
+  const closure = await resolveDependencies("/sbin/ldconfig");
+  assert.equal(closure.isStatic, true);
+  assert.deepEqual(closure.objects, []);
+  assert.deepEqual(closure.missing, []);
+  assert.ok((await ldd("/sbin/ldconfig")).notDynamic);
+});
+
+Deno.test("resolve: a shell script is 'not an ELF file'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/run.sh`, "#!/bin/sh\nexit 0\n");
+    await assert.rejects(
+      () => resolveDependencies(`${dir}/run.sh`),
+      (error) => error instanceof ElfError && error.message === `${dir}/run.sh: not an ELF file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resolve: /bin/ls in detail: order, interpreter, symlink chain", async () => {
+  const closure = await resolveDependencies("/bin/ls");
+  const names = closure.objects.map((object) => object.name);
+  assert.deepEqual(names.slice(0, 2), ["libselinux.so.1", "libc.so.6"]);
+  const libc = closure.objects.find((object) => object.name === "libc.so.6")!;
+  assert.equal(libc.path, "/lib/x86_64-linux-gnu/libc.so.6");
+  assert.equal(libc.foundVia, "ld.so.cache");
+  assert.equal(libc.neededBy, "/bin/ls");
+  const interpreter = closure.objects.find((object) => object.foundVia === "interpreter")!;
+  assert.equal(interpreter.path, "/lib64/ld-linux-x86-64.so.2");
+  // /lib64/ld-linux-x86-64.so.2 is a symlink on Debian: the chain must lead to the file.
+  const info = await Deno.lstat(interpreter.path);
+  if (info.isSymlink) {
+    assert.equal(interpreter.symlinks[0].path, interpreter.path);
+    assert.equal(interpreter.symlinks[0].target, await Deno.readLink(interpreter.path));
+    assert.ok((await Deno.lstat(interpreter.filePath)).isFile);
+  } else {
+    assert.deepEqual(interpreter.symlinks, []);
+  }
+  assert.equal(interpreter.realPath, await Deno.realPath(interpreter.path));
+});
+
+// ---------------------------------------------------------------------------------------------
+// gcc fixtures
+
+async function hasGcc(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("gcc", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+async function gcc(args: string[]): Promise<void> {
+  const result = await new Deno.Command("gcc", { args, stdout: "piped", stderr: "piped" }).output();
+  if (!result.success) {
+    throw new Error(`gcc ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  }
+}
+
+/** Builds libfix2 <- libfix1 and executables linked against libfix1 with various rpaths. */
+async function buildFixtures(dir: string): Promise<void> {
+  for (
+    const sub of [
+      "src",
+      "lib",
+      "bin",
+      "other/deeper",
+      "wrong",
+      "x86_64",
+      "hw",
+      "lib/x86_64-linux-gnu",
+    ]
+  ) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  }
+  await Deno.writeTextFile(`${dir}/src/fix2.c`, "int fix2(void) { return 2; }\n");
+  await Deno.writeTextFile(
+    `${dir}/src/fix1.c`,
+    "int fix2(void);\nint fix1(void) { return fix2() + 1; }\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/src/app.c`,
+    "int fix1(void);\nint main(void) { return fix1(); }\n",
+  );
+  const lib = `${dir}/lib`;
+  await gcc([
+    "-shared",
+    "-fPIC",
+    "-Wl,-soname,libfix2.so",
+    "-o",
+    `${lib}/libfix2.so`,
+    `${dir}/src/fix2.c`,
+  ]);
+  await gcc([
+    "-shared",
+    "-fPIC",
+    "-Wl,-soname,libfix1.so.1",
+    "-Wl,--no-as-needed",
+    "-o",
+    `${lib}/libfix1.so.1.0`,
+    `${dir}/src/fix1.c`,
+    `-L${lib}`,
+    "-lfix2",
+  ]);
+  await Deno.symlink("libfix1.so.1.0", `${lib}/libfix1.so.1`);
+  await Deno.symlink("libfix1.so.1", `${lib}/libfix1.so`);
+  for (const copy of ["lib/x86_64-linux-gnu", "x86_64"]) {
+    await Deno.copyFile(`${lib}/libfix1.so.1.0`, `${dir}/${copy}/libfix1.so.1`);
+    await Deno.copyFile(`${lib}/libfix2.so`, `${dir}/${copy}/libfix2.so`);
+  }
+  const app = (name: string, ...flags: string[]) =>
+    gcc([
+      "-o",
+      `${dir}/bin/${name}`,
+      `${dir}/src/app.c`,
+      `-L${lib}`,
+      "-lfix1",
+      `-Wl,-rpath-link,${lib}`,
+      ...flags,
+    ]);
+  await app("app_runpath", "-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib");
+  await app("app_rpath", "-Wl,--disable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib");
+  await app("app_curly_lib", "-Wl,--disable-new-dtags", "-Wl,-rpath,${ORIGIN}/../$LIB");
+  await app("app_platform", "-Wl,--disable-new-dtags", "-Wl,-rpath,$ORIGIN/../$PLATFORM");
+  await app("app_wrong_class", "-Wl,--disable-new-dtags", `-Wl,-rpath,${dir}/wrong:$ORIGIN/../lib`);
+  await app("app_plain");
+  await app(
+    "app_nodeflib",
+    "-Wl,-z,nodefaultlib",
+    "-Wl,--enable-new-dtags",
+    "-Wl,-rpath,$ORIGIN/../lib",
+  );
+  await Deno.symlink("../../bin/app_rpath", `${dir}/other/deeper/app_link`);
+  // A 32-bit i386 object of the same name, which the loader must pass over.
+  const wrong = buildElfImage({
+    bits: 32,
+    endian: "little",
+    machine: EM_386,
+    soname: "libfix1.so.1",
+  });
+  await Deno.writeFile(`${dir}/wrong/libfix1.so.1`, wrong.bytes);
+  // A glibc-hwcaps copy of libfix2 that a x86-64-v2 (or better) CPU must prefer.
+  await Deno.mkdir(`${dir}/hw/glibc-hwcaps/x86-64-v2`, { recursive: true });
+  await Deno.copyFile(`${lib}/libfix2.so`, `${dir}/hw/glibc-hwcaps/x86-64-v2/libfix2.so`);
+  await Deno.copyFile(`${lib}/libfix2.so`, `${dir}/hw/libfix2.so`);
+}
+
+Deno.test("resolve: gcc fixtures ($ORIGIN, RPATH vs RUNPATH, DSTs, class, env, cache)", async (t) => {
+  if (!await hasGcc()) {
+    console.log("skipped: gcc is not installed, the $ORIGIN/RUNPATH fixtures cannot be built");
+    return;
+  }
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "jail_resolve_" }));
+  try {
+    await buildFixtures(dir);
+    const bin = `${dir}/bin`;
+
+    await t.step("DT_RUNPATH applies to direct dependencies only", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_runpath`);
+      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+      assert.equal(fix1.foundVia, "runpath");
+      assert.equal(fix1.path, `${bin}/../lib/libfix1.so.1`);
+      assert.deepEqual(closure.missing, [{ name: "libfix2.so", neededBy: fix1.path }]);
+    });
+
+    await t.step("DT_RPATH of the executable is inherited by libraries", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_rpath`);
+      assert.deepEqual(closure.missing, []);
+      const fix2 = closure.objects.find((object) => object.name === "libfix2.so")!;
+      assert.equal(fix2.foundVia, "rpath");
+      assert.equal(fix2.realPath, `${dir}/lib/libfix2.so`);
+    });
+
+    await t.step("${ORIGIN} and $LIB expand like the loader's", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_curly_lib`);
+      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+      assert.equal(fix1.path, `${bin}/../lib/x86_64-linux-gnu/libfix1.so.1`);
+    });
+
+    await t.step("$PLATFORM expands to x86_64", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_platform`);
+      assert.ok(closure.objects.some((object) => object.path === `${bin}/../x86_64/libfix2.so`));
+    });
+
+    await t.step("a candidate of the wrong ELF class is skipped", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_wrong_class`);
+      assert.deepEqual(closure.skipped, [
+        { path: `${dir}/wrong/libfix1.so.1`, reason: "wrong ELF class (32-bit)" },
+      ]);
+      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+      assert.equal(fix1.realPath, `${dir}/lib/libfix1.so.1.0`);
+    });
+
+    await t.step("symlinks on the library path are reported hop by hop", async () => {
+      const closure = await resolveDependencies(`${bin}/app_rpath`);
+      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+      assert.deepEqual(fix1.symlinks, [{
+        path: `${dir}/lib/libfix1.so.1`,
+        target: "libfix1.so.1.0",
+      }]);
+      assert.equal(fix1.filePath, `${dir}/lib/libfix1.so.1.0`);
+    });
+
+    await t.step("a symlinked executable takes $ORIGIN from its canonical path", async () => {
+      const link = `${dir}/other/deeper/app_link`;
+      const closure = await assertMatchesLdd(link);
+      assert.deepEqual(closure.missing, []);
+      // ldd on the link itself takes $ORIGIN from the link's directory and finds nothing.
+      assert.ok((await ldd(link)).missing.has("libfix1.so.1"));
+    });
+
+    await t.step("LD_LIBRARY_PATH only when passed as an option", async () => {
+      const without = await assertMatchesLdd(`${bin}/app_plain`, {}, { LD_LIBRARY_PATH: "" });
+      assert.deepEqual(without.missing.map((entry) => entry.name), ["libfix1.so.1"]);
+      const options = { ldLibraryPath: `${dir}/lib` };
+      const closure = await assertMatchesLdd(`${bin}/app_plain`, options, {
+        LD_LIBRARY_PATH: `${dir}/lib`,
+      });
+      assert.ok(closure.objects.every((object) => object.foundVia !== "rpath"));
+      assert.equal(closure.objects[0].foundVia, "ld_library_path");
+    });
+
+    await t.step(
+      "glibc-hwcaps subdirectories are preferred when the CPU supports them",
+      async () => {
+        const env = { LD_LIBRARY_PATH: `${dir}/hw:${dir}/lib` };
+        const closure = await assertMatchesLdd(`${bin}/app_plain`, {
+          ldLibraryPath: env.LD_LIBRARY_PATH,
+        }, env);
+        const fix2 = closure.objects.find((object) => object.name === "libfix2.so")!;
+        const cpu = await Deno.readTextFile("/proc/cpuinfo");
+        const v2 = ["cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"]
+          .every((flag) => new RegExp(`\\b${flag}\\b`).test(cpu));
+        assert.equal(
+          fix2.path,
+          v2 ? `${dir}/hw/glibc-hwcaps/x86-64-v2/libfix2.so` : `${dir}/hw/libfix2.so`,
+        );
+        const plain = await resolveDependencies(`${bin}/app_plain`, {
+          ldLibraryPath: env.LD_LIBRARY_PATH,
+          hwcapSubdirs: [""],
+        });
+        assert.equal(
+          plain.objects.find((object) => object.name === "libfix2.so")!.path,
+          `${dir}/hw/libfix2.so`,
+        );
+      },
+    );
+
+    await t.step("DF_1_NODEFLIB keeps the cache's system entries and system dirs out", async () => {
+      const closure = await assertMatchesLdd(`${bin}/app_nodeflib`);
+      assert.ok((await readElf(`${bin}/app_nodeflib`)).flags1 & 0x800);
+      assert.ok(closure.missing.some((entry) => entry.name === "libc.so.6"));
+    });
+
+    await t.step("a custom ld.so.cache is consulted after RUNPATH", async () => {
+      await Deno.writeTextFile(`${dir}/ld.so.conf`, `${dir}/lib\n`);
+      const result = await new Deno.Command("/sbin/ldconfig", {
+        args: ["-X", "-C", `${dir}/ld.so.cache`, "-f", `${dir}/ld.so.conf`],
+        stdout: "null",
+        stderr: "piped",
+      }).output().catch(() => null);
+      if (result === null || !result.success) {
+        console.log("  skipped: ldconfig could not write a test cache (needs root)");
+        return;
+      }
+      const closure = await resolveDependencies(`${bin}/app_plain`, {
+        ldCachePath: `${dir}/ld.so.cache`,
+      });
+      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+      assert.equal(fix1.foundVia, "ld.so.cache");
+      assert.equal(fix1.path, `${dir}/lib/libfix1.so.1`);
+      assert.deepEqual(closure.missing, []);
+      // Without any cache, libc comes from the system directories instead.
+      const noCache = await resolveDependencies(`${bin}/app_plain`, { ldCachePath: null });
+      const libc = noCache.objects.find((object) => object.name === "libc.so.6")!;
+      assert.equal(libc.foundVia, "system");
+      assert.equal(libc.path, "/lib/x86_64-linux-gnu/libc.so.6");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resolve: inside another root, symlinks are resolved within that root", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "jail_root_" }));
+  try {
+    const host = await resolveDependencies("/usr/bin/ls");
+    for (const path of ["/usr/bin/ls", "/etc/ld.so.cache", ...host.objects.map((o) => o.path)]) {
+      await copyIntoRoot(root, path);
+    }
+    const closure = await resolveDependencies("/usr/bin/ls", { root });
+    assert.deepEqual(closure.objects.map((o) => o.path), host.objects.map((o) => o.path));
+    assert.deepEqual(closure.missing, []);
+    for (const object of closure.objects) {
+      // Canonical paths are the root's own, and point at the copies.
+      const inRoot = `${root}${object.realPath}`;
+      assert.ok((await Deno.lstat(inRoot)).isFile, inRoot);
+    }
+    // The interpreter link is absolute (/lib/x86_64-linux-gnu/...): inside the root it leads to
+    // the root's /lib, a real directory there, unlike the host's /lib -> usr/lib.
+    const interpreter = closure.objects.find((object) => object.foundVia === "interpreter")!;
+    assert.equal(interpreter.realPath, interpreter.filePath);
+    assert.ok(interpreter.realPath.startsWith("/lib/"), interpreter.realPath);
+
+    await Deno.remove(`${root}/lib/x86_64-linux-gnu/libpcre2-8.so.0`);
+    const broken = await resolveDependencies("/usr/bin/ls", { root });
+    assert.deepEqual(broken.missing.map((entry) => entry.name), ["libpcre2-8.so.0"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
