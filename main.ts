@@ -1,23 +1,34 @@
 /**
  * invoke_ns: run a command in new Linux namespaces.
  *
- * This file is the CLI: it turns argv into a request, dispatches to the run
- * form (or a subcommand), and maps every error to one line on stderr and a
- * documented exit status.
+ * This file is the CLI: it dispatches to a subcommand (recognised only as the
+ * first argument) or to the seed-compatible run form, and maps every error to
+ * one line on stderr and a documented exit status.
  * @module
  */
 
+import { runEnter } from "./cli/enter.ts";
 import { UsageError } from "./cli/getopt.ts";
+import { runNs } from "./cli/ns.ts";
+import { writeErr } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
+import { runTour } from "./cli/tour.ts";
+import { unsupportedPlatform } from "./ffi/arch.ts";
 import { LaunchError } from "./lib/launch.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
 
+/** Subcommands, by the first argument that selects them. */
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
+  enter: (args) => runEnter(args, PROGRAM),
+  ns: (args) => runNs(args, PROGRAM),
+  tour: () => runTour(PROGRAM),
+};
+
 function fail(message: string): void {
-  const line = message.replace(/[\r\n]+/g, " ");
   try {
-    Deno.stderr.writeSync(new TextEncoder().encode(`${PROGRAM}: ${line}\n`));
+    writeErr(`${PROGRAM}: ${message.replace(/[\r\n]+/g, " ")}\n`);
   } catch {
     // stderr is gone: the exit status still tells
   }
@@ -25,11 +36,18 @@ function fail(message: string): void {
 
 /** Runs the CLI on `args`; returns the exit status. Never throws. */
 export async function main(args: string[]): Promise<number> {
+  const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : null;
   try {
-    return await run(args, PROGRAM);
+    const platform = unsupportedPlatform();
+    if (platform) {
+      fail(platform);
+      return 125;
+    }
+    return subcommand ? await subcommand(args.slice(1)) : await run(args, PROGRAM);
   } catch (error) {
+    const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {
-      fail(`${error.message} (see '${PROGRAM} -h')`);
+      fail(`${error.message} (see '${see}')`);
       return 2;
     }
     if (error instanceof LaunchError) {
@@ -37,7 +55,7 @@ export async function main(args: string[]): Promise<number> {
       return error.exitCode;
     }
     fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-    return 125;
+    return subcommand && args[0] !== "enter" ? 1 : 125;
   }
 }
 

@@ -19,4 +19,8 @@
 
 export { launch, LaunchError } from "./lib/launch.ts";
 export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
+export { enter } from "./lib/enter.ts";
+export type { EnterSpec } from "./lib/enter.ts";
+export { listAllNamespaces, namespacesOf } from "./lib/inspect.ts";
+export type { NamespaceEntry, NamespaceType, SystemNamespace } from "./lib/inspect.ts";
 export { SyscallError } from "./ffi/errors.ts";

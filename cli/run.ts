@@ -7,6 +7,7 @@
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
+import { writeOut } from "./output.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -176,7 +177,7 @@ export function parseRun(args: string[]): RunRequest {
 export async function run(args: string[], program: string): Promise<number> {
   const request = parseRun(args);
   if (request.help) {
-    await Deno.stdout.write(new TextEncoder().encode(runHelp(program)));
+    writeOut(runHelp(program));
     return 0;
   }
   const result = await launch(request.spec, {
@@ -186,7 +187,7 @@ export async function run(args: string[], program: string): Promise<number> {
     stopTimeoutMs: request.stopTimeoutMs,
   });
   if (request.verbose) {
-    await Deno.stdout.write(new TextEncoder().encode(`Parent: ${program} - Finishing up\n`));
+    writeOut(`Parent: ${program} - Finishing up\n`);
   }
   return result.code;
 }

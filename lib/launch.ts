@@ -12,19 +12,8 @@
  */
 
 import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
-import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import {
-  F_GETFL,
-  F_SETFL,
-  fcntl,
-  getgid,
-  getpid,
-  getuid,
-  kill,
-  O_NONBLOCK,
-  waitForExit,
-} from "../ffi/libc.ts";
+import { getgid, getpid, getuid } from "../ffi/libc.ts";
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
@@ -52,6 +41,9 @@ import {
   writeIdMaps,
 } from "./user.ts";
 import { hostnameProblem, setHostname, UTS_NAMESPACE } from "./uts.ts";
+import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
+
+export { LaunchError, type LaunchResult };
 
 /** What to run, and in which new namespaces. */
 export interface LaunchSpec {
@@ -84,14 +76,6 @@ export interface LaunchSpec {
   keepEnv?: boolean;
 }
 
-/** How the command ended. */
-export interface LaunchResult {
-  /** Its exit status, or 128+N when it was killed by signal N. */
-  code: number;
-  /** The signal's name when it was killed by one, e.g. `"SIGKILL"`. */
-  signal?: string;
-}
-
 /** CLI-level extras: verbose messages, the queue demo, signal forwarding. */
 export interface LaunchOptions {
   /** Print the seed's `-v` messages. */
@@ -106,22 +90,6 @@ export interface LaunchOptions {
   onStart?: (pid: number) => void;
 }
 
-/** A launch that failed before the command ran, with the exit status to report. */
-export class LaunchError extends Error {
-  /** The setup step that failed, e.g. `"sethostname"`, `"jail"`, `"exec"`. */
-  readonly step: string;
-  /** 2 bad input, 125 setup failure, 126 not executable, 127 not found. */
-  readonly exitCode: number;
-
-  /** Builds the error; `message` is the one line shown to the user. */
-  constructor(step: string, message: string, exitCode: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "LaunchError";
-    this.step = step;
-    this.exitCode = exitCode;
-  }
-}
-
 /** Everything the launcher derived from a spec, checked before anything is created. */
 interface Plan {
   namespaces: number;
@@ -130,8 +98,6 @@ interface Plan {
   jail?: string;
   env: string[];
 }
-
-const STOP_TIMEOUT_MS = 10_000;
 
 function usage(message: string): LaunchError {
   return new LaunchError("usage", message, 2);
@@ -259,56 +225,6 @@ function step(name: string, run: () => void): void {
 }
 
 /**
- * Ignores SIGINT/SIGQUIT (the terminal sends them to the child too) and
- * forwards SIGTERM/SIGHUP to the child, then SIGKILLs it if it is still alive
- * after `stopTimeoutMs` (a PID 1 ignores signals it has no handler for).
- * Installed before the child exists; signals that arrive before `child.pid`
- * is known are held until {@link SignalForwarder.started}.
- */
-class SignalForwarder {
-  #pid = 0;
-  #held: number[] = [];
-  #escalation: ReturnType<typeof setTimeout> | undefined;
-  #stopTimeoutMs: number;
-  #listeners: [Deno.Signal, () => void][];
-
-  constructor(stopTimeoutMs: number) {
-    this.#stopTimeoutMs = stopTimeoutMs;
-    const ignore = () => {};
-    const forward = (name: "SIGTERM" | "SIGHUP") => () => this.#send(SIGNALS[name]);
-    this.#listeners = [
-      ["SIGINT", ignore],
-      ["SIGQUIT", ignore],
-      ["SIGTERM", forward("SIGTERM")],
-      ["SIGHUP", forward("SIGHUP")],
-    ];
-    for (const [signal, listener] of this.#listeners) Deno.addSignalListener(signal, listener);
-  }
-
-  /** The child exists: deliver what was held. */
-  started(pid: number): void {
-    this.#pid = pid;
-    for (const signal of this.#held.splice(0)) this.#send(signal);
-  }
-
-  /** Removes the listeners and any pending escalation. */
-  stop(): void {
-    clearTimeout(this.#escalation);
-    for (const [signal, listener] of this.#listeners) Deno.removeSignalListener(signal, listener);
-  }
-
-  #send(signal: number): void {
-    if (this.#pid === 0) {
-      this.#held.push(signal);
-      return;
-    }
-    const pid = this.#pid;
-    kill(pid, signal);
-    this.#escalation ??= setTimeout(() => kill(pid, SIGNALS.SIGKILL), this.#stopTimeoutMs);
-  }
-}
-
-/**
  * Runs `spec.command` in the namespaces `spec` asks for and resolves with how
  * it ended. Rejects with a {@link LaunchError} when anything fails before
  * the command starts (bad spec, setup step, command not found); the child
@@ -324,9 +240,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) report.parent(`new user namespace: ${describeMapping(plan.mapping)}`);
   let demo: QueueDemo | null = null;
-  const forwarder = options.forwardSignals
-    ? new SignalForwarder(options.stopTimeoutMs ?? STOP_TIMEOUT_MS)
-    : null;
+  const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
   try {
     if (options.queueDemo !== undefined) {
       try {
@@ -353,34 +267,13 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
     } catch (error) {
       throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
     }
-    forwarder?.started(outcome.pid);
     if (demo) {
       receiveInParent(demo, report);
       removeDemoQueue(demo, report);
     }
-    if (!outcome.failure) options.onStart?.(outcome.pid);
-    const status = await waitForExit(outcome.pid);
-    restoreNonblocking(outcome.clearedNonblock);
-    if (outcome.failure) {
-      const { step, message, exitCode, cause } = outcome.failure;
-      throw new LaunchError(step, message, exitCode, { cause });
-    }
-    return status.exited
-      ? { code: status.code }
-      : { code: 128 + status.signal, signal: signalName(status.signal) };
+    return await superviseChild(outcome, forwarder, options.onStart);
   } finally {
     forwarder?.stop();
     if (demo) removeDemoQueue(demo, report);
-  }
-}
-
-/** Puts back O_NONBLOCK on the fds the child cleared it on (shared file descriptions). */
-function restoreNonblocking(fds: number[]): void {
-  for (const fd of fds) {
-    try {
-      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    } catch {
-      // the fd was closed meanwhile: nothing to restore
-    }
   }
 }

@@ -1,0 +1,181 @@
+/**
+ * `invoke_ns tour`: a guided demonstration of every namespace type. For each
+ * type, one probe runs on the host and in a new namespace of that type, and
+ * the two outputs are shown side by side with a sentence on what changed.
+ * Works as root and rootless (then every namespace comes inside a user one).
+ * @module
+ */
+
+import { createMessageQueue, getuid, removeMessageQueue } from "../ffi/libc.ts";
+import { launch, type LaunchSpec } from "../lib/launch.ts";
+import { writeOut } from "./output.ts";
+
+/** One stop of the tour. */
+interface Stop {
+  /** Heading, e.g. "UTS namespace". */
+  title: string;
+  /** The invoke_ns option that asks for it. */
+  option: string;
+  /** The namespace file compared, in /proc/self/ns. */
+  nsFile: string;
+  /** What the new namespace gets. */
+  spec: Partial<LaunchSpec>;
+  /** The shell probe run on both sides. */
+  probe: string;
+  /** Run on the host instead of `probe`, when it differs (e.g. after the inside run). */
+  hostProbe?: string;
+  /** One sentence on what changed and why. */
+  why: string;
+}
+
+const COLUMN = 40;
+
+function stops(scratch: string): Stop[] {
+  return [
+    {
+      title: "UTS namespace: the hostname",
+      option: "-u tour",
+      nsFile: "uts",
+      spec: { hostname: "tour" },
+      probe: "hostname",
+      why: "A UTS namespace has its own hostname: setting it inside left the host's alone.",
+    },
+    {
+      title: "PID namespace: process IDs",
+      option: "-p -m",
+      nsFile: "pid",
+      spec: { pid: true, mount: true },
+      probe: 'echo "my PID is $$"; echo "$(ls /proc | grep -c "^[0-9]") processes in /proc"',
+      why: "The first process of a new PID namespace is PID 1 and, with a fresh /proc " +
+        "(hence -m), sees only its own namespace's processes.",
+    },
+    {
+      title: "mount namespace: the mount table",
+      option: "-m",
+      nsFile: "mnt",
+      spec: { mount: true },
+      probe: `mount -t tmpfs invoke-ns-tour ${scratch} && ` +
+        `echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"`,
+      hostProbe: `echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"`,
+      why: "A tmpfs mounted in a new mount namespace (propagation private) is not in the " +
+        "host's mount table: the host side was checked after the mount.",
+    },
+    {
+      title: "IPC namespace: System V and POSIX IPC objects",
+      option: "-I",
+      nsFile: "ipc",
+      spec: { ipc: true },
+      probe: 'echo "message queues: $(tail -n +2 /proc/sysvipc/msg | wc -l)"',
+      why: "The tour created one System V message queue on the host; a new IPC namespace " +
+        "starts with none (the -i yes demo shows the same for POSIX queues).",
+    },
+    {
+      title: "network namespace: interfaces",
+      option: "-n",
+      nsFile: "net",
+      spec: { net: true },
+      probe: "echo \"links: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"",
+      why: "A new network namespace has its own stack with only a loopback interface, down.",
+    },
+    {
+      title: "user namespace: user and group IDs",
+      option: "-U",
+      nsFile: "user",
+      spec: { user: true },
+      probe: `echo "uid $(id -u), gid $(id -g)"; echo "uid_map: $(tr -s ' ' < /proc/self/uid_map)"`,
+      why: "A user namespace maps IDs: here your own UID becomes 0 inside (root, but only " +
+        "over what the namespace owns), and nothing else is mapped.",
+    },
+    {
+      title: "cgroup namespace: the cgroup root",
+      option: "-C",
+      nsFile: "cgroup",
+      spec: { cgroup: true },
+      probe: 'echo "cgroup: $(grep "^0::" /proc/self/cgroup)"',
+      why: "A cgroup namespace makes the current cgroup the root of the view: inside, the " +
+        "process sits at 0::/ whatever its path on the host.",
+    },
+    {
+      title: "time namespace: boot time",
+      option: "-T --boottime 31536000",
+      nsFile: "time",
+      spec: { time: { boottime: 31_536_000 } },
+      probe: 'echo "uptime: $(cut -d" " -f1 /proc/uptime) s"',
+      why: "A time namespace offsets CLOCK_BOOTTIME (and CLOCK_MONOTONIC): inside, the " +
+        "machine seems to have been up a year longer.",
+    },
+  ];
+}
+
+/**
+ * Runs `script` with `spec`, then prints the identity of namespace `nsFile`;
+ * returns what it printed (stdout and stderr, through the file `out`).
+ */
+async function probe(
+  spec: Partial<LaunchSpec>,
+  script: string,
+  nsFile: string,
+  out: string,
+): Promise<string[]> {
+  await Deno.writeTextFile(out, "");
+  await launch({
+    ...spec,
+    command: ["sh", "-c", `exec > ${out} 2>&1; ${script}; readlink /proc/self/ns/${nsFile}`],
+  });
+  return (await Deno.readTextFile(out)).trimEnd().split("\n");
+}
+
+function sideBySide(left: string[], right: string[]): string {
+  const lines = [];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    lines.push(`  ${(left[i] ?? "").padEnd(COLUMN)}${right[i] ?? ""}`.trimEnd());
+  }
+  return lines.join("\n");
+}
+
+/** Wraps a sentence at 80 columns, indented by two spaces. */
+function wrap(text: string): string {
+  const lines = [""];
+  for (const word of text.split(" ")) {
+    if (lines[lines.length - 1].length + word.length > 76) lines.push("");
+    lines[lines.length - 1] += (lines[lines.length - 1] ? " " : "") + word;
+  }
+  return lines.map((line) => `  ${line}`).join("\n");
+}
+
+/** Runs the tour; returns the exit status (0 when every stop showed a difference). */
+export async function runTour(program: string): Promise<number> {
+  const scratch = await Deno.makeTempDir({ prefix: "invoke_ns_tour_" });
+  await Deno.chmod(scratch, 0o777);
+  const out = `${scratch}.out`;
+  const queue = createMessageQueue();
+  let same = 0;
+  try {
+    writeOut(
+      `A tour of Linux namespaces with ${program}: each probe runs on the host and in a new\n` +
+        "namespace of one type; the last line of each side is the namespace's identity.\n" +
+        (getuid() === 0
+          ? ""
+          : "You are not root: each new namespace comes inside a new user namespace.\n"),
+    );
+    for (const stop of stops(scratch)) {
+      const inside = await probe(stop.spec, stop.probe, stop.nsFile, out);
+      const host = await probe({}, stop.hostProbe ?? stop.probe, stop.nsFile, out);
+      const identical = host.join("\n") === inside.join("\n");
+      if (identical) same++;
+      writeOut(
+        `\n== ${stop.title} (${program} ${stop.option})\n` +
+          sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
+          `\n${wrap(identical ? "(no difference seen!)" : stop.why)}\n`,
+      );
+    }
+  } finally {
+    removeMessageQueue(queue);
+    await Deno.remove(out).catch(() => {});
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+  writeOut(
+    `\nNext: run a shell in a container of your own, e.g.\n  ${program} -vpmu calculus bash\n`,
+  );
+  return same === 0 ? 0 : 1;
+}

@@ -1,0 +1,237 @@
+/**
+ * Joining the namespaces of a running process, as `nsenter` does (setns(2)).
+ *
+ * Where each join happens, and why:
+ * - PID: `setns` only moves the caller's *children*, so the parent's main
+ *   thread joins it just before `clone` and goes back right after: the child
+ *   is born a member (like `nsenter --fork`). This needs CAP_SYS_ADMIN in the
+ *   caller's own user namespace, so rootless callers cannot join a PID
+ *   namespace (one clear line says so).
+ * - user, mount, UTS, IPC, network, cgroup: in the clone child, which is its
+ *   own thread group with its own fs attributes (Deno's threads share theirs,
+ *   so the parent could not join a mount or user namespace). The user
+ *   namespace is joined first when the caller is not root (it is what grants
+ *   the rights to join the rest) and last when it is; joining one makes the
+ *   command that namespace's root. Joining a mount namespace of a process also
+ *   takes its root and working directory.
+ * - time: a task that shares its memory with others cannot join a time
+ *   namespace (EUSERS), and the clone child shares Deno's: refused.
+ * @module
+ */
+
+import { cloneChild } from "../ffi/clone.ts";
+import { CLONE } from "../ffi/constants.ts";
+import { SyscallError } from "../ffi/errors.ts";
+import {
+  becomeUser,
+  chroot,
+  close,
+  fchdir,
+  getuid,
+  ioctl,
+  NS_GET_NSTYPE,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_RDONLY,
+  open,
+  setns,
+} from "../ffi/libc.ts";
+import { commandEnvironment } from "./env.ts";
+import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
+import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
+
+/** CLONE_NEW* value of each namespace type. */
+const FLAGS: Record<NamespaceType, number> = {
+  cgroup: CLONE.NEWCGROUP,
+  ipc: CLONE.NEWIPC,
+  mnt: CLONE.NEWNS,
+  net: CLONE.NEWNET,
+  pid: CLONE.NEWPID,
+  time: CLONE.NEWTIME,
+  user: CLONE.NEWUSER,
+  uts: CLONE.NEWUTS,
+};
+
+/** The order the child joins in (user goes first or last, see the module docs). */
+const JOIN_ORDER: NamespaceType[] = ["cgroup", "ipc", "uts", "net", "mnt"];
+
+/** What to run in the target's namespaces. */
+export interface EnterSpec {
+  /** The command and its arguments; default: `$SHELL`, else `/bin/sh`. */
+  command?: string[];
+  /**
+   * Which of a PID target's namespaces to join; default: every one that
+   * differs from the caller's. Ignored for a namespace-file target.
+   */
+  namespaces?: NamespaceType[];
+  /** Variables added to the clean default environment. */
+  env?: Record<string, string>;
+  /** Pass the caller's whole environment. */
+  keepEnv?: boolean;
+  /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
+  forwardSignals?: boolean;
+  /** Told about a namespace that differs but is not joined (time), before the command starts. */
+  onSkip?: (type: NamespaceType, why: string) => void;
+}
+
+const TIME_REFUSAL = "a process that shares its memory with Deno's threads cannot join a time " +
+  "namespace (EUSERS)";
+
+/** An open namespace to join. */
+interface Join {
+  type: NamespaceType;
+  fd: number;
+}
+
+function cannot(message: string, cause?: unknown): LaunchError {
+  return new LaunchError("enter", message, 125, { cause });
+}
+
+function openOrExplain(path: string, what: string, flags = O_RDONLY | O_CLOEXEC): number {
+  try {
+    return open(path, flags);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    throw cannot(
+      `${what}: ${error.code === "ENOENT" ? "no such process or file" : error.message}`,
+      error,
+    );
+  }
+}
+
+/** Opens the namespaces to join for a PID target; also notes what was skipped. */
+function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
+  const wanted = spec.namespaces;
+  let theirs;
+  try {
+    theirs = namespacesOf(pid);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    throw cannot(
+      error.code === "ENOENT" ? `no such process: ${pid}` : `process ${pid}: ${error.message}`,
+      error,
+    );
+  }
+  const ours = new Map(namespacesOf("self").map((entry) => [entry.type, entry.inode]));
+  const differs = (type: NamespaceType) =>
+    theirs.find((entry) => entry.type === type)?.inode !== ours.get(type);
+  // Re-entering one's own user namespace is refused by the kernel (it would
+  // regain dropped capabilities); like nsenter, it is skipped.
+  const types = (wanted ?? NAMESPACE_TYPES.filter(differs))
+    .filter((type) => type !== "user" || differs("user"));
+  if (types.includes("time")) {
+    if (wanted) throw cannot(`joining a time namespace is not supported: ${TIME_REFUSAL}`);
+    spec.onSkip?.("time", TIME_REFUSAL);
+  }
+  return types.filter((type) => type !== "time").map((type) => ({
+    type,
+    fd: openOrExplain(`/proc/${pid}/ns/${type}`, `process ${pid}`),
+  }));
+}
+
+/** Opens a namespace file (e.g. `/proc/PID/ns/uts` or a bind mount of one). */
+function openNamespaceFile(path: string): Join {
+  const fd = openOrExplain(path, path);
+  try {
+    const flag = ioctl(fd, NS_GET_NSTYPE);
+    const type = NAMESPACE_TYPES.find((name) => FLAGS[name] === flag);
+    if (!type) throw cannot(`${path}: unknown namespace type ${flag}`);
+    if (type === "time") throw cannot(`joining a time namespace is not supported: ${TIME_REFUSAL}`);
+    return { type, fd };
+  } catch (error) {
+    close(fd);
+    if (error instanceof SyscallError) throw cannot(`${path}: not a namespace file`, error);
+    throw error;
+  }
+}
+
+/**
+ * Runs a command in the namespaces of a running process (`target` a PID) or
+ * in the one namespace a namespace file names (`target` a path), and resolves
+ * with how it ended. Rejects with a {@link LaunchError} when a namespace
+ * cannot be joined (exit status 125) or the command cannot be run (126, 127).
+ */
+export async function enter(target: number | string, spec: EnterSpec = {}): Promise<LaunchResult> {
+  const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;
+  const joins = pid !== null
+    ? openProcessNamespaces(pid, spec)
+    : [openNamespaceFile(String(target))];
+  const fds = joins.map((join) => join.fd);
+  const rootless = getuid() !== 0;
+  const byType = new Map(joins.map((join) => [join.type, join]));
+  const user = byType.get("user");
+  const ordered = [
+    ...(user && rootless ? [user] : []),
+    ...JOIN_ORDER.flatMap((type) => byType.has(type) ? [byType.get(type)!] : []),
+    ...(user && !rootless ? [user] : []),
+  ];
+  let root: { dir: number; cwd: number } | null = null;
+  if (byType.has("mnt") && pid !== null) {
+    const flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    root = {
+      dir: openOrExplain(`/proc/${pid}/root`, `process ${pid}`, flags),
+      cwd: openOrExplain(`/proc/${pid}/cwd`, `process ${pid}`, flags),
+    };
+    fds.push(root.dir, root.cwd);
+  }
+  const command = spec.command?.length ? spec.command : [Deno.env.get("SHELL") || "/bin/sh"];
+  const forwarder = spec.forwardSignals ? new SignalForwarder() : null;
+  try {
+    const outcome = withPidNamespace(byType.get("pid"), () =>
+      cloneChild({
+        namespaces: 0,
+        setup: () => {
+          for (const join of ordered) {
+            setns(join.fd, FLAGS[join.type], `${join.type} namespace`);
+            if (join.type === "mnt" && root) {
+              fchdir(root.dir);
+              chroot(".");
+              fchdir(root.cwd);
+            }
+            if (join.type === "user") becomeRootIfMapped();
+          }
+        },
+        exec: {
+          command: command[0],
+          argv: command,
+          env: commandEnvironment(spec.env, spec.keepEnv),
+        },
+      }));
+    return await superviseChild(outcome, forwarder);
+  } finally {
+    forwarder?.stop();
+    for (const fd of fds) close(fd);
+  }
+}
+
+/** After joining a user namespace: become its root, as nsenter does, when 0 is mapped. */
+function becomeRootIfMapped(): void {
+  try {
+    becomeUser(0, 0);
+  } catch (error) {
+    if (!(error instanceof SyscallError) || error.code !== "EINVAL") throw error;
+  }
+}
+
+/** Runs `fn` with the main thread's children born in `join`'s PID namespace. */
+function withPidNamespace<T>(join: Join | undefined, fn: () => T): T {
+  if (!join) return fn();
+  const saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+  try {
+    try {
+      setns(join.fd, CLONE.NEWPID, "pid namespace");
+    } catch (error) {
+      if (error instanceof SyscallError && error.code === "EPERM" && getuid() !== 0) {
+        throw cannot("joining a PID namespace needs root (EPERM: Operation not permitted)", error);
+      }
+      throw cannot(error instanceof Error ? error.message : String(error), error);
+    }
+    try {
+      return fn();
+    } finally {
+      setns(saved, CLONE.NEWPID, "pid namespace (back)");
+    }
+  } finally {
+    close(saved);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Which namespaces a process is in, read from `/proc/PID/ns` (namespaces(7)),
+ * and every namespace on the system with the processes in it, as `lsns`
+ * shows them. /proc is read through libc: Deno's own file API asks for
+ * `--allow-all` there.
+ * @module
+ */
+
+import { SyscallError } from "../ffi/errors.ts";
+import { listDirectory, readFile, readLink } from "../ffi/libc.ts";
+
+/** The namespace types, as named in `/proc/PID/ns`. */
+export const NAMESPACE_TYPES = [
+  "cgroup",
+  "ipc",
+  "mnt",
+  "net",
+  "pid",
+  "time",
+  "user",
+  "uts",
+] as const;
+
+/** A namespace type's name, e.g. `"uts"`. */
+export type NamespaceType = typeof NAMESPACE_TYPES[number];
+
+/** One namespace a process is in. */
+export interface NamespaceEntry {
+  /** Its type, e.g. `"uts"`. */
+  type: NamespaceType;
+  /** Its inode number, the namespace's identity. */
+  inode: number;
+}
+
+/** The namespace a `/proc/PID/ns/TYPE` link points to, e.g. `uts:[4026531838]`. */
+function parseLink(link: string): number {
+  const match = link.match(/^\w+:\[(\d+)\]$/);
+  if (!match) throw new Error(`unexpected namespace link: ${link}`);
+  return Number(match[1]);
+}
+
+/**
+ * The namespaces of process `pid` (or of the caller, for `"self"`). Throws a
+ * {@link SyscallError}: ENOENT when there is no such process, EACCES when its
+ * namespaces may not be read.
+ */
+export function namespacesOf(pid: number | "self"): NamespaceEntry[] {
+  return NAMESPACE_TYPES.flatMap((type) => {
+    try {
+      return [{ type, inode: parseLink(readLink(`/proc/${pid}/ns/${type}`)) }];
+    } catch (error) {
+      // a kernel without this namespace type has no link for it
+      if (error instanceof SyscallError && error.code === "ENOENT" && type === "time") return [];
+      throw error;
+    }
+  });
+}
+
+/** One namespace on the system, with who is in it. */
+export interface SystemNamespace extends NamespaceEntry {
+  /** How many processes are in it. */
+  processes: number;
+  /** The lowest PID in it. */
+  pid: number;
+  /** That process's user name (or UID). */
+  user: string;
+  /** That process's command name. */
+  command: string;
+}
+
+/** User names by UID, from /etc/passwd. */
+function userNames(): Map<number, string> {
+  const names = new Map<number, string>();
+  try {
+    for (const line of Deno.readTextFileSync("/etc/passwd").split("\n")) {
+      const [name, , uid] = line.split(":");
+      if (uid !== undefined && !names.has(Number(uid))) names.set(Number(uid), name);
+    }
+  } catch {
+    // no passwd file: show numeric IDs
+  }
+  return names;
+}
+
+/**
+ * Every namespace any readable process is in, sorted by type then inode,
+ * with the number of processes in it and its lowest PID, like `lsns`.
+ * `unreadable` counts the processes whose namespaces could not be read.
+ */
+export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable: number } {
+  const found = new Map<string, SystemNamespace>();
+  const names = userNames();
+  let unreadable = 0;
+  const pids = listDirectory("/proc").filter((name) => /^\d+$/.test(name)).map(Number)
+    .sort((a, b) => a - b);
+  for (const pid of pids) {
+    let entries: NamespaceEntry[];
+    let uid: number;
+    let command: string;
+    try {
+      entries = namespacesOf(pid);
+      uid = Number(readFile(`/proc/${pid}/status`).match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
+      command = readFile(`/proc/${pid}/comm`).trim();
+    } catch {
+      unreadable++; // exited meanwhile, or not ours to read
+      continue;
+    }
+    for (const { type, inode } of entries) {
+      const key = `${type}:${inode}`;
+      const known = found.get(key);
+      if (known) {
+        known.processes++;
+        continue;
+      }
+      const user = names.get(uid) ?? String(uid);
+      found.set(key, { type, inode, processes: 1, pid, user, command });
+    }
+  }
+  const namespaces = [...found.values()].sort((a, b) =>
+    a.type === b.type ? a.inode - b.inode : a.type < b.type ? -1 : 1
+  );
+  return { namespaces, unreadable };
+}

@@ -1,0 +1,122 @@
+/**
+ * Supervising a child once it exists: signal forwarding, waiting, and turning
+ * its end into a {@link LaunchResult} or a {@link LaunchError}. Shared by the
+ * launcher and `enter`.
+ * @module
+ */
+
+import type { CloneOutcome } from "../ffi/clone.ts";
+import { signalName, SIGNALS } from "../ffi/constants.ts";
+import { F_GETFL, F_SETFL, fcntl, kill, O_NONBLOCK, waitForExit } from "../ffi/libc.ts";
+
+/** How the command ended. */
+export interface LaunchResult {
+  /** Its exit status, or 128+N when it was killed by signal N. */
+  code: number;
+  /** The signal's name when it was killed by one, e.g. `"SIGKILL"`. */
+  signal?: string;
+}
+
+/** A launch that failed before the command ran, with the exit status to report. */
+export class LaunchError extends Error {
+  /** The setup step that failed, e.g. `"sethostname"`, `"jail"`, `"exec"`. */
+  readonly step: string;
+  /** 2 bad input, 125 setup failure, 126 not executable, 127 not found. */
+  readonly exitCode: number;
+
+  /** Builds the error; `message` is the one line shown to the user. */
+  constructor(step: string, message: string, exitCode: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LaunchError";
+    this.step = step;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Default grace period after a forwarded SIGTERM/SIGHUP before SIGKILL. */
+export const STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * Ignores SIGINT/SIGQUIT (the terminal sends them to the child too) and
+ * forwards SIGTERM/SIGHUP to the child, then SIGKILLs it if it is still alive
+ * after `stopTimeoutMs` (a PID 1 ignores signals it has no handler for).
+ * Installed before the child exists; signals that arrive before `child.pid`
+ * is known are held until {@link SignalForwarder.started}.
+ */
+export class SignalForwarder {
+  #pid = 0;
+  #held: number[] = [];
+  #escalation: ReturnType<typeof setTimeout> | undefined;
+  #stopTimeoutMs: number;
+  #listeners: [Deno.Signal, () => void][];
+
+  /** Installs the listeners; `stopTimeoutMs` is the grace period before SIGKILL. */
+  constructor(stopTimeoutMs = STOP_TIMEOUT_MS) {
+    this.#stopTimeoutMs = stopTimeoutMs;
+    const ignore = () => {};
+    const forward = (name: "SIGTERM" | "SIGHUP") => () => this.#send(SIGNALS[name]);
+    this.#listeners = [
+      ["SIGINT", ignore],
+      ["SIGQUIT", ignore],
+      ["SIGTERM", forward("SIGTERM")],
+      ["SIGHUP", forward("SIGHUP")],
+    ];
+    for (const [signal, listener] of this.#listeners) Deno.addSignalListener(signal, listener);
+  }
+
+  /** The child exists: deliver what was held. */
+  started(pid: number): void {
+    this.#pid = pid;
+    for (const signal of this.#held.splice(0)) this.#send(signal);
+  }
+
+  /** Removes the listeners and any pending escalation. */
+  stop(): void {
+    clearTimeout(this.#escalation);
+    for (const [signal, listener] of this.#listeners) Deno.removeSignalListener(signal, listener);
+  }
+
+  #send(signal: number): void {
+    if (this.#pid === 0) {
+      this.#held.push(signal);
+      return;
+    }
+    const pid = this.#pid;
+    kill(pid, signal);
+    this.#escalation ??= setTimeout(() => kill(pid, SIGNALS.SIGKILL), this.#stopTimeoutMs);
+  }
+}
+
+/**
+ * Waits for the child of `outcome` and reports how it ended; rejects with a
+ * {@link LaunchError} when setup or exec failed in the child (which has then
+ * been reaped).
+ */
+export async function superviseChild(
+  outcome: CloneOutcome,
+  forwarder: SignalForwarder | null,
+  onStart?: (pid: number) => void,
+): Promise<LaunchResult> {
+  forwarder?.started(outcome.pid);
+  if (!outcome.failure) onStart?.(outcome.pid);
+  const status = await waitForExit(outcome.pid);
+  restoreNonblocking(outcome.clearedNonblock);
+  if (outcome.failure) {
+    const { step, message, exitCode, cause } = outcome.failure;
+    throw new LaunchError(step, message, exitCode, { cause });
+  }
+  return status.exited
+    ? { code: status.code }
+    : { code: 128 + status.signal, signal: signalName(status.signal) };
+}
+
+/** Puts back O_NONBLOCK on the fds the child cleared it on (shared file descriptions). */
+function restoreNonblocking(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    } catch {
+      // the fd was closed meanwhile: nothing to restore
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * `enter`, `ns` and `tour` against a real container started by the test.
+ */
+import assert from "node:assert/strict";
+import { enter, namespacesOf } from "../mod.ts";
+import { cliCommand, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+
+/** Starts `invoke_ns -pmu boxA sleep 60` and returns the container's outer PID. */
+async function withContainer(fn: (pid: number) => Promise<void>): Promise<void> {
+  const [command, ...args] = cliCommand();
+  const parent = new Deno.Command(command, {
+    args: [...args, "--stop-timeout", "1", "-pmnu", "boxA", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let pid = 0;
+  for (let i = 0; i < 500 && pid === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    try {
+      pid = Number(
+        Deno.readTextFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`).trim().split(
+          " ",
+        )[0],
+      ) || 0;
+    } catch {
+      // not there yet
+    }
+  }
+  assert.ok(pid > 0, "the container did not start");
+  for (let i = 0; i < 500 && Deno.readLinkSync(`/proc/${pid}/exe`) !== "/usr/bin/sleep"; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  try {
+    await fn(pid);
+  } finally {
+    parent.kill("SIGTERM");
+    await parent.status;
+  }
+}
+
+privilegedTest("enter: joins a running container's namespaces", async () => {
+  await withContainer(async (pid) => {
+    const hostname = await runCli(["enter", String(pid), "hostname"]);
+    assert.equal(hostname.code, 0, hostname.stderr);
+    assert.equal(hostname.stdout, "boxA\n");
+    const inner = await runCli(["enter", String(pid), "sh", "-c", "echo $$"]);
+    const innerPid = Number(inner.stdout.trim());
+    assert.ok(innerPid > 1 && innerPid < 10, `expected a small PID, got ${inner.stdout}`);
+    assert.ok(innerPid < pid, "the PID must be the container's view, not the host's");
+    const byFile = await runCli(["enter", `/proc/${pid}/ns/uts`, "hostname"]);
+    assert.equal(byFile.stdout, "boxA\n", byFile.stderr);
+    const net = await runCli(["enter", `/proc/${pid}/ns/net`, "cat", "/proc/net/dev"]);
+    assert.equal(net.code, 0, net.stderr);
+    assert.deepEqual(
+      net.stdout.split("\n").slice(2).filter(Boolean).map((line) => line.split(":")[0].trim()),
+      ["lo"],
+    );
+    const onlyUts = await runCli(["enter", "-u", String(pid), "sh", "-c", "hostname; echo $$"]);
+    const [name, shellPid] = onlyUts.stdout.trim().split("\n");
+    assert.equal(name, "boxA");
+    assert.ok(Number(shellPid) > 10, "-u alone must not join the PID namespace");
+  });
+});
+
+privilegedTest("enter: through the library, into the mount namespace and its root", async () => {
+  await withContainer(async (pid) => {
+    await withTempDir(async (dir) => {
+      const result = await enter(pid, {
+        namespaces: ["mnt", "pid"],
+        command: ["sh", "-c", `ls /proc | grep -c '^[0-9]' > ${dir}/count`],
+      });
+      assert.deepEqual(result, { code: 0 });
+      const count = Number(Deno.readTextFileSync(`${dir}/count`));
+      assert.ok(
+        count >= 2 && count <= 4,
+        `the container's /proc should show 2-3 PIDs, saw ${count}`,
+      );
+    });
+  });
+});
+
+privilegedTest(
+  "ns: shows the container's namespaces, marks the different ones, lists them all",
+  async () => {
+    await withContainer(async (pid) => {
+      const uts = Deno.readLinkSync(`/proc/${pid}/ns/uts`).match(/\d+/)![0];
+      const table = await runCli(["ns", String(pid)]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, new RegExp(`^uts\\s+${uts}\\s+\\* differs from `, "m"));
+      assert.match(table.stdout, /^user\s+\d+$/m, "the user namespace is the host's: no mark");
+      const json = JSON.parse((await runCli(["ns", "--json", String(pid)])).stdout);
+      const entry = json.processes[0].namespaces.find((ns: { type: string }) => ns.type === "uts");
+      assert.deepEqual(entry, { type: "uts", inode: Number(uts), differs: true });
+      const all = await runCli(["ns", "--all"]);
+      assert.match(all.stdout, new RegExp(`^${uts}\\s+uts\\s+1\\s+${pid}\\s+root\\s+sleep$`, "m"));
+      const allJson = JSON.parse((await runCli(["ns", "--all", "--json"])).stdout);
+      assert.ok(allJson.namespaces.some((ns: { inode: number }) => ns.inode === Number(uts)));
+      assert.deepEqual(
+        namespacesOf(pid).find((ns) => ns.type === "uts"),
+        { type: "uts", inode: Number(uts) },
+      );
+    });
+  },
+);
+
+Deno.test("enter and ns: bad targets give one line and the documented status", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [["enter"], 2, /TARGET .* is required/],
+    [["enter", "abc"], 2, /TARGET is a PID or an absolute path/],
+    [["enter", "999999999", "true"], 125, /no such process: 999999999/],
+    [["enter", "/etc/passwd", "true"], 125, /\/etc\/passwd: not a namespace file/],
+    [["enter", "/no/such/file", "true"], 125, /no such process or file/],
+    [["enter", "-T", String(Deno.pid), "true"], 125, /time namespace is not supported/],
+    [["enter", "-x", "1"], 2, /invalid option -- 'x'/],
+    [["ns", "abc"], 2, /'abc' is not a PID/],
+    [["ns", "999999999"], 1, /999999999: no such process/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const ran = await runCli(args);
+    assert.equal(ran.code, code, `${args.join(" ")}: ${ran.stderr}`);
+    const lines = ran.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, ran.stderr);
+    assert.match(lines[0], pattern);
+  }
+});
+
+privilegedTest("tour: exits 0 and shows a difference for every namespace type", async () => {
+  const ran = await runCli(["tour"]);
+  assert.equal(ran.code, 0, ran.stderr);
+  const sections = ran.stdout.split("\n== ").slice(1);
+  const types = ["uts", "pid", "mnt", "ipc", "net", "user", "cgroup", "time"];
+  assert.equal(sections.length, types.length);
+  sections.forEach((section, i) => {
+    assert.doesNotMatch(section, /no difference seen/);
+    const ids = [...section.matchAll(new RegExp(`${types[i]}:\\[(\\d+)\\]`, "g"))].map((m) => m[1]);
+    assert.equal(ids.length, 2, section);
+    assert.notEqual(ids[0], ids[1], `${types[i]}: same namespace on both sides`);
+  });
+  assert.match(ran.stdout, /my PID is 1$/m);
+  assert.match(ran.stdout, /tour mounts: 0\s+tour mounts: 1/);
+  assert.match(ran.stdout, /message queues: [1-9]\d*\s+message queues: 0/);
+});
