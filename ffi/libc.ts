@@ -62,6 +62,14 @@ const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   uname: { parameters: ["buffer"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { name: "readdir64", parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
+  syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+  msgget: { parameters: ["i32", "i32"], result: "i32" },
+  msgctl: { parameters: ["i32", "i32", "pointer"], result: "i32" },
   getcontext: { parameters: ["buffer"], result: "i32" },
   makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
   makecontext1: {
@@ -332,6 +340,61 @@ export function kernelRelease(): string {
   return fromCString(fields.subarray(2 * 65, 3 * 65));
 }
 
+/** readlink(2); e.g. `readLink("/proc/1/ns/uts") === "uts:[4026531838]"`. */
+export function readLink(path: string): string {
+  const buffer = new Uint8Array(4096);
+  const length = check("readlink", libc.readlink(cstr(path), buffer, BigInt(buffer.length)), path);
+  return decoder.decode(buffer.subarray(0, length));
+}
+
+/** The names in a directory (without `.` and `..`), via opendir/readdir. */
+export function listDirectory(path: string): string[] {
+  const directory = libc.opendir(cstr(path));
+  if (!directory) throw lastError("opendir", path);
+  const names: string[] = [];
+  try {
+    for (let entry = libc.readdir(directory); entry; entry = libc.readdir(directory)) {
+      // struct dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
+      const name = Deno.UnsafePointerView.getCString(entry, 19);
+      if (name !== "." && name !== "..") names.push(name);
+    }
+  } finally {
+    libc.closedir(directory);
+  }
+  return names;
+}
+
+/** ioctl(2) with no argument; returns its result. */
+export function ioctl(fd: number, request: number): number {
+  return check("ioctl", libc.ioctl(fd, BigInt(request), 0n));
+}
+
+const SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
+
+/**
+ * Becomes `uid`/`gid` with no supplementary groups, through the raw system
+ * calls: glibc's wrappers would also change the IDs of every thread in
+ * their thread list, and a clone child shares that list with its parent.
+ */
+export function becomeUser(uid: number, gid: number): void {
+  const call = (name: string, number: bigint, a: bigint, b = 0n, c = 0n) => {
+    if (libc.syscall3(number, a, b, c) === -1n) throw lastError(name);
+  };
+  call("setgroups", SYS_setgroups, 0n);
+  call("setresgid", SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  call("setresuid", SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+}
+
+/** msgget(2) of a new private System V message queue; returns its ID. */
+export function createMessageQueue(): number {
+  return check("msgget", libc.msgget(0, 0o1000 | 0o600));
+}
+
+/** msgctl(IPC_RMID): removes a System V message queue. */
+export function removeMessageQueue(id: number): void {
+  check("msgctl", libc.msgctl(id, 0, null));
+}
+
 /** fcntl(2) with an int argument. */
 export function fcntl(fd: number, command: number, argument = 0): number {
   return check("fcntl", libc.fcntl(fd, command, argument));
@@ -526,3 +589,5 @@ export const SFD_CLOEXEC = 0o2000000;
 export const SIG_BLOCK = 0, SIG_SETMASK = 2;
 /** prctl(2) options. */
 export const PR_SET_PDEATHSIG = 1, PR_SET_NO_NEW_PRIVS = 38;
+/** ioctl(2) on a namespace file: its CLONE_NEW* type (NS_GET_NSTYPE). */
+export const NS_GET_NSTYPE = 0xb703;
