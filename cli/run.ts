@@ -6,6 +6,7 @@
 
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
+import { parseBindSpec } from "../lib/mount.ts";
 import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
 
@@ -31,6 +32,12 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "boottime", value: "required" },
   { name: "mq-name", value: "required" },
   { name: "stop-timeout", value: "required" },
+  { name: "bind", value: "required" },
+  { name: "ro-bind", value: "required" },
+  { name: "tmpfs", value: "required" },
+  { name: "dev", value: "none" },
+  { name: "chroot", value: "none" },
+  { name: "no-new-privs", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -56,6 +63,13 @@ More options:
     --monotonic SECS, --boottime SECS  clock offsets of the time namespace
     --mq-name NAME    queue name for -i (default ${DEMO_QUEUE})
     --stop-timeout SECS  after forwarding SIGTERM/SIGHUP, SIGKILL after this long (default 10)
+With -m:
+    --bind SRC[:DST]     bind-mount SRC at DST (inside the jail with -c)
+    --ro-bind SRC[:DST]  the same, read-only
+    --tmpfs DST          mount an empty tmpfs at DST
+    --dev                a minimal /dev (null, zero, full, random, urandom, tty)
+    --chroot             jail with chroot(2) as the seed did, not pivot_root(2)
+    --no-new-privs       set PR_SET_NO_NEW_PRIVS (setuid binaries grant nothing)
 Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
 failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
 usage error.
@@ -163,6 +177,22 @@ export function parseRun(args: string[]): RunRequest {
         break;
       case "mq-name":
         mqName = value;
+        break;
+      case "bind":
+      case "ro-bind":
+        spec.mounts = [...spec.mounts ?? [], { kind: option.name, ...parseBindSpec(value) }];
+        break;
+      case "tmpfs":
+        spec.mounts = [...spec.mounts ?? [], { kind: "tmpfs", target: value }];
+        break;
+      case "dev":
+        spec.mounts = [...spec.mounts ?? [], { kind: "dev", target: "/dev" }];
+        break;
+      case "chroot":
+        spec.chrootOnly = true;
+        break;
+      case "no-new-privs":
+        spec.noNewPrivs = true;
         break;
       case "stop-timeout":
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;

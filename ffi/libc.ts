@@ -69,6 +69,8 @@ const SYMBOLS = {
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
   syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
   msgget: { parameters: ["i32", "i32"], result: "i32" },
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   msgctl: { parameters: ["i32", "i32", "pointer"], result: "i32" },
   getcontext: { parameters: ["buffer"], result: "i32" },
   makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
@@ -263,6 +265,11 @@ export function mkdir(path: string, mode: number): void {
   check("mkdir", libc.mkdir(cstr(path), mode), path);
 }
 
+/** symlink(2): creates `path` pointing at `target`. */
+export function symlink(target: string, path: string): void {
+  check("symlink", libc.symlink(cstr(target), cstr(path)), path);
+}
+
 /** access(2), as a boolean: true when `path` is accessible in `mode`. */
 export function accessible(path: string, mode: number): boolean {
   return libc.access(cstr(path), mode) === 0;
@@ -383,6 +390,22 @@ export function becomeUser(uid: number, gid: number): void {
   call("setgroups", SYS_setgroups, 0n);
   call("setresgid", SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
   call("setresuid", SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+}
+
+const SYS_pivot_root = 155n;
+
+/** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
+export function pivotRoot(newRoot: string, putOld: string): void {
+  const [a, b] = [cstr(newRoot), cstr(putOld)];
+  const result = libc.syscall3(SYS_pivot_root, addressOf(a), addressOf(b), 0n);
+  if (result === -1n) throw lastError("pivot_root", newRoot);
+}
+
+/** The mount flags of the filesystem holding `path` (statvfs f_flag: ST_* = MS_* bits). */
+export function mountFlags(path: string): bigint {
+  const buffer = new BigUint64Array(14);
+  check("statvfs", libc.statvfs(cstr(path), new Uint8Array(buffer.buffer)), path);
+  return buffer[9];
 }
 
 /** msgget(2) of a new private System V message queue; returns its ID. */

@@ -1,11 +1,20 @@
 /**
- * The chroot jail of `-c DIR`, as the seed's invoke_ns6: the child changes
- * its root to DIR, changes directory to the new `/`, and creates `/proc`
- * there when it is missing (so that `-p -m` can mount a fresh procfs on it).
+ * The jail of `-c DIR`.
+ *
+ * Without a mount namespace (or with `--chroot`), as the seed's invoke_ns6:
+ * the child chroots into DIR, changes directory to the new `/`, and creates
+ * `/proc` there when it is missing. A root process can escape a plain chroot
+ * (chroot into a subdirectory, then `cd ..` past the old root).
+ *
+ * With `-m`, the jail uses pivot_root(2) instead, as container runtimes do:
+ * DIR is bind-mounted onto itself (pivot_root needs a mount point), becomes
+ * the root of the mount namespace, and the old root is detached (lazily
+ * unmounted), so nothing of the host's tree is left to escape to.
  * @module
  */
 
-import { accessible, chdir, chroot, F_OK, mkdir } from "../ffi/libc.ts";
+import { MNT_DETACH, MS } from "../ffi/constants.ts";
+import { accessible, chdir, chroot, F_OK, mkdir, mount, pivotRoot, umount2 } from "../ffi/libc.ts";
 import type { Reporter } from "./report.ts";
 
 /** Why `dir` cannot be a jail, or null when it can. Checked before anything is created. */
@@ -22,11 +31,32 @@ export function jailProblem(dir: string): string | null {
   return null;
 }
 
+function ensureProc(root: string): void {
+  if (!accessible(`${root}/proc`, F_OK)) mkdir(`${root}/proc`, 0o555);
+}
+
 /** Child step: chroot into `dir`, chdir to `/`, create `/proc` when missing. */
 export function enterChrootJail(dir: string, report: Reporter): void {
   report.child("creating chroot jail");
   chroot(dir);
   report.child("changing directory into chroot jail");
   chdir("/");
-  if (!accessible("/proc", F_OK)) mkdir("/proc", 0o555);
+  ensureProc("");
+}
+
+/** Child step: bind `dir` onto itself so it is a mount point, ready for {@link pivotIntoJail}. */
+export function prepareJailMount(dir: string): void {
+  mount(dir, dir, null, MS.BIND | MS.REC);
+  ensureProc(dir);
+}
+
+/** Child step (in a private mount namespace): make `dir` the root, detach the old one. */
+export function pivotIntoJail(dir: string, report: Reporter): void {
+  report.child("creating chroot jail");
+  chdir(dir);
+  pivotRoot(".", ".");
+  report.child("detaching the old root (pivot_root)");
+  umount2(".", MNT_DETACH);
+  report.child("changing directory into chroot jail");
+  chdir("/");
 }

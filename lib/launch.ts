@@ -13,7 +13,7 @@
 
 import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import { getgid, getpid, getuid } from "../ffi/libc.ts";
+import { getgid, getpid, getuid, PR_SET_NO_NEW_PRIVS, prctl } from "../ffi/libc.ts";
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
@@ -27,8 +27,14 @@ import {
   removeDemoQueue,
   sendFromChild,
 } from "./ipc.ts";
-import { enterChrootJail, jailProblem } from "./jail.ts";
-import { makeMountsPrivate, MOUNT_NAMESPACE } from "./mount.ts";
+import { enterChrootJail, jailProblem, pivotIntoJail, prepareJailMount } from "./jail.ts";
+import {
+  makeMountsPrivate,
+  MOUNT_NAMESPACE,
+  mountProblem,
+  type MountRequest,
+  performMounts,
+} from "./mount.ts";
 import { NET_NAMESPACE } from "./net.ts";
 import { mountProc, PID_NAMESPACE } from "./pid.ts";
 import { Reporter } from "./report.ts";
@@ -59,8 +65,17 @@ export interface LaunchSpec {
   net?: boolean;
   /** New IPC namespace. */
   ipc?: boolean;
-  /** chroot into this directory (created `/proc` inside when missing). */
+  /**
+   * Jail the command in this directory (`/proc` created inside when missing):
+   * with `mount`, by pivot_root (the old root detached); without, by chroot.
+   */
   jail?: string;
+  /** Use a plain chroot for `jail` even with `mount` (the seed's behaviour). */
+  chrootOnly?: boolean;
+  /** Extra mounts (bind, read-only bind, tmpfs, a minimal /dev); need `mount`. */
+  mounts?: MountRequest[];
+  /** Set PR_SET_NO_NEW_PRIVS: setuid binaries and file capabilities grant nothing. */
+  noNewPrivs?: boolean;
   /**
    * New user namespace mapping the caller to root (or to `uid`/`gid`).
    * Implied when the caller is not root and asks for any namespace.
@@ -96,6 +111,8 @@ interface Plan {
   mapping?: IdMapping;
   time?: TimeOffsets;
   jail?: string;
+  pivot: boolean;
+  mounts: MountRequest[];
   env: string[];
 }
 
@@ -145,6 +162,12 @@ function planLaunch(spec: LaunchSpec): Plan {
     if (problem) throw new LaunchError("jail", problem, 125);
     jail = Deno.realPathSync(spec.jail);
   }
+  const mounts = spec.mounts ?? [];
+  if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
+  for (const request of mounts) {
+    const problem = mountProblem(request, jail);
+    if (problem) throw new LaunchError("mount", problem, 125);
+  }
   const env = spec.env ?? {};
   for (const [key, value] of Object.entries(env)) {
     const problem = environmentProblem(key, String(value));
@@ -166,7 +189,9 @@ function planLaunch(spec: LaunchSpec): Plan {
     }
     namespaces |= USER_NAMESPACE;
   }
-  return { namespaces, mapping, time, jail, env: commandEnvironment(env, spec.keepEnv) };
+  const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
+  const environment = commandEnvironment(env, spec.keepEnv);
+  return { namespaces, mapping, time, jail, pivot, mounts, env: environment };
 }
 
 /** One line explaining why clone refused, with a hint where one helps. */
@@ -206,9 +231,14 @@ function childSteps(
     if (demo) step("mq", () => sendFromChild(demo, report));
     if (plan.time) step("timens", () => prepareTimeNamespace(plan.time!));
     if (spec.mount) step("mount", makeMountsPrivate);
-    if (plan.jail) step("jail", () => enterChrootJail(plan.jail!, report));
+    const jail = plan.jail;
+    if (jail && plan.pivot) step("jail", () => prepareJailMount(jail));
+    if (plan.mounts.length) step("mount", () => performMounts(plan.mounts, jail ?? ""));
+    if (jail && plan.pivot) step("pivot_root", () => pivotIntoJail(jail, report));
+    if (jail && !plan.pivot) step("chroot", () => enterChrootJail(jail, report));
     if (withProc) step("proc", mountProc);
     if (hostname !== undefined) step("sethostname", () => setHostname(hostname));
+    if (spec.noNewPrivs) step("prctl", () => prctl(PR_SET_NO_NEW_PRIVS, 1));
     if (command !== undefined) report.child(`executing command ${command} ...`);
   };
 }

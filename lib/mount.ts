@@ -1,12 +1,26 @@
 /**
  * Mount namespace (mount_namespaces(7)): the child gets a copy of the mount
  * table. Like `unshare --mount`, propagation is made private recursively
- * first, so nothing mounted inside ever shows up on the host.
+ * first, so nothing mounted inside ever shows up on the host. With `-m`, the
+ * bubblewrap-style mounts `--bind SRC:DST`, `--ro-bind SRC:DST`,
+ * `--tmpfs DST` and `--dev` are made in it (inside the jail when there is one).
  * @module
  */
 
 import { CLONE, MS } from "../ffi/constants.ts";
-import { mount } from "../ffi/libc.ts";
+import {
+  accessible,
+  close,
+  F_OK,
+  mkdir,
+  mount,
+  mountFlags,
+  O_CLOEXEC,
+  O_CREAT,
+  O_WRONLY,
+  open,
+  symlink,
+} from "../ffi/libc.ts";
 
 /** The clone flag for a new mount namespace. */
 export const MOUNT_NAMESPACE = CLONE.NEWNS;
@@ -14,4 +28,122 @@ export const MOUNT_NAMESPACE = CLONE.NEWNS;
 /** Child step: `mount --make-rprivate /`. */
 export function makeMountsPrivate(): void {
   mount(null, "/", null, MS.REC | MS.PRIVATE);
+}
+
+/** One extra mount, as bubblewrap's options name them. */
+export type MountRequest =
+  | {
+    kind: "bind" | "ro-bind";
+    source: string;
+    target: string;
+    /** Whether the source is a file (set by {@link mountProblem}'s caller in the parent). */
+    file?: boolean;
+  }
+  | { kind: "tmpfs"; target: string }
+  | { kind: "dev"; target: "/dev" };
+
+/** The device nodes `--dev` provides, bound from the host's (mknod is refused in a user namespace). */
+export const DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/** The symlinks `--dev` adds, as in a usual /dev. */
+const DEV_LINKS = [
+  ["fd", "/proc/self/fd"],
+  ["stdin", "/proc/self/fd/0"],
+  ["stdout", "/proc/self/fd/1"],
+  ["stderr", "/proc/self/fd/2"],
+];
+
+/** Parses `SRC:DST` (or `SRC`, meaning the same path inside). */
+export function parseBindSpec(spec: string): { source: string; target: string } {
+  const at = spec.indexOf(":");
+  return at === -1
+    ? { source: spec, target: spec }
+    : { source: spec.slice(0, at), target: spec.slice(at + 1) };
+}
+
+/**
+ * Why `request` cannot be done, or null when it can. Checked in the parent,
+ * before anything is created: sources must exist, targets must be absolute,
+ * and no existing part of a target inside the jail may be a symlink (which
+ * could lead the mount, or the mount point created for it, out of the jail).
+ */
+export function mountProblem(request: MountRequest, jail?: string): string | null {
+  const target = request.target;
+  if (!target.startsWith("/")) return `${target}: a mount target must be an absolute path`;
+  if (target.split("/").includes("..")) return `${target}: a mount target may not contain ".."`;
+  if ([target, "source" in request ? request.source : ""].some((path) => path.includes("\0"))) {
+    return "a mount path contains a NUL byte";
+  }
+  if (request.kind === "bind" || request.kind === "ro-bind") {
+    if (request.source === "") return "a bind mount needs a source";
+    try {
+      request.file = !Deno.statSync(request.source).isDirectory;
+    } catch {
+      return `${request.source}: no such file or directory (bind source)`;
+    }
+  }
+  if (jail) {
+    let path = jail;
+    for (const part of target.split("/").filter(Boolean)) {
+      path += `/${part}`;
+      try {
+        if (Deno.lstatSync(path).isSymlink) {
+          return `${path}: a symlink inside the jail; refusing to mount through it`;
+        }
+      } catch {
+        break; // does not exist yet: it will be created as a plain directory or file
+      }
+    }
+  }
+  return null;
+}
+
+/** Creates `path` (and its parents) as a directory, or as an empty file when `file`. */
+function createMountPoint(path: string, file: boolean): void {
+  const parts = path.split("/").filter(Boolean);
+  let current = "";
+  parts.forEach((part, i) => {
+    current += `/${part}`;
+    if (accessible(current, F_OK)) return;
+    if (file && i === parts.length - 1) close(open(current, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644));
+    else mkdir(current, 0o755);
+  });
+}
+
+/** A read-only remount that keeps the flags the kernel locks in a user namespace. */
+function remountReadOnly(target: string): void {
+  const kept = mountFlags(target) & (MS.NOSUID | MS.NODEV | MS.NOEXEC | 1024n | 2048n | 4096n);
+  mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | kept);
+}
+
+/**
+ * Child step: makes `requests` under `root` (`""` for the current root).
+ * Sources are paths as the caller sees them.
+ */
+export function performMounts(requests: MountRequest[], root: string): void {
+  for (const request of requests) {
+    const target = `${root}${request.target}`;
+    switch (request.kind) {
+      case "bind":
+      case "ro-bind": {
+        createMountPoint(target, request.file ?? false);
+        mount(request.source, target, null, MS.BIND | MS.REC);
+        if (request.kind === "ro-bind") remountReadOnly(target);
+        break;
+      }
+      case "tmpfs":
+        createMountPoint(target, false);
+        mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NODEV, "mode=0755");
+        break;
+      case "dev":
+        createMountPoint(target, false);
+        mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NOEXEC, "mode=0755");
+        for (const node of DEV_NODES) {
+          createMountPoint(`${target}/${node}`, true);
+          mount(`/dev/${node}`, `${target}/${node}`, null, MS.BIND);
+        }
+        for (const [name, link] of DEV_LINKS) symlink(link, `${target}/${name}`);
+        break;
+    }
+  }
 }
