@@ -234,9 +234,12 @@ function childSteps(
     const jail = plan.jail;
     if (jail && plan.pivot) step("jail", () => prepareJailMount(jail));
     if (plan.mounts.length) step("mount", () => performMounts(plan.mounts, jail ?? ""));
+    // In a pivot_root jail /proc is mounted before the pivot: once the old root is
+    // detached no procfs is visible, and a user namespace may only mount one then.
+    if (jail && plan.pivot && withProc) step("proc", () => mountProc(`${jail}/proc`));
     if (jail && plan.pivot) step("pivot_root", () => pivotIntoJail(jail, report));
     if (jail && !plan.pivot) step("chroot", () => enterChrootJail(jail, report));
-    if (withProc) step("proc", mountProc);
+    if (withProc && !(jail && plan.pivot)) step("proc", () => mountProc("/proc"));
     if (hostname !== undefined) step("sethostname", () => setHostname(hostname));
     if (spec.noNewPrivs) step("prctl", () => prctl(PR_SET_NO_NEW_PRIVS, 1));
     if (command !== undefined) report.child(`executing command ${command} ...`);

@@ -11,7 +11,7 @@ import { mount } from "../ffi/libc.ts";
 /** The clone flag for a new PID namespace. */
 export const PID_NAMESPACE = CLONE.NEWPID;
 
-/** Child step: mounts a new proc instance on /proc of the current root. */
-export function mountProc(): void {
-  mount("proc", "/proc", "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
+/** Child step: mounts a new proc instance (of the child's PID namespace) on `target`. */
+export function mountProc(target: string): void {
+  mount("proc", target, "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
 }

@@ -1,0 +1,177 @@
+/**
+ * pivot_root jails: the classic chroot escape and /proc/1/root do not reach
+ * the host; bind, read-only bind, tmpfs and --dev mounts appear inside and
+ * nothing stays mounted on the host afterwards.
+ */
+import assert from "node:assert/strict";
+import { buildTestJail } from "./chroot_test.ts";
+import { mountTable, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+
+/** The classic escape: chroot into a subdirectory, climb out with "..", chroot there. */
+const ESCAPE_C = `
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  mkdir("escape-dir", 0755);
+  if (chroot("escape-dir") != 0) { perror("chroot"); return 2; }
+  for (int i = 0; i < 64; i++) chdir("..");
+  chroot(".");
+  FILE *f = fopen(argv[1], "r");
+  if (!f) { puts("escape failed"); return 1; }
+  char line[256];
+  if (fgets(line, sizeof line, f)) printf("ESCAPED: %s", line);
+  return 0;
+}
+`;
+
+async function compileEscape(jail: string): Promise<boolean> {
+  const source = `${jail}/escape.c`;
+  await Deno.writeTextFile(source, ESCAPE_C);
+  try {
+    const cc = await new Deno.Command("gcc", {
+      args: ["-static", "-O1", "-o", `${jail}/escape`, source],
+      stderr: "piped",
+    }).output();
+    return cc.code === 0;
+  } catch {
+    return false;
+  }
+}
+
+privilegedTest(
+  "pivot_root: the chroot escape reaches the host under --chroot, not under pivot_root",
+  async () => {
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755);
+      const jail = `${dir}/jail`;
+      await Deno.mkdir(jail);
+      if (!(await compileEscape(jail))) {
+        console.log(
+          "skipping the escape check: no gcc with static libc to build the escape program",
+        );
+        return;
+      }
+      const secret = `${dir}/outside.txt`;
+      await Deno.writeTextFile(secret, "host secret\n");
+      const before = mountTable();
+      const chrooted = await runCli(["-m", "--chroot", "-c", jail, "/escape", secret]);
+      assert.match(
+        chrooted.stdout,
+        /^ESCAPED: host secret$/m,
+        "the escape must work on a plain chroot",
+      );
+      const pivoted = await runCli(["-m", "-c", jail, "/escape", secret]);
+      assert.doesNotMatch(pivoted.stdout, /ESCAPED/);
+      assert.match(pivoted.stdout, /escape failed/);
+      assert.deepEqual(mountTable(), before);
+    });
+  },
+);
+
+privilegedTest("pivot_root: /proc/1/root is the jail, not the host", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    const jail = `${dir}/jail`;
+    await Deno.mkdir(jail);
+    await buildTestJail(jail, ["/bin/sh", "/bin/cat", "/bin/ls"]);
+    await Deno.writeTextFile(`${dir}/outside.txt`, "host secret\n");
+    const ran = await runCli([
+      "-pm",
+      "-c",
+      jail,
+      "/bin/sh",
+      "-c",
+      `cat /proc/1/root${dir}/outside.txt 2>&1; ls /proc/1/root/`,
+    ]);
+    assert.doesNotMatch(ran.stdout, /host secret/);
+    assert.match(ran.stdout, /No such file/);
+    assert.match(ran.stdout, /^bin$/m);
+  });
+});
+
+privilegedTest(
+  "mounts: --bind, --ro-bind, --tmpfs and --dev inside, nothing left on the host",
+  async () => {
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755);
+      const jail = `${dir}/jail`;
+      await Deno.mkdir(jail);
+      await buildTestJail(jail, ["/bin/sh", "/bin/cat", "/bin/ls", "/bin/touch"]);
+      const shared = `${dir}/shared`;
+      await Deno.mkdir(shared);
+      await Deno.writeTextFile(`${shared}/note.txt`, "from the host\n");
+      const before = mountTable();
+      for (const asUser of [undefined, NOBODY]) {
+        if (asUser !== undefined) {
+          await Deno.chmod(`${shared}/note.txt`, 0o644);
+          await Deno.chmod(shared, 0o777);
+        }
+        const ran = await runCli([
+          "-m",
+          "-c",
+          jail,
+          "--bind",
+          `${shared}:/rw`,
+          "--ro-bind",
+          `${shared}:/ro`,
+          "--tmpfs",
+          "/scratch",
+          "--dev",
+          "/bin/sh",
+          "-c",
+          "cat /rw/note.txt; touch /rw/made-inside && echo rw-ok; touch /ro/x 2>/dev/null || echo ro-refused; " +
+          "touch /scratch/y && ls /scratch; ls /dev; cat /dev/null && echo dev-null-ok",
+        ], { asUser });
+        assert.equal(ran.code, 0, ran.stderr);
+        assert.match(ran.stdout, /^from the host$/m);
+        assert.match(ran.stdout, /^rw-ok$/m);
+        assert.match(ran.stdout, /^ro-refused$/m);
+        assert.match(ran.stdout, /^y$/m);
+        assert.match(
+          ran.stdout,
+          /^fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\ntty\nurandom\nzero$/m,
+        );
+        assert.match(ran.stdout, /^dev-null-ok$/m);
+        assert.ok(Deno.statSync(`${shared}/made-inside`).isFile, "the bind mount was not writable");
+        await Deno.remove(`${shared}/made-inside`);
+        assert.deepEqual(mountTable(), before, "a mount was left on the host");
+      }
+      assert.deepEqual([...Deno.readDirSync(`${jail}/scratch`)], [], "the tmpfs leaked its files");
+    });
+  },
+);
+
+Deno.test("mounts: bad specs are refused with one line", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [["--bind", "/etc:/x", "true"], 2, /need -m/],
+    [
+      ["-m", "--bind", "/no/such/source:/x", "true"],
+      125,
+      /no such file or directory \(bind source\)/,
+    ],
+    [["-m", "--tmpfs", "relative", "true"], 125, /must be an absolute path/],
+    [["-m", "--bind", "/etc:/a/../b", "true"], 125, /may not contain "\.\."/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const ran = await runCli(args);
+    assert.equal(ran.code, code, `${args.join(" ")}: ${ran.stderr}`);
+    assert.match(ran.stderr, pattern);
+    assert.equal(ran.stderr.trimEnd().split("\n").length, 1);
+  }
+});
+
+privilegedTest("mounts: a symlink planted in the jail is not followed out of it", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.chmod(dir, 0o755);
+    const jail = `${dir}/jail`;
+    await Deno.mkdir(jail);
+    const outside = `${dir}/outside`;
+    await Deno.mkdir(outside);
+    await Deno.symlink(outside, `${jail}/planted`);
+    const ran = await runCli(["-m", "-c", jail, "--tmpfs", "/planted/sub", "true"]);
+    assert.equal(ran.code, 125);
+    assert.match(ran.stderr, /a symlink inside the jail; refusing to mount through it/);
+    assert.deepEqual([...Deno.readDirSync(outside)], [], "something was created outside the jail");
+  });
+});
