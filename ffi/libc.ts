@@ -71,6 +71,11 @@ const SYMBOLS = {
   msgget: { parameters: ["i32", "i32"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   msgctl: { parameters: ["i32", "i32", "pointer"], result: "i32" },
   getcontext: { parameters: ["buffer"], result: "i32" },
   makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
@@ -408,6 +413,36 @@ export function mountFlags(path: string): bigint {
   return buffer[9];
 }
 
+/** socket(2); returns the fd (close-on-exec). */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check("socket", libc.socket(domain, type | SOCK_CLOEXEC, protocol));
+}
+
+/** bind(2) to the address bytes `address` (e.g. a `struct sockaddr_nl`). */
+export function bindSocket(fd: number, address: Uint8Array<ArrayBuffer>): void {
+  check("bind", libc.bind(fd, address, address.length));
+}
+
+/** send(2) of all of `bytes` as one datagram/message. */
+export function sendMessage(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
+  check("send", libc.send(fd, bytes, BigInt(bytes.length), 0));
+}
+
+/** recv(2) into `buffer`; returns the byte count. Retries EINTR. */
+export function receiveMessage(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = Number(libc.recv(fd, buffer, BigInt(buffer.length), 0));
+    if (n >= 0) return n;
+    if (errno() !== 4) throw lastError("recv");
+  }
+}
+
+/** setsockopt(2) with an int value. */
+export function setSocketOption(fd: number, level: number, name: number, value: number): void {
+  const bytes = new Uint8Array(new Int32Array([value]).buffer);
+  check("setsockopt", libc.setsockopt(fd, level, name, bytes, 4));
+}
+
 /** msgget(2) of a new private System V message queue; returns its ID. */
 export function createMessageQueue(): number {
   return check("msgget", libc.msgget(0, 0o1000 | 0o600));
@@ -612,5 +647,7 @@ export const SFD_CLOEXEC = 0o2000000;
 export const SIG_BLOCK = 0, SIG_SETMASK = 2;
 /** prctl(2) options. */
 export const PR_SET_PDEATHSIG = 1, PR_SET_NO_NEW_PRIVS = 38;
+/** socket(2) constants: AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, NETLINK_ROUTE. */
+export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
 /** ioctl(2) on a namespace file: its CLONE_NEW* type (NS_GET_NSTYPE). */
 export const NS_GET_NSTYPE = 0xb703;
