@@ -58,11 +58,11 @@ export async function binlibdepcpMain(
   }
   const { noClobber, binary, target } = parsed;
 
-  if (!await isFile(binary) || !await hasAccess(binary, "read")) {
+  if (!await isFile(binary) || !await isReadable(binary)) {
     await err(`${binary}: not accessible ...... aborting\n`);
     return 1;
   }
-  if (!await isDirectory(target) || !await hasAccess(target, "write")) {
+  if (!await isDirectory(target) || !await isWritableDirectory(target)) {
     const problem = await targetProblem(target);
     if (problem !== null) {
       await err(`${target}: ${problem} ...... aborting\n`);
@@ -144,7 +144,7 @@ async function targetProblem(target: string): Promise<string | null> {
   if (await isDirectory(target)) return "no write permission on directory";
   let existing = target;
   while (!await isDirectory(existing)) existing = posix.dirname(existing);
-  return await hasAccess(existing, "write") ? null : `no write permission at ${existing}`;
+  return await isWritableDirectory(existing) ? null : `no write permission at ${existing}`;
 }
 
 /** The libraries the loader opens for `binary`, in ldd's order; none for static or non-ELF. */
@@ -174,40 +174,30 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-/**
- * `test -r` / `test -w`: root may do anything; others need the owner, group (including
- * supplementary groups from /proc/self/status) or other permission bit.
- */
-async function hasAccess(path: string, mode: "read" | "write"): Promise<boolean> {
-  let info: Deno.FileInfo;
+/** `test -r`: whether this process can open the file for reading. */
+async function isReadable(path: string): Promise<boolean> {
   try {
-    info = await Deno.stat(path);
+    (await Deno.open(path, { read: true })).close();
+    return true;
   } catch {
     return false;
   }
-  const uid = Deno.uid();
-  if (uid === 0) return true;
-  if (info.mode === null) return false;
-  const bit = mode === "read" ? 0o4 : 0o2;
-  if (info.uid === uid) return (info.mode & (bit << 6)) !== 0;
-  if (info.gid !== null && (await processGroups()).has(info.gid)) {
-    return (info.mode & (bit << 3)) !== 0;
-  }
-  return (info.mode & bit) !== 0;
 }
 
-async function processGroups(): Promise<Set<number>> {
-  const groups = new Set<number>();
-  const gid = Deno.gid();
-  if (gid !== null) groups.add(gid);
+/**
+ * `test -w` for a directory: whether this process can create a file in it, found out by
+ * creating and removing an empty temporary file (no uid/mode guesswork, and read-only mounts
+ * and ACLs count as they do for access(2)).
+ */
+async function isWritableDirectory(dir: string): Promise<boolean> {
+  let probe: string;
   try {
-    const status = await Deno.readTextFile("/proc/self/status");
-    const line = /^Groups:(.*)$/m.exec(status)?.[1] ?? "";
-    for (const group of line.trim().split(/\s+/)) if (group !== "") groups.add(Number(group));
+    probe = await Deno.makeTempFile({ dir, prefix: ".binlibdepcp-probe-" });
   } catch {
-    // Without /proc only the primary group is known.
+    return false;
   }
-  return groups;
+  await Deno.remove(probe);
+  return true;
 }
 
 function describe(error: unknown): string {

@@ -35,7 +35,7 @@ export interface CopyOptions {
  */
 export async function safeMkdirp(root: string, dir: string): Promise<string> {
   const realRoot = await Deno.realPath(root);
-  const host = await resolveInRoot(realRoot, dir, { createDirs: true });
+  const host = resolveInRoot(realRoot, dir, { createDirs: true });
   assertInside(realRoot, host, dir);
   return host;
 }

@@ -140,14 +140,14 @@ function indexByName(entries: readonly LdCacheEntry[]): Map<string, LdCacheEntry
   return index;
 }
 
-/** Reads and parses a cache file; I/O failures are reported as LdCacheError too. */
-export async function readLdCache(path: string): Promise<LdCache> {
+/** Reads and parses a cache file (synchronously); I/O failures are LdCacheErrors too. */
+export function readLdCache(path: string): LdCache {
   let bytes: Uint8Array;
   try {
-    const stat = await Deno.stat(path);
+    const stat = Deno.statSync(path);
     if (!stat.isFile) throw new LdCacheError(path, "not a regular file");
     if (stat.size > MAX_CACHE_BYTES) throw new LdCacheError(path, "implausibly large cache");
-    bytes = await Deno.readFile(path);
+    bytes = Deno.readFileSync(path);
   } catch (error) {
     if (error instanceof LdCacheError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
@@ -166,6 +166,8 @@ export function parseLdCache(bytes: Uint8Array, path = "<buffer>"): LdCache {
     throw new LdCacheError(path, `cannot parse: ${reason}`, { cause: error });
   }
 }
+
+const utf8 = new TextDecoder();
 
 /** Bounds-checked access to the cache bytes. */
 class CacheBytes {
@@ -200,7 +202,7 @@ class CacheBytes {
     const limit = Math.min(this.bytes.length, start + MAX_STRING_BYTES);
     const end = this.bytes.subarray(start, limit).indexOf(0);
     if (end < 0) this.fail("unterminated string");
-    return new TextDecoder().decode(this.bytes.subarray(start, start + end));
+    return utf8.decode(this.bytes.subarray(start, start + end));
   }
 }
 

@@ -53,11 +53,11 @@ function joinRoot(root: string, parts: readonly string[]): string {
  * which always lies under `root` (barring concurrent changes to the tree). Components that do
  * not exist are kept as they are, or created as directories with `createDirs`.
  */
-export async function resolveInRoot(
+export function resolveInRoot(
   root: string,
   path: string,
   options: ResolveInRootOptions = {},
-): Promise<string> {
+): string {
   const followFinal = options.followFinal ?? true;
   if (root === "/" && !options.createDirs) return path.startsWith("/") ? path : "/" + path;
   const pending = components(path).reverse();
@@ -78,13 +78,15 @@ export async function resolveInRoot(
     }
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(candidate);
+      info = Deno.lstatSync(candidate);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       if (options.createDirs) {
-        await Deno.mkdir(candidate).catch((mkdirError) => {
+        try {
+          Deno.mkdirSync(candidate);
+        } catch (mkdirError) {
           if (!(mkdirError instanceof Deno.errors.AlreadyExists)) throw mkdirError;
-        });
+        }
         pending.push(part);
       } else {
         missing = true;
@@ -94,7 +96,7 @@ export async function resolveInRoot(
     }
     if (info.isSymlink && (!isFinal || followFinal || options.createDirs)) {
       if (++symlinks > MAX_SYMLINKS) throw new RootPathError(path, "too many levels of symlinks");
-      const target = await Deno.readLink(candidate);
+      const target = Deno.readLinkSync(candidate);
       if (target.startsWith("/")) resolved.length = 0;
       pending.push(...components(target).reverse());
       continue;
@@ -113,17 +115,14 @@ export async function resolveInRoot(
  * relative to the symlink's directory, absolute ones relative to the root). Returns the hops
  * and the path where the chain ends: a non-symlink, or a name that does not exist.
  */
-export async function symlinkChain(
-  root: string,
-  path: string,
-): Promise<{ hops: SymlinkHop[]; end: string }> {
+export function symlinkChain(root: string, path: string): { hops: SymlinkHop[]; end: string } {
   const hops: SymlinkHop[] = [];
   let current = posix.resolve("/", path);
   for (let count = 0; count <= MAX_SYMLINKS; count++) {
-    const host = await resolveInRoot(root, current, { followFinal: false });
+    const host = resolveInRoot(root, current, { followFinal: false });
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(host);
+      info = Deno.lstatSync(host);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
         return { hops, end: current };
@@ -131,7 +130,7 @@ export async function symlinkChain(
       throw error;
     }
     if (!info.isSymlink) return { hops, end: current };
-    const target = await Deno.readLink(host);
+    const target = Deno.readLinkSync(host);
     hops.push({ path: current, target });
     current = posix.resolve(posix.dirname(current), target);
   }
@@ -139,8 +138,8 @@ export async function symlinkChain(
 }
 
 /** The canonical path of `path` inside `root` (all symlinks resolved), as seen from inside. */
-export async function realPathInRoot(root: string, path: string): Promise<string> {
-  if (root === "/") return await Deno.realPath(path);
-  const host = await resolveInRoot(root, path);
+export function realPathInRoot(root: string, path: string): string {
+  if (root === "/") return Deno.realPathSync(path);
+  const host = resolveInRoot(root, path);
   return "/" + posix.relative(root, host);
 }

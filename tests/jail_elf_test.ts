@@ -31,9 +31,9 @@ async function commandExists(name: string): Promise<boolean> {
   }
 }
 
-async function rejectsWithElfError(promise: Promise<unknown>, pattern: RegExp): Promise<ElfError> {
+function throwsElfError(parse: () => unknown, pattern: RegExp): ElfError {
   try {
-    await promise;
+    parse();
   } catch (error) {
     assert.ok(error instanceof ElfError, `expected ElfError, got ${error}`);
     assert.match(error.message, pattern);
@@ -43,8 +43,8 @@ async function rejectsWithElfError(promise: Promise<unknown>, pattern: RegExp): 
   assert.fail(`expected an ElfError matching ${pattern}`);
 }
 
-Deno.test("elf: /bin/ls is a dynamically linked x86-64 executable", async () => {
-  const info = await readElf("/bin/ls");
+Deno.test("elf: /bin/ls is a dynamically linked x86-64 executable", () => {
+  const info = readElf("/bin/ls");
   assert.equal(info.bits, 64);
   assert.equal(info.endian, "little");
   assert.equal(info.machine, EM_X86_64);
@@ -55,8 +55,8 @@ Deno.test("elf: /bin/ls is a dynamically linked x86-64 executable", async () => 
   assert.equal(info.soname, null);
 });
 
-Deno.test("elf: libc.so.6 has its SONAME, needs the loader, and is a shared object", async () => {
-  const info = await readElf(LIBC);
+Deno.test("elf: libc.so.6 has its SONAME, needs the loader, and is a shared object", () => {
+  const info = readElf(LIBC);
   assert.equal(info.soname, "libc.so.6");
   assert.deepEqual(info.needed, ["ld-linux-x86-64.so.2"]);
   assert.equal(info.type, 3);
@@ -64,8 +64,8 @@ Deno.test("elf: libc.so.6 has its SONAME, needs the loader, and is a shared obje
   assert.equal(info.isStatic, false);
 });
 
-Deno.test("elf: the loader itself has no PT_INTERP and no DT_NEEDED, so it counts as static", async () => {
-  const info = await readElf(LD_SO);
+Deno.test("elf: the loader itself has no PT_INTERP and no DT_NEEDED, so it counts as static", () => {
+  const info = readElf(LD_SO);
   assert.equal(info.interpreter, null);
   assert.deepEqual(info.needed, []);
   assert.equal(info.soname, "ld-linux-x86-64.so.2");
@@ -73,8 +73,8 @@ Deno.test("elf: the loader itself has no PT_INTERP and no DT_NEEDED, so it count
   assert.equal(info.isStatic, true);
 });
 
-Deno.test("elf: static-pie ldconfig is static although it has PT_DYNAMIC", async () => {
-  const info = await readElf("/sbin/ldconfig");
+Deno.test("elf: static-pie ldconfig is static although it has PT_DYNAMIC", () => {
+  const info = readElf("/sbin/ldconfig");
   assert.equal(info.hasDynamic, true);
   assert.equal(info.interpreter, null);
   assert.equal(info.isStatic, true);
@@ -85,7 +85,7 @@ Deno.test("elf: a shell script is rejected with 'not an ELF file'", async () => 
   try {
     const script = `${dir}/script.sh`;
     await Deno.writeTextFile(script, "#!/bin/sh\necho hi\n");
-    const error = await rejectsWithElfError(readElf(script), /script\.sh: not an ELF file$/);
+    const error = throwsElfError(() => readElf(script), /script\.sh: not an ELF file$/);
     assert.equal(error.path, script);
     assert.equal(error.reason, "not an ELF file");
   } finally {
@@ -93,9 +93,9 @@ Deno.test("elf: a shell script is rejected with 'not an ELF file'", async () => 
   }
 });
 
-Deno.test("elf: missing files and directories are ElfErrors too", async () => {
-  await rejectsWithElfError(readElf("/nonexistent/file"), /^\/nonexistent\/file: cannot read/);
-  await rejectsWithElfError(readElf("/usr"), /^\/usr: not a regular file$/);
+Deno.test("elf: missing files and directories are ElfErrors too", () => {
+  throwsElfError(() => readElf("/nonexistent/file"), /^\/nonexistent\/file: cannot read/);
+  throwsElfError(() => readElf("/usr"), /^\/usr: not a regular file$/);
 });
 
 /** Parses `readelf -d -l` output into the fields the reader extracts. */
@@ -137,7 +137,7 @@ Deno.test("elf: agrees with readelf on many host binaries and libraries", async 
   for (const path of sample) {
     let info: ElfInfo;
     try {
-      info = await readElf(path);
+      info = readElf(path);
     } catch (error) {
       assert.ok(error instanceof ElfError);
       continue;
@@ -164,7 +164,7 @@ const VARIANTS: ElfImageSpec[] = [
 ];
 
 for (const variant of VARIANTS) {
-  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian round-trips`, async () => {
+  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian round-trips`, () => {
     const image = buildElfImage({
       ...variant,
       osAbi: 3,
@@ -176,7 +176,7 @@ for (const variant of VARIANTS) {
       soname: "libself.so.7",
       flags1: DF_1_NODEFLIB,
     });
-    const info = await parseElf(image.bytes, "synthetic");
+    const info = parseElf(image.bytes, "synthetic");
     assert.deepEqual(info, {
       path: "synthetic",
       bits: variant.bits,
@@ -197,32 +197,32 @@ for (const variant of VARIANTS) {
     });
   });
 
-  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian with PN_XNUM`, async () => {
+  Deno.test(`elf: synthetic ELF${variant.bits} ${variant.endian}-endian with PN_XNUM`, () => {
     const image = buildElfImage({ ...variant, needed: ["libz.so.1"], extendedPhnum: true });
-    const info = await parseElf(image.bytes);
+    const info = parseElf(image.bytes);
     assert.deepEqual(info.needed, ["libz.so.1"]);
     assert.equal(info.bits, variant.bits);
   });
 }
 
-Deno.test("elf: byte order really matters (a flipped EI_DATA misreads the header)", async () => {
+Deno.test("elf: byte order really matters (a flipped EI_DATA misreads the header)", () => {
   const image = buildElfImage({ bits: 64, endian: "big", machine: EM_AARCH64, needed: ["x"] });
   const swapped = image.bytes.slice();
   swapped[5] = 1;
   // Little-endian reading of big-endian fields puts the program headers far out of the file.
-  await rejectsWithElfError(parseElf(swapped), /out of bounds/);
-  assert.equal((await parseElf(image.bytes)).machine, EM_AARCH64);
+  throwsElfError(() => parseElf(swapped), /out of bounds/);
+  assert.equal((parseElf(image.bytes)).machine, EM_AARCH64);
 });
 
-Deno.test("elf: a synthetic file without interpreter or dynamic section is static", async () => {
+Deno.test("elf: a synthetic file without interpreter or dynamic section is static", () => {
   const image = buildElfImage({ bits: 32, endian: "little", dynamic: false });
-  const info = await parseElf(image.bytes);
+  const info = parseElf(image.bytes);
   assert.equal(info.hasDynamic, false);
   assert.equal(info.isStatic, true);
   assert.deepEqual(info.needed, []);
 });
 
-Deno.test("elf: malformed synthetic files raise ElfError with a precise reason", async () => {
+Deno.test("elf: malformed synthetic files raise ElfError with a precise reason", () => {
   const image = buildElfImage({
     bits: 64,
     endian: "little",
@@ -232,38 +232,35 @@ Deno.test("elf: malformed synthetic files raise ElfError with a precise reason",
   const bytes = image.bytes;
   const view = (copy: Uint8Array) => new DataView(copy.buffer);
 
-  await rejectsWithElfError(parseElf(bytes.subarray(0, 10)), /not an ELF file/);
-  await rejectsWithElfError(parseElf(bytes.subarray(0, 40)), /truncated ELF header/);
-  await rejectsWithElfError(parseElf(bytes.subarray(0, 100)), /program header table out of bounds/);
-  await rejectsWithElfError(
-    parseElf(bytes.subarray(0, bytes.length - 8)),
-    /PT_DYNAMIC out of bounds/,
-  );
+  throwsElfError(() => parseElf(bytes.subarray(0, 10)), /not an ELF file/);
+  throwsElfError(() => parseElf(bytes.subarray(0, 40)), /truncated ELF header/);
+  throwsElfError(() => parseElf(bytes.subarray(0, 100)), /program header table out of bounds/);
+  throwsElfError(() => parseElf(bytes.subarray(0, bytes.length - 8)), /PT_DYNAMIC out of bounds/);
 
   const badClass = bytes.slice();
   badClass[4] = 9;
-  await rejectsWithElfError(parseElf(badClass), /invalid ELF class 9/);
+  throwsElfError(() => parseElf(badClass), /invalid ELF class 9/);
 
   const badData = bytes.slice();
   badData[5] = 0;
-  await rejectsWithElfError(parseElf(badData), /invalid ELF data encoding 0/);
+  throwsElfError(() => parseElf(badData), /invalid ELF data encoding 0/);
 
   const smallEntries = bytes.slice();
   view(smallEntries).setUint16(54, 20, true);
-  await rejectsWithElfError(parseElf(smallEntries), /program header entry size 20 too small/);
+  throwsElfError(() => parseElf(smallEntries), /program header entry size 20 too small/);
 
   // Point DT_STRTAB (second to last real entry) outside the PT_LOAD segment.
   const strtabEntry = image.dynamic.offset + 1 * 16;
   const unmapped = bytes.slice();
   assert.equal(view(unmapped).getBigUint64(strtabEntry, true), 5n);
   view(unmapped).setBigUint64(strtabEntry + 8, 0x7fff0000n, true);
-  await rejectsWithElfError(parseElf(unmapped), /DT_STRTAB not in any PT_LOAD segment/);
+  throwsElfError(() => parseElf(unmapped), /DT_STRTAB not in any PT_LOAD segment/);
 
   const farString = bytes.slice();
   view(farString).setBigUint64(image.dynamic.offset + 8, 0xffffn, true);
-  await rejectsWithElfError(parseElf(farString), /dynamic string offset out of bounds/);
+  throwsElfError(() => parseElf(farString), /dynamic string offset out of bounds/);
 
   const emptyInterp = bytes.slice();
   emptyInterp.fill(0, image.programHeaders.offset + image.programHeaders.size);
-  await rejectsWithElfError(parseElf(emptyInterp), /empty PT_INTERP/);
+  throwsElfError(() => parseElf(emptyInterp), /empty PT_INTERP/);
 });
