@@ -13,7 +13,10 @@
  *  5. DT_RUNPATH of the requesting object (not inherited);
  *  6. ld.so.cache, entries of the binary's ABI only (skipped for system directories when the
  *     requesting object has DF_1_NODEFLIB);
- *  7. the system directories (skipped with DF_1_NODEFLIB).
+ *  7. the system directories (skipped with DF_1_NODEFLIB): on a Debian multiarch root
+ *     /lib/<tuple>/, /usr/lib/<tuple>/, /lib/, /usr/lib/ (what `ld.so --list-diagnostics`
+ *     reports for glibc 2.36 on Debian 12: no /lib64), else /lib64/, /usr/lib64/ for 64-bit
+ *     and /lib/, /usr/lib/ for 32-bit binaries.
  * Every directory of steps 3-7 is tried with the loader's hardware-capability subdirectories
  * first (glibc-hwcaps/x86-64-v4 ... tls ... x86_64), as `LD_DEBUG=libs` shows. Candidates whose
  * ELF class, byte order or machine differ from the executable's are skipped, as the loader
@@ -121,7 +124,10 @@ export interface ResolveOptions {
   ldLibraryPath?: string;
   /** Path of the loader cache inside root, or null for none. Default "/etc/ld.so.cache". */
   ldCachePath?: string | null;
-  /** System directories; default derived from the binary's ABI and the root's layout. */
+  /**
+   * System directories (inside root), searched last; default derived from the binary's ABI and
+   * the root's layout (see the module documentation).
+   */
   systemDirs?: readonly string[];
   /**
    * Subdirectories tried in each search directory, best first; include "" for the directory
@@ -367,7 +373,7 @@ function createContext(
     cache,
     platform: platformFor(main),
     libDir: layout.libDir,
-    systemDirs: options.systemDirs ?? layout.systemDirs,
+    systemDirs: (options.systemDirs ?? layout.systemDirs).map(asSearchDir),
     hwcapSubdirs,
     activeHwcaps: activeHwcaps(hwcapSubdirs),
     ldLibraryPath: options.ldLibraryPath ?? null,
@@ -574,6 +580,11 @@ function originOf(path: string): string {
   return slash <= 0 ? "/" : path.slice(0, slash);
 }
 
+/** A directory as the loader stores it: trailing slashes folded into exactly one. */
+function asSearchDir(path: string): string {
+  return path.replace(/\/*$/, "/");
+}
+
 /**
  * Splits a search path list into directories ending in "/" (glibc's `fillin_rpath`): DSTs
  * expanded relative to `object`, elements whose DST cannot be expanded dropped, an empty
@@ -593,8 +604,7 @@ function splitPath(
     }
     const expanded = expandTokens(element, object, context);
     if (expanded === null || expanded === "") continue;
-    const trimmed = expanded.replace(/(?<=.)\/+$/, "");
-    const dir = trimmed.endsWith("/") ? trimmed : trimmed + "/";
+    const dir = asSearchDir(expanded);
     if (!dirs.includes(dir)) dirs.push(dir);
   }
   return dirs;

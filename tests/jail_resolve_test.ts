@@ -11,8 +11,9 @@
 
 import assert from "node:assert/strict";
 import { copyIntoRoot } from "../jail/copy.ts";
-import { ElfError, EM_386, readElf } from "../jail/elf.ts";
+import { ElfError, EM_386, EM_X86_64, readElf } from "../jail/elf.ts";
 import { buildElfImage } from "../jail/elf_builder.ts";
+import { cacheFlagsFor, type LdCache, parseLdCache, readLdCache } from "../jail/ldcache.ts";
 import {
   type ResolvedClosure,
   resolveDependencies,
@@ -476,5 +477,132 @@ Deno.test("resolve: inside another root, symlinks are resolved within that root"
     assert.deepEqual(broken.missing.map((entry) => entry.name), ["libpcre2-8.so.0"]);
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// ld.so.cache
+
+/** `ldconfig -p -C file` entries as [name, path] pairs, in file order. */
+async function ldconfigList(cacheFile: string): Promise<string[][]> {
+  const output = await new Deno.Command("/sbin/ldconfig", {
+    args: ["-p", "-C", cacheFile],
+    env: { LC_ALL: "C" },
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  return [...text.matchAll(/^\t(\S+) \(.*\) => (\S+)$/gm)].map((match) => [match[1], match[2]]);
+}
+
+function entryPairs(cache: LdCache): string[][] {
+  return cache.entries.map((entry) => [entry.name, entry.path]);
+}
+
+Deno.test("ld.so.cache: new, old and compat layouts read as ldconfig -p lists them", async () => {
+  const system = readLdCache("/etc/ld.so.cache");
+  assert.ok(system.entries.length > 10);
+  assert.deepEqual(entryPairs(system), await ldconfigList("/etc/ld.so.cache"));
+  const dir = await Deno.makeTempDir({ prefix: "jail_ldcache_" });
+  try {
+    for (const format of ["old", "compat", "new"] as const) {
+      const file = `${dir}/${format}.cache`;
+      const made = await new Deno.Command("/sbin/ldconfig", {
+        args: ["-X", "-c", format, "-C", file],
+        stdout: "null",
+        stderr: "null",
+      }).output().catch(() => null);
+      if (made === null || !made.success) {
+        console.log(`  skipped ${format}: ldconfig could not write a cache (needs root)`);
+        continue;
+      }
+      const cache = readLdCache(file);
+      assert.equal(cache.format, format);
+      assert.deepEqual(entryPairs(cache), await ldconfigList(file), format);
+      const libc = cache.lookup("libc.so.6", [0x0303], []);
+      assert.equal(libc, system.lookup("libc.so.6", [0x0303], []));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A new-format cache with the given entries (and optional hwcaps names), either byte order. */
+function buildCache(
+  entries: { flags: number; name: string; path: string; hwcapsIndex?: number }[],
+  little: boolean,
+  hwcapsNames: string[] = [],
+): Uint8Array {
+  const encoder = new TextEncoder();
+  const headerSize = 48 + entries.length * 24;
+  const strings: number[] = [];
+  const offsets = new Map<string, number>();
+  const intern = (text: string) => {
+    if (!offsets.has(text)) {
+      offsets.set(text, headerSize + strings.length);
+      strings.push(...encoder.encode(text), 0);
+    }
+    return offsets.get(text)!;
+  };
+  for (const entry of entries) {
+    intern(entry.name);
+    intern(entry.path);
+  }
+  hwcapsNames.forEach(intern);
+  const extensionOffset = Math.ceil((headerSize + strings.length) / 8) * 8;
+  const size = extensionOffset + (hwcapsNames.length ? 8 + 16 + hwcapsNames.length * 4 : 0);
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  bytes.set(encoder.encode("glibc-ld.so.cache1.1"));
+  view.setUint32(20, entries.length, little);
+  view.setUint32(24, strings.length, little);
+  bytes[28] = little ? 2 : 3;
+  view.setUint32(32, hwcapsNames.length ? extensionOffset : 0, little);
+  entries.forEach((entry, index) => {
+    const at = 48 + index * 24;
+    view.setInt32(at, entry.flags, little);
+    view.setUint32(at + 4, intern(entry.name), little);
+    view.setUint32(at + 8, intern(entry.path), little);
+    if (entry.hwcapsIndex !== undefined) {
+      view.setBigUint64(at + 16, (1n << 62n) | BigInt(entry.hwcapsIndex), little);
+    }
+  });
+  bytes.set(strings, headerSize);
+  if (hwcapsNames.length) {
+    view.setUint32(extensionOffset, 0xeaa42174, little);
+    view.setUint32(extensionOffset + 4, 1, little);
+    view.setUint32(extensionOffset + 8, 1, little);
+    view.setUint32(extensionOffset + 16, extensionOffset + 24, little);
+    view.setUint32(extensionOffset + 20, hwcapsNames.length * 4, little);
+    hwcapsNames.forEach((name, index) => {
+      view.setUint32(extensionOffset + 24 + index * 4, intern(name), little);
+    });
+  }
+  return bytes;
+}
+
+Deno.test("ld.so.cache: look-ups pick the binary's ABI and the best glibc-hwcaps level", () => {
+  const x8664 = cacheFlagsFor({ machine: EM_X86_64, bits: 64, flags: 0 });
+  const i386 = cacheFlagsFor({ machine: EM_386, bits: 32, flags: 0 });
+  assert.deepEqual(x8664, [0x0303]);
+  assert.deepEqual(i386, [0x0001, 0x0003]);
+  for (const little of [true, false]) {
+    const cache = parseLdCache(
+      buildCache(
+        [
+          { flags: 0x0303, name: "libx.so.1", path: "/v3/libx.so.1", hwcapsIndex: 1 },
+          { flags: 0x0303, name: "libx.so.1", path: "/v2/libx.so.1", hwcapsIndex: 0 },
+          { flags: 0x0003, name: "libx.so.1", path: "/lib/i386-linux-gnu/libx.so.1" },
+          { flags: 0x0303, name: "libx.so.1", path: "/lib/x86_64-linux-gnu/libx.so.1" },
+        ],
+        little,
+        ["x86-64-v2", "x86-64-v3"],
+      ),
+    );
+    assert.equal(cache.entries[0].hwcapsSubdir, "x86-64-v3");
+    assert.equal(cache.lookup("libx.so.1", i386, []), "/lib/i386-linux-gnu/libx.so.1");
+    assert.equal(cache.lookup("libx.so.1", x8664, []), "/lib/x86_64-linux-gnu/libx.so.1");
+    assert.equal(cache.lookup("libx.so.1", x8664, ["x86-64-v2"]), "/v2/libx.so.1");
+    assert.equal(cache.lookup("libx.so.1", x8664, ["x86-64-v3", "x86-64-v2"]), "/v3/libx.so.1");
+    assert.equal(cache.lookup("liby.so.1", x8664, []), null);
   }
 });
