@@ -8,22 +8,50 @@
  */
 
 import { runEnter } from "./cli/enter.ts";
+import { runBinlibdepcp, runJail } from "./cli/jail.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { runNs } from "./cli/ns.ts";
-import { writeErr } from "./cli/output.ts";
+import { writeErr, writeOut } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
 import { runTour } from "./cli/tour.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
+import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
+import { ElfError } from "./jail/elf.ts";
+import { JailError } from "./jail/rootfs.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
+
+/** The tool's version. */
+export const VERSION = "0.1.0";
+
+/** `--version`: the tool's, Deno's and V8's versions. */
+function versionText(): string {
+  return `${PROGRAM} ${VERSION}\ndeno ${Deno.version.deno}\nv8 ${Deno.version.v8}\n`;
+}
+
+/**
+ * The name this process was invoked under (argv[0], from /proc/self/cmdline:
+ * Deno.execPath() resolves symlinks), so that a link or copy named
+ * `binlibdepcp` acts as that tool.
+ */
+function invokedAs(): string {
+  try {
+    const argv0 = readFile("/proc/self/cmdline").split("\0")[0];
+    return argv0.slice(argv0.lastIndexOf("/") + 1);
+  } catch {
+    return PROGRAM;
+  }
+}
 
 /** Subcommands, by the first argument that selects them. */
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   enter: (args) => runEnter(args, PROGRAM),
   ns: (args) => runNs(args, PROGRAM),
   tour: () => runTour(PROGRAM),
+  jail: (args) => runJail(args, PROGRAM),
+  binlibdepcp: (args) => runBinlibdepcp(args),
 };
 
 function fail(message: string): void {
@@ -36,6 +64,11 @@ function fail(message: string): void {
 
 /** Runs the CLI on `args`; returns the exit status. Never throws. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "--version" || args[0] === "-V") {
+    writeOut(versionText());
+    return 0;
+  }
+  if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : null;
   try {
     const platform = unsupportedPlatform();
@@ -49,6 +82,10 @@ export async function main(args: string[]): Promise<number> {
     if (error instanceof UsageError) {
       fail(`${error.message} (see '${see}')`);
       return 2;
+    }
+    if (error instanceof JailError || error instanceof ElfError) {
+      fail(`${args[0]}: ${error.message}`);
+      return 1;
     }
     if (error instanceof LaunchError) {
       fail(error.exitCode === 2 ? error.message : `${error.step}: ${error.message}`);

@@ -24,3 +24,8 @@ export type { EnterSpec } from "./lib/enter.ts";
 export { listAllNamespaces, namespacesOf } from "./lib/inspect.ts";
 export type { NamespaceEntry, NamespaceType, SystemNamespace } from "./lib/inspect.ts";
 export { SyscallError } from "./ffi/errors.ts";
+export { resolveDependencies } from "./jail/resolve.ts";
+export type { ResolvedClosure, ResolvedObject, ResolveOptions } from "./jail/resolve.ts";
+export { ElfError } from "./jail/elf.ts";
+export { buildJail, JailError } from "./jail/rootfs.ts";
+export type { JailOptions, JailSummary } from "./jail/rootfs.ts";

@@ -1,0 +1,169 @@
+/**
+ * A working root filesystem in one call: the lab's hand-made jail (step 8)
+ * built from the ELF files themselves. Binaries with their whole dependency
+ * closure (the loader included), `/etc/ld.so.cache`, terminfo entries for the
+ * terminal, `/proc` and `/dev` mount points, and minimal account files.
+ * @module
+ */
+
+import { posix } from "node:path";
+import { copyIntoRoot, safeMkdirp } from "./copy.ts";
+import { resolveDependencies, ResolverCache } from "./resolve.ts";
+
+/** The lab's binaries (step 8): what `invoke_ns jail DIR` copies by default. */
+export const LAB_BINARIES = ["env", "bash", "ps", "ls", "top"];
+
+/** Where terminfo databases live, in the order ncurses looks. */
+const TERMINFO_DIRS = ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"];
+
+/** The PATH binary names are looked up on. */
+const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/** A jail-building problem that is the caller's to fix (a binary not found, ...). */
+export class JailError extends Error {
+  /** Builds the error with its one-line message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "JailError";
+  }
+}
+
+/** What {@link buildJail} did. */
+export interface JailSummary {
+  /** The jail's directory. */
+  root: string;
+  /** The binaries copied, as host paths. */
+  binaries: string[];
+  /** Every file and symlink copied (host paths), in order. */
+  copied: string[];
+  /** Terminal types whose terminfo entry was found and copied. */
+  terminals: string[];
+}
+
+/** Options for {@link buildJail}. */
+export interface JailOptions {
+  /**
+   * Terminal types to copy terminfo entries for; default `$TERM`, `xterm` and
+   * `dumb` (what `top -b` asks for when its output is not a terminal).
+   */
+  terminals?: string[];
+  /** Called before each file is copied, e.g. to show progress. */
+  onProgress?: (done: number, total: number, path: string) => void;
+}
+
+/** The host path of a binary given by name (looked up on PATH) or by path. */
+export function findBinary(name: string): string {
+  const candidates = name.includes("/") ? [name] : SEARCH_PATH.map((dir) => `${dir}/${name}`);
+  for (const candidate of candidates) {
+    try {
+      if (Deno.statSync(candidate).isFile) return posix.resolve(candidate);
+    } catch {
+      // not here
+    }
+  }
+  throw new JailError(`${name}: not found${name.includes("/") ? "" : " on PATH"}`);
+}
+
+/** The terminfo entry for `term`, if the host has one. */
+function terminfoEntry(term: string): string | null {
+  if (!/^[\w.+-]+$/.test(term)) return null;
+  for (const dir of TERMINFO_DIRS) {
+    for (const sub of [term[0], term.charCodeAt(0).toString(16)]) {
+      const path = `${dir}/${sub}/${term}`;
+      try {
+        Deno.statSync(path);
+        return path;
+      } catch {
+        // try the next place
+      }
+    }
+  }
+  return null;
+}
+
+/** Top-level directories that a merged-/usr system makes symlinks (e.g. /bin -> usr/bin). */
+const MERGED_USR = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/**
+ * Gives the jail the host's merged-/usr links (`/bin -> usr/bin`, ...) where
+ * the jail has no such entry yet, so that `/bin/sh` and `/usr/bin/sh` are
+ * one file inside as outside.
+ */
+function mirrorMergedUsr(root: string): void {
+  for (const name of MERGED_USR) {
+    let target: string;
+    try {
+      target = Deno.readLinkSync(`/${name}`);
+    } catch {
+      continue; // a real directory (or nothing) on the host
+    }
+    try {
+      Deno.lstatSync(`${root}/${name}`);
+    } catch {
+      Deno.symlinkSync(target, `${root}/${name}`);
+    }
+  }
+}
+
+const PASSWD =
+  "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP = "root:x:0:\nnogroup:x:65534:\n";
+
+/**
+ * Builds a root filesystem in `dir` (created when missing) holding
+ * `binaries` (names on PATH or paths; default {@link LAB_BINARIES}) and all
+ * they need to run. Existing files are overwritten; nothing is ever written
+ * outside `dir`, even through a symlink planted in it.
+ */
+export async function buildJail(
+  dir: string,
+  binaries: string[] = LAB_BINARIES,
+  options: JailOptions = {},
+): Promise<JailSummary> {
+  const hostBinaries = binaries.map(findBinary);
+  await Deno.mkdir(dir, { recursive: true });
+  const root = await Deno.realPath(dir);
+  const cache = new ResolverCache();
+  const files = new Set<string>();
+  for (const binary of hostBinaries) {
+    files.add(binary);
+    const closure = await resolveDependencies(binary, { cache });
+    if (closure.missing.length) {
+      const names = closure.missing.map((lib) => lib.name).join(", ");
+      throw new JailError(`${binary}: needs libraries that cannot be found: ${names}`);
+    }
+    for (const object of closure.objects) files.add(object.path);
+  }
+  files.add("/etc/ld.so.cache");
+  const wanted = options.terminals ?? [Deno.env.get("TERM") ?? "", "xterm", "dumb"];
+  const terminals: string[] = [];
+  for (const term of new Set(wanted.filter(Boolean))) {
+    const entry = terminfoEntry(term);
+    if (entry) {
+      files.add(entry);
+      terminals.push(term);
+    }
+  }
+  mirrorMergedUsr(root);
+  const copied: string[] = [];
+  let done = 0;
+  for (const file of files) {
+    options.onProgress?.(done++, files.size, file);
+    try {
+      await copyIntoRoot(root, file);
+    } catch (error) {
+      if (file === "/etc/ld.so.cache" && error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    copied.push(file);
+  }
+  options.onProgress?.(done, files.size, "");
+  for (const mountPoint of ["/proc", "/dev", "/tmp", "/root"]) await safeMkdirp(root, mountPoint);
+  await Deno.chmod(`${root}/tmp`, 0o1777);
+  const etc = await safeMkdirp(root, "/etc");
+  for (const [name, text] of [["passwd", PASSWD], ["group", GROUP]]) {
+    await Deno.remove(`${etc}/${name}`).catch(() => {}); // never write through a planted link
+    await Deno.writeTextFile(`${etc}/${name}`, text, { mode: 0o644 });
+  }
+  return { root, binaries: hostBinaries, copied, terminals };
+}

@@ -1,0 +1,92 @@
+/**
+ * `invoke_ns jail` builds a root filesystem in which the lab's commands run
+ * (lab step 8), and `binlibdepcp` answers to its own name.
+ */
+import assert from "node:assert/strict";
+import { buildJail, resolveDependencies } from "../mod.ts";
+import { cliCommand, mountTable, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+
+privilegedTest(
+  "jail: the built root runs bash, ls, ps (as PID 1) and top in batch mode",
+  async () => {
+    await withTempDir(async (dir) => {
+      const jail = `${dir}/jail`;
+      const built = await runCli(["jail", jail]);
+      assert.equal(built.code, 0, built.stderr);
+      assert.match(built.stdout, /jail ready in .*: 5 binaries, \d+ files and links, terminfo for/);
+      const before = mountTable();
+      const ran = await runCli([
+        "-pmu",
+        "calculus",
+        "-c",
+        jail,
+        "env",
+        "PS1=x ",
+        "bash",
+        "--norc",
+        "-c",
+        "echo shell $$; ls /; ps -o pid=,comm= ; top -b -n 1 > /tmp/top.txt && echo top-ok",
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /^shell 1$/m);
+      for (const entry of ["bin", "dev", "etc", "lib", "proc", "tmp", "usr"]) {
+        assert.match(ran.stdout, new RegExp(`^${entry}$`, "m"), `no /${entry} in the jail`);
+      }
+      assert.match(ran.stdout, /^\s*1 bash$/m, "ps does not show bash as PID 1");
+      assert.match(ran.stdout, /^top-ok$/m);
+      assert.match(Deno.readTextFileSync(`${jail}/tmp/top.txt`), /^\s*1 root .* bash\s*$/m);
+      assert.deepEqual(mountTable(), before);
+    });
+  },
+);
+
+Deno.test("jail: a symlink planted in the target never leads a write outside it", async () => {
+  await withTempDir(async (dir) => {
+    const jail = `${dir}/jail`;
+    const outside = `${dir}/outside`;
+    await Deno.mkdir(jail);
+    await Deno.mkdir(outside);
+    await Deno.symlink(outside, `${jail}/etc`);
+    await Deno.symlink(outside, `${jail}/lib`);
+    await buildJail(jail, ["ls"]);
+    assert.deepEqual([...Deno.readDirSync(outside)], [], "something was written outside the jail");
+    // The planted links are followed as the jail will see them: rooted at the jail.
+    assert.ok(Deno.lstatSync(`${jail}${outside}/passwd`).isFile);
+  });
+});
+
+Deno.test("jail: bad input gives one line and exit 1 or 2", async () => {
+  await withTempDir(async (dir) => {
+    const missing = await runCli(["jail", `${dir}/j`, "no-such-binary-xyz"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^invoke_ns: jail: no-such-binary-xyz: not found on PATH\n$/);
+    const script = `${dir}/script.sh`;
+    await Deno.writeTextFile(script, "#!/bin/sh\n");
+    const notElf = await runCli(["jail", `${dir}/j`, script]);
+    assert.equal(notElf.code, 1);
+    assert.match(notElf.stderr, /not an ELF file/);
+    assert.equal((await runCli(["jail"])).code, 2);
+  });
+});
+
+Deno.test("binlibdepcp: the executable answers to that name (argv[0])", async () => {
+  await withTempDir(async (dir) => {
+    const [deno, ...rest] = cliCommand();
+    const quoted = rest.map((word) => `'${word}'`).join(" ");
+    const ran = await new Deno.Command("bash", {
+      args: ["-c", `exec -a binlibdepcp '${deno}' ${quoted} /bin/true '${dir}/t'`],
+      stdout: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(ran.stdout);
+    assert.equal(ran.code, 0);
+    assert.match(stdout, /^Copying \.\.\.\n\n\s+true : \[OK\]$/m);
+    assert.ok(Deno.statSync(`${dir}/t/bin/true`).isFile || Deno.statSync(`${dir}/t/usr/bin/true`));
+  });
+});
+
+Deno.test("resolveDependencies: the closure of /bin/ls through mod.ts", async () => {
+  const closure = await resolveDependencies("/bin/ls");
+  const names = closure.objects.map((object) => object.name);
+  assert.ok(names.includes("libc.so.6"));
+  assert.ok(closure.objects.some((object) => object.foundVia === "interpreter"));
+});
