@@ -168,11 +168,13 @@ export function parseLdCache(bytes: Uint8Array, path = "<buffer>"): LdCache {
 }
 
 const utf8 = new TextDecoder();
+const latin1 = new TextDecoder("latin1");
 
 /** Bounds-checked access to the cache bytes. */
 class CacheBytes {
   readonly view: DataView;
   little = true;
+  private latin1: string | null = null;
   constructor(readonly bytes: Uint8Array, readonly path: string) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -199,10 +201,13 @@ class CacheBytes {
   string(base: number, offset: number): string {
     const start = base + offset;
     if (!this.has(start, 1)) this.fail("string offset out of bounds");
-    const limit = Math.min(this.bytes.length, start + MAX_STRING_BYTES);
-    const end = this.bytes.subarray(start, limit).indexOf(0);
-    if (end < 0) this.fail("unterminated string");
-    return utf8.decode(this.bytes.subarray(start, start + end));
+    // One latin1 decode of the whole file makes the many short look-ups cheap; strings with
+    // bytes >= 0x80 are then decoded properly as UTF-8.
+    this.latin1 ??= latin1.decode(this.bytes);
+    const end = this.latin1.indexOf("\0", start);
+    if (end < 0 || end - start > MAX_STRING_BYTES) this.fail("unterminated string");
+    const text = this.latin1.slice(start, end);
+    return /[\u0080-\u00ff]/.test(text) ? utf8.decode(this.bytes.subarray(start, end)) : text;
   }
 }
 

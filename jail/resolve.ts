@@ -709,18 +709,18 @@ const X86_64_LEVELS: readonly [string, readonly string[]][] = [
 
 let hostCpuFlags: Set<string> | null = null;
 
-/** The CPU feature flags of this machine (/proc/cpuinfo); empty (not remembered) on failure. */
+/** The CPU feature flags of this machine (/proc/cpuinfo); empty when it cannot be read. */
 function cpuFlags(): Set<string> {
-  if (hostCpuFlags !== null) return hostCpuFlags;
-  let text: string;
-  try {
-    text = Deno.readTextFileSync("/proc/cpuinfo");
-  } catch {
-    return new Set();
+  if (hostCpuFlags === null) {
+    let flags: string[] = [];
+    try {
+      const text = Deno.readTextFileSync("/proc/cpuinfo");
+      flags = /^flags\s*:(.*)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
+    } catch {
+      // Deno refuses /proc reads without --allow-all; see defaultHwcapSubdirs.
+    }
+    hostCpuFlags = new Set(flags);
   }
-  const flags = /^flags\s*:(.*)$/m.exec(text)?.[1].trim().split(/\s+/);
-  if (flags === undefined) return new Set();
-  hostCpuFlags = new Set(flags);
   return hostCpuFlags;
 }
 
