@@ -37,9 +37,15 @@ export interface Ran {
 /** Runs the CLI with `args`, feeding `stdin`; optionally as another user via setpriv. */
 export async function runCli(
   args: string[],
-  options: { stdin?: string; asUser?: number; env?: Record<string, string> } = {},
+  options: {
+    stdin?: string;
+    asUser?: number;
+    env?: Record<string, string>;
+    /** The command that runs the CLI (default: {@link cliCommand}). */
+    command?: string[];
+  } = {},
 ): Promise<Ran> {
-  let argv = [...cliCommand(), ...args];
+  let argv = [...options.command ?? cliCommand(), ...args];
   if (options.asUser !== undefined) {
     argv = [
       "setpriv",

@@ -34,6 +34,7 @@ export async function compile(output: string, target?: string): Promise<string |
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(300_000),
   }).output();
   if (result.code === 0) return null;
   const log = new TextDecoder().decode(result.stderr);
