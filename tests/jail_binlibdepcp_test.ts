@@ -316,6 +316,66 @@ Deno.test("binlibdepcp: RUNPATH, static and script binaries match the script", a
   }
 });
 
+/** Runs the script and the port (`deno run jail/binlibdepcp.ts`) as user nobody. */
+async function asNobody(work: Workspace, args: string[]) {
+  const denoDir = `${work.dir}/deno-dir`;
+  await Deno.mkdir(denoDir, { recursive: true });
+  await Deno.chmod(denoDir, 0o777);
+  const run = async (command: string[]): Promise<Outcome> => {
+    const output = await new Deno.Command("setpriv", {
+      args: ["--reuid=65534", "--regid=65534", "--clear-groups", ...command],
+      env: { LC_ALL: "C", DENO_DIR: denoDir },
+      cwd: work.dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  };
+  const port = new URL("../jail/binlibdepcp.ts", import.meta.url).pathname;
+  const flags = ["--allow-read", "--allow-write", "--allow-run"];
+  return {
+    seed: await run(["sh", work.script, ...args]),
+    port: await run([Deno.execPath(), "run", ...flags, port, ...args]),
+  };
+}
+
+Deno.test("binlibdepcp: permission checks as an unprivileged user match the script", async () => {
+  if (!await isRoot()) {
+    console.log("skipped: needs root to switch to user nobody");
+    return;
+  }
+  const work = await Workspace.create();
+  try {
+    await Deno.chmod(work.dir, 0o755);
+    const locked = `${work.dir}/locked`;
+    await Deno.mkdir(locked, { mode: 0o755 });
+    const secret = `${work.dir}/secret-binary`;
+    await Deno.copyFile("/usr/bin/true", secret);
+    await Deno.chmod(secret, 0o700);
+    const cases: [string[], RegExp][] = [
+      [[secret, `${work.dir}/t`], /secret-binary: not accessible \.\.\.\.\.\. aborting\n$/],
+      [["/usr/bin/ls", locked], /locked: no write permission on directory \.{6} aborting\n$/],
+      [
+        ["/usr/bin/ls", `${locked}/a/b`],
+        /locked\/a\/b: no write permission at .*\/locked \.{6} aborting\n$/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const { seed, port } = await asNobody(work, args);
+      assert.deepEqual(port, seed, args.join(" "));
+      assert.equal(port.code, 1);
+      assert.match(port.stderr, message);
+    }
+  } finally {
+    await work.dispose();
+  }
+});
+
 /** A tree with nothing in it, to detect writes that escaped the target. */
 async function assertEmptyDir(dir: string): Promise<void> {
   const entries = [];
