@@ -7,9 +7,11 @@
  *    every library the loader would open is copied (the script took ldd's "/lib..." paths);
  *  - symlinks on the binary's and libraries' paths are kept as symlinks, their targets copied
  *    too (the script's `cp -p` copied dereferenced content);
- *  - nothing is ever written outside TARGET: symlinks already in TARGET are followed as the
- *    jail will see them (absolute ones re-rooted at TARGET), a symlink at a destination is
- *    replaced, not written through (see jail/copy.ts);
+ *  - nothing is ever written outside TARGET: symlinks in TARGET resolve as in a chroot there
+ *    (absolute targets restart at TARGET, ".." stops at it, and a symlink at a destination is
+ *    replaced, not written through; see jail/copy.ts);
+ *  - `test -r`/`test -w` are done by opening the binary and by creating and removing a probe
+ *    file in the directory (no uid needed, so no --allow-sys);
  *  - exactly two operands are required after the options, a relative binary path is taken
  *    from the current directory, and a failed copy prints `[FAILED]` (plus the reason on
  *    stderr) and makes the exit code 1 instead of printing `[OK]`.

@@ -3,7 +3,8 @@
  *
  * Reads the ELF header, the program headers (PT_LOAD, PT_INTERP, PT_DYNAMIC) and the dynamic
  * section (DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_FLAGS_1), for ELF32 and ELF64 in both
- * byte orders. Only the byte ranges needed are read, so huge libraries cost a few small reads.
+ * byte orders. Only the byte ranges needed are read, so huge libraries cost a few small reads;
+ * reads are synchronous, which for a handful of small reads is several times cheaper in Deno.
  *
  * Every malformed or truncated input raises an {@link ElfError}; every loop is bounded by the
  * file size or a fixed cap, so no input can make the reader hang or throw anything else.

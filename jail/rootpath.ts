@@ -4,6 +4,7 @@
  *
  * Used to read a foreign root file system (jail/resolve.ts) and to write into a jail without
  * ever leaving it, even when the jail already holds symlinks pointing outside (jail/copy.ts).
+ * Synchronous: one lstat per path component.
  *
  * @module
  */
