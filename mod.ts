@@ -1,5 +1,7 @@
 /**
- * invoke_ns as a library: run commands in new Linux namespaces from Deno.
+ * invoke_ns as a library: run commands in new Linux namespaces from Deno,
+ * join the namespaces of running processes, see which namespaces exist, and
+ * build jails from the ELF files themselves.
  *
  * ```ts
  * import { launch } from "./mod.ts";
@@ -12,20 +14,34 @@
  * });
  * ```
  *
- * Needs `--allow-ffi` (libc through `Deno.dlopen`) and `--allow-read`,
- * `--allow-env`; runs as root, or rootless through a user namespace.
+ * Needs `--allow-ffi` (libc through `Deno.dlopen`), `--allow-read` and
+ * `--allow-env` (`--allow-write` for {@link buildJail}); runs as root, or
+ * rootless through a user namespace. Call it from Deno's main thread.
  * @module
  */
 
 export { launch, LaunchError } from "./lib/launch.ts";
 export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
+export type { MountRequest } from "./lib/mount.ts";
+export type { TimeOffsets } from "./lib/time.ts";
 export { enter } from "./lib/enter.ts";
 export type { EnterSpec } from "./lib/enter.ts";
-export { listAllNamespaces, namespacesOf } from "./lib/inspect.ts";
+export { listAllNamespaces, NAMESPACE_TYPES, namespacesOf } from "./lib/inspect.ts";
 export type { NamespaceEntry, NamespaceType, SystemNamespace } from "./lib/inspect.ts";
 export { SyscallError } from "./ffi/errors.ts";
-export { resolveDependencies } from "./jail/resolve.ts";
-export type { ResolvedClosure, ResolvedObject, ResolveOptions } from "./jail/resolve.ts";
+export { resolveDependencies, ResolverCache } from "./jail/resolve.ts";
+export type {
+  FoundVia,
+  MissingLibrary,
+  ResolvedClosure,
+  ResolvedObject,
+  ResolveOptions,
+  SkippedCandidate,
+  SymlinkHop,
+} from "./jail/resolve.ts";
 export { ElfError } from "./jail/elf.ts";
+export type { ElfInfo } from "./jail/elf.ts";
+export { LdCacheError } from "./jail/ldcache.ts";
+export type { LdCache, LdCacheEntry } from "./jail/ldcache.ts";
 export { buildJail, JailError } from "./jail/rootfs.ts";
 export type { JailOptions, JailSummary } from "./jail/rootfs.ts";
