@@ -7,13 +7,15 @@
  *     `unshare -pmiu --fork --mount-proc true`;
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
- * (c) the CLI's peak memory against the empty `deno run`'s.
+ * (c) the CLI's peak memory against the empty `deno run`'s;
+ * (d) resolving the dependency closures of /usr/bin against `ldd` on each.
  *
  * Run as root: `deno task bench`.
  * @module
  */
 
 import { launch } from "../mod.ts";
+import { benchResolve } from "./resolve.ts";
 
 const deno = Deno.execPath();
 const here = new URL(".", import.meta.url).pathname;
@@ -107,4 +109,6 @@ export async function benchLaunch(): Promise<void> {
 
 if (import.meta.main) {
   await benchLaunch();
+  console.log("(d) dependency closures of /usr/bin, against ldd:");
+  await benchResolve();
 }

@@ -7,6 +7,7 @@ import { SyscallError } from "../ffi/errors.ts";
 import { getuid } from "../ffi/libc.ts";
 import { listAllNamespaces, type NamespaceEntry, namespacesOf } from "../lib/inspect.ts";
 import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
+import { yellow } from "./colour.ts";
 import { writeErr, writeOut } from "./output.ts";
 
 const OPTIONS: OptionSpec[] = [
@@ -125,7 +126,7 @@ export function runNs(args: string[], program: string): number {
       report.namespaces.map((ns) => [
         ns.type,
         String(ns.inode),
-        ns.differs ? `* differs from ${base.label}` : "",
+        ns.differs ? yellow(`* differs from ${base.label}`) : "",
       ]),
       ["TYPE", "INODE", ""],
     ));

@@ -8,6 +8,7 @@
 
 import { createMessageQueue, getuid, removeMessageQueue } from "../ffi/libc.ts";
 import { launch, type LaunchSpec } from "../lib/launch.ts";
+import { bold, dim } from "./colour.ts";
 import { writeOut } from "./output.ts";
 
 /** One stop of the tour. */
@@ -164,7 +165,7 @@ export async function runTour(program: string): Promise<number> {
       const identical = host.join("\n") === inside.join("\n");
       if (identical) same++;
       writeOut(
-        `\n== ${stop.title} (${program} ${stop.option})\n` +
+        `\n${bold(`== ${stop.title}`)} ${dim(`(${program} ${stop.option})`)}\n` +
           sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
           `\n${wrap(identical ? "(no difference seen!)" : stop.why)}\n`,
       );
