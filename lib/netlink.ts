@@ -501,8 +501,9 @@ export function parseErrorReply(message: NetlinkMessage): ErrorReply {
   if (payload.length < 4 + NLMSG_HDRLEN) {
     throw new NetlinkFormatError(`${payload.length}-byte NLMSG_ERROR payload (needs 20)`);
   }
-  const errno = -viewOf(payload).getInt32(0, hostIsLittleEndian);
-  if (errno < 0) throw new NetlinkFormatError(`positive error ${-errno} in NLMSG_ERROR`);
+  const error = viewOf(payload).getInt32(0, hostIsLittleEndian);
+  if (error > 0) throw new NetlinkFormatError(`positive error ${error} in NLMSG_ERROR`);
+  const errno = error === 0 ? 0 : -error;
   const request = parseHeader(payload.subarray(4));
   const reply: ErrorReply = { errno, request };
   if (message.flags & NLM_F_ACK_TLVS) {
