@@ -7,6 +7,7 @@
  * @module
  */
 
+import { runCompletions } from "./cli/completions.ts";
 import { runEnter } from "./cli/enter.ts";
 import { runBinlibdepcp, runJail } from "./cli/jail.ts";
 import { UsageError } from "./cli/getopt.ts";
@@ -49,9 +50,10 @@ function invokedAs(): string {
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
   enter: (args) => runEnter(args, PROGRAM),
   ns: (args) => runNs(args, PROGRAM),
-  tour: () => runTour(PROGRAM),
+  tour: (args) => runTour(args, PROGRAM),
   jail: (args) => runJail(args, PROGRAM),
   binlibdepcp: (args) => runBinlibdepcp(args),
+  completions: (args) => runCompletions(args, PROGRAM),
 };
 
 function fail(message: string): void {

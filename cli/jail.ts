@@ -25,9 +25,9 @@ loader, /etc/ld.so.cache, the terminfo entries for $TERM, xterm and dumb, /proc 
 Options:
  -h, --help   display this help
 
-Example (lab step 8):
- sudo ${program} jail /var/local/jail
- sudo ${program} -vpmu calculus -c /var/local/jail env PS1='\\h [\\W] ' bash --norc
+Examples:
+ ${program} jail /var/local/jail
+ ${program} -vpmu calculus -c /var/local/jail env PS1='\\h [\\W] ' bash --norc
 
 Exit status: 0 on success, 1 on failure, 2 for a usage error.
 `;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { launch, type LaunchSpec } from "../lib/launch.ts";
+import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
 import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
@@ -38,6 +38,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "dev", value: "none" },
   { name: "chroot", value: "none" },
   { name: "no-new-privs", value: "none" },
+  { name: "json", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -70,6 +71,9 @@ With -m:
     --dev                a minimal /dev (null, zero, full, random, urandom, tty)
     --chroot             jail with chroot(2) as the seed did, not pivot_root(2)
     --no-new-privs       set PR_SET_NO_NEW_PRIVS (setuid binaries grant nothing)
+For scripts:
+    --json       print JSON lines: {"event":"start",...} with the child's PIDs and
+                 namespaces once the command runs, {"event":"exit",...} at its end
 Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
 failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
 usage error.
@@ -95,13 +99,15 @@ export interface RunRequest {
   stopTimeoutMs?: number;
   /** `-h`. */
   help: boolean;
+  /** `--json`. */
+  json: boolean;
 }
 
 /** Parses the run form's arguments into a request; throws {@link UsageError}. */
 export function parseRun(args: string[]): RunRequest {
   const { options, operands } = getopt(args, RUN_OPTIONS);
   const spec: LaunchSpec = { command: operands };
-  const request: RunRequest = { spec, verbose: false, help: false };
+  const request: RunRequest = { spec, verbose: false, help: false, json: false };
   let mqName = DEMO_QUEUE;
   let demo = false;
   const time: { monotonic?: number; boottime?: number } = {};
@@ -194,6 +200,9 @@ export function parseRun(args: string[]): RunRequest {
       case "no-new-privs":
         spec.noNewPrivs = true;
         break;
+      case "json":
+        request.json = true;
+        break;
       case "stop-timeout":
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
         break;
@@ -210,12 +219,27 @@ export async function run(args: string[], program: string): Promise<number> {
     writeOut(runHelp(program));
     return 0;
   }
-  const result = await launch(request.spec, {
-    verbose: request.verbose,
-    queueDemo: request.queueDemo,
-    forwardSignals: true,
-    stopTimeoutMs: request.stopTimeoutMs,
-  });
+  let result;
+  try {
+    result = await launch(request.spec, {
+      verbose: request.verbose,
+      queueDemo: request.queueDemo,
+      forwardSignals: true,
+      stopTimeoutMs: request.stopTimeoutMs,
+      announceStart: request.json,
+    });
+  } catch (error) {
+    if (request.json && error instanceof LaunchError) {
+      const { step, message, exitCode: code } = error;
+      writeOut(`${JSON.stringify({ event: "error", step, message, code })}\n`);
+    }
+    throw error;
+  }
+  if (request.json) {
+    writeOut(
+      `${JSON.stringify({ event: "exit", code: result.code, signal: result.signal ?? null })}\n`,
+    );
+  }
   if (request.verbose) {
     writeOut(`Parent: ${program} - Finishing up\n`);
   }

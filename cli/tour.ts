@@ -9,6 +9,7 @@
 import { createMessageQueue, getuid, removeMessageQueue } from "../ffi/libc.ts";
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { bold, dim } from "./colour.ts";
+import { UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
 
 /** One stop of the tour. */
@@ -144,8 +145,35 @@ function wrap(text: string): string {
   return lines.map((line) => `  ${line}`).join("\n");
 }
 
+/** `tour --help`. */
+export function tourHelp(program: string): string {
+  return `Usage:
+ ${program} tour
+
+A guided demonstration of every namespace type: for each of UTS, PID, mount,
+IPC, network, user, cgroup and time, one probe (hostname; $$ and the process
+count; the mount table; IPC objects; network links; IDs; /proc/self/cgroup;
+uptime) runs on the host and in a new namespace of that type, side by side,
+with one sentence on what changed and why. Works as root and rootless.
+
+Options:
+ -h, --help   display this help
+
+Example:
+ ${program} tour
+
+Exit status: 0 when every namespace type showed a difference, 1 otherwise,
+2 for a usage error.
+`;
+}
+
 /** Runs the tour; returns the exit status (0 when every stop showed a difference). */
-export async function runTour(program: string): Promise<number> {
+export async function runTour(args: string[], program: string): Promise<number> {
+  if (args.length === 1 && (args[0] === "-h" || args[0] === "--help")) {
+    writeOut(tourHelp(program));
+    return 0;
+  }
+  if (args.length) throw new UsageError("tour: takes no arguments");
   const scratch = await Deno.makeTempDir({ prefix: "invoke_ns_tour_" });
   await Deno.chmod(scratch, 0o777);
   const out = `${scratch}.out`;

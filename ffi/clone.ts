@@ -100,6 +100,8 @@ export interface CloneRequest {
   setup: (info: { outerPid: number }) => void;
   /** The command to exec; without one the child exits 0 after setup. */
   exec?: ExecRequest;
+  /** Runs in the child once the command has been found, just before exec (same rules as setup). */
+  beforeExec?: () => void;
 }
 
 /** What happened by the time `clone` returned in the parent. */
@@ -265,8 +267,12 @@ function childSetup(): void {
     prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
     sanitizeChild();
-    if (job.request.exec) aimAtCommand(job.request.exec);
-    else aimAtExit(contexts.exec, 0);
+    if (job.request.exec) {
+      aimAtCommand(job.request.exec);
+      job.request.beforeExec?.();
+    } else {
+      aimAtExit(contexts.exec, 0);
+    }
     prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
   } catch (error) {
     job.failure = error instanceof ChildSetupError ? error : new ChildSetupError(

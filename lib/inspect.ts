@@ -40,6 +40,18 @@ function parseLink(link: string): number {
 }
 
 /**
+ * The namespaces the calling process will be in once it execs: its own, but
+ * `time_for_children` for the time namespace (entered at exec). Used by the
+ * clone child, before any chroot, to announce the command's namespaces.
+ */
+export function namespacesAtExec(): NamespaceEntry[] {
+  return NAMESPACE_TYPES.map((type) => ({
+    type,
+    inode: parseLink(readLink(`/proc/self/ns/${type === "time" ? "time_for_children" : type}`)),
+  }));
+}
+
+/**
  * The namespaces of process `pid` (or of the caller, for `"self"`). Throws a
  * {@link SyscallError}: ENOENT when there is no such process, EACCES when its
  * namespaces may not be read.

@@ -47,6 +47,7 @@ import {
   writeIdMaps,
 } from "./user.ts";
 import { hostnameProblem, setHostname, UTS_NAMESPACE } from "./uts.ts";
+import { type NamespaceEntry, namespacesAtExec } from "./inspect.ts";
 import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
 
 export { LaunchError, type LaunchResult };
@@ -103,6 +104,12 @@ export interface LaunchOptions {
   stopTimeoutMs?: number;
   /** Called with the child's PID once the command has started. */
   onStart?: (pid: number) => void;
+  /**
+   * Print a JSON line `{"event":"start","pid":…,"pidInside":…,"namespaces":{…}}`
+   * on stdout from the child itself, just before the command starts, so it
+   * comes before anything the command prints (the CLI's `--json`).
+   */
+  announceStart?: boolean;
 }
 
 /** Everything the launcher derived from a spec, checked before anything is created. */
@@ -220,16 +227,22 @@ function childSteps(
   plan: Plan,
   report: Reporter,
   demo: QueueDemo | null,
-): (outerPid: number) => void {
+  announceStart: boolean,
+): { setup: (outerPid: number) => void; announce?: () => void } {
+  let namespaces: NamespaceEntry[] = [];
+  let start = {};
   const hostname = spec.hostname;
   const command = spec.command[0];
   const withProc = Boolean(spec.pid && spec.mount);
-  return (outerPid) => {
+  const setup = (outerPid: number) => {
+    start = { event: "start", pid: outerPid, pidInside: getpid() };
     report.parent(`PID of child is ${outerPid}`);
     report.child(`PID of child is ${getpid()}`);
     if (plan.mapping) step("uid_map", () => writeIdMaps(plan.mapping!));
     if (demo) step("mq", () => sendFromChild(demo, report));
     if (plan.time) step("timens", () => prepareTimeNamespace(plan.time!));
+    // Read before any chroot, which may leave no /proc to read them from.
+    if (announceStart) step("namespaces", () => (namespaces = namespacesAtExec()));
     if (spec.mount) step("mount", makeMountsPrivate);
     const jail = plan.jail;
     if (jail && plan.pivot) step("jail", () => prepareJailMount(jail));
@@ -244,6 +257,11 @@ function childSteps(
     if (spec.noNewPrivs) step("prctl", () => prctl(PR_SET_NO_NEW_PRIVS, 1));
     if (command !== undefined) report.child(`executing command ${command} ...`);
   };
+  const announce = () => {
+    const inodes = Object.fromEntries(namespaces.map((ns) => [ns.type, ns.inode]));
+    report.print(`${JSON.stringify({ ...start, namespaces: inodes })}\n`);
+  };
+  return { setup, announce: announceStart ? announce : undefined };
 }
 
 /** Runs one child step, naming it in any failure. */
@@ -288,11 +306,13 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
         throw new LaunchError("mq_open", `${error.message}${exists}`, 125, { cause: error });
       }
     }
+    const steps = childSteps(spec, plan, report, demo, options.announceStart ?? false);
     let outcome;
     try {
       outcome = cloneChild({
         namespaces: plan.namespaces,
-        setup: ({ outerPid }) => childSteps(spec, plan, report, demo)(outerPid),
+        setup: ({ outerPid }) => steps.setup(outerPid),
+        beforeExec: steps.announce,
         exec: spec.command.length > 0
           ? { command: spec.command[0], argv: spec.command, env: plan.env }
           : undefined,

@@ -650,7 +650,7 @@ export function formatCidr(cidr: Cidr): string {
   return `${formatIPv4(cidr.address)}/${cidr.prefixLength}`;
 }
 
-/** The network a CIDR belongs to: its address with the host bits cleared (10.0.0.7/24 -> 10.0.0.0/24). */
+/** The network a CIDR belongs to: its host bits cleared (10.0.0.7/24 -> 10.0.0.0/24). */
 export function networkAddress(cidr: Cidr): Cidr {
   const address = cidr.address.map((byte, i) => {
     const bits = Math.min(8, Math.max(0, cidr.prefixLength - 8 * i));

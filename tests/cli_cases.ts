@@ -151,10 +151,43 @@ export const CLI_CASES: CliCase[] = [
   { name: "ns of ourselves", args: ["ns"], code: 0, stdout: [/^uts\s+\d+/m] },
   { name: "enter needs a target", args: ["enter"], code: 2, stderrLine: /TARGET/ },
   { name: "binlibdepcp usage", args: ["binlibdepcp"], code: 2 },
-  {
-    name: "subcommand help",
-    args: ["enter", "--help"],
+  ...["enter", "ns", "jail", "tour", "completions"].map((sub): CliCase => ({
+    name: `${sub} --help follows util-linux's layout`,
+    args: [sub, "--help"],
     code: 0,
-    stdout: [/^Usage:\n invoke_ns enter/],
+    stdout: [
+      new RegExp(`^Usage:\n invoke_ns ${sub}`),
+      /^Examples?:\n .*invoke_ns /m,
+      /^Exit status: /m,
+    ],
+  })),
+  {
+    name: "completions bash prints a completion function",
+    args: ["completions", "bash"],
+    code: 0,
+    stdout: [/^_invoke_ns\(\) \{$/m, /^complete -F _invoke_ns invoke_ns$/m],
+  },
+  {
+    name: "completions for another shell",
+    args: ["completions", "fish"],
+    code: 2,
+    stderrLine: /only shell supported is bash/,
+  },
+  {
+    name: "--json: start and exit events around the command's output",
+    args: ["--json", "sh", "-c", "echo between; exit 4"],
+    code: 4,
+    stdout: [
+      /^\{"event":"start","pid":(\d+),"pidInside":\1,"namespaces":\{"cgroup":\d+,"ipc":\d+,"mnt":\d+,"net":\d+,"pid":\d+,"time":\d+,"user":\d+,"uts":\d+\}\}\nbetween\n\{"event":"exit","code":4,"signal":null\}\n$/,
+    ],
+  },
+  {
+    name: "--json: a failure before the command is an error event",
+    args: ["--json", "no-such-command-xyz"],
+    code: 127,
+    stdout: [
+      /^\{"event":"error","step":"exec","message":"no-such-command-xyz: command not found","code":127\}\n$/,
+    ],
+    stderrLine: /command not found/,
   },
 ];
