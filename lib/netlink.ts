@@ -63,7 +63,7 @@ export const RTN_UNICAST = 1;
 /** Bits of `rtattr.rta_type` that are flags, not the type (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
 const ATTRIBUTE_TYPE_MASK = 0x3fff;
 /** sizeof(struct nlmsghdr). */
-export const NLMSG_HDRLEN = 16;
+const NLMSG_HDRLEN = 16;
 const RTATTR_HDRLEN = 4;
 const IFINFOMSG_LEN = 16, IFADDRMSG_LEN = 8, RTMSG_LEN = 12;
 
@@ -81,7 +81,7 @@ export class NetlinkFormatError extends Error {
 }
 
 /** NLMSG_ALIGN / RTA_ALIGN: `length` rounded up to a multiple of 4. */
-export function align(length: number): number {
+function align(length: number): number {
   return (length + 3) & ~3;
 }
 
@@ -147,25 +147,26 @@ export interface RequestHeader {
   sequence: number;
 }
 
-/** A whole message: nlmsghdr (with `nlmsg_len` filled in) followed by `parts`, each 4-aligned. */
+/**
+ * A whole message: nlmsghdr (`nlmsg_len` computed, `nlmsg_pid` 0) followed by
+ * `parts`, each starting 4-aligned.
+ */
 export function encodeMessage(
   header: RequestHeader,
   ...parts: Uint8Array[]
 ): Uint8Array<ArrayBuffer> {
-  const body = concat(parts.map((part) => {
-    if (part.length === align(part.length)) return part;
-    const padded = new Uint8Array(align(part.length));
-    padded.set(part);
-    return padded;
-  }));
-  const bytes = new Uint8Array(NLMSG_HDRLEN + body.length);
+  const length = parts.reduce((sum, part) => sum + align(part.length), NLMSG_HDRLEN);
+  const bytes = new Uint8Array(length);
   const view = viewOf(bytes);
-  view.setUint32(0, bytes.length, hostIsLittleEndian);
+  view.setUint32(0, length, hostIsLittleEndian);
   view.setUint16(4, header.type, hostIsLittleEndian);
   view.setUint16(6, header.flags, hostIsLittleEndian);
   view.setUint32(8, header.sequence, hostIsLittleEndian);
-  view.setUint32(12, 0, hostIsLittleEndian);
-  bytes.set(body, NLMSG_HDRLEN);
+  let at = NLMSG_HDRLEN;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += align(part.length);
+  }
   return bytes;
 }
 

@@ -84,9 +84,9 @@ export class RouteSocket {
     try {
       setSocketOption(this.#fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
       setSocketOption(this.#fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-      // struct sockaddr_nl: nl_family u16, nl_pad u16, nl_pid u32, nl_groups u32.
+      // struct sockaddr_nl (host byte order): nl_family u16, nl_pad u16, nl_pid u32, nl_groups u32.
       const address = new Uint8Array(12);
-      new DataView(address.buffer).setUint16(0, AF_NETLINK, true);
+      new Uint16Array(address.buffer, 0, 1)[0] = AF_NETLINK;
       bindSocket(this.#fd, address);
     } catch (error) {
       close(this.#fd);

@@ -75,13 +75,8 @@ Deno.test("netlink: constants match the kernel headers", () => {
     [RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE],
     [16, 17, 18, 20, 24],
   );
-  assert.deepEqual([NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP], [
-    1,
-    4,
-    0x200,
-    0x400,
-    0x300,
-  ]);
+  const flags = [NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP];
+  assert.deepEqual(flags, [1, 4, 0x200, 0x400, 0x300]);
   assert.deepEqual([NLMSG_ERROR, NLMSG_DONE], [2, 3]);
   assert.deepEqual(
     [IFLA_IFNAME, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER],
@@ -91,7 +86,7 @@ Deno.test("netlink: constants match the kernel headers", () => {
   assert.deepEqual([RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST], [254, 3, 0, 1]);
 });
 
-Deno.test("netlink: an odd-length attribute payload is padded to 4, rta_len excludes the pad", () => {
+Deno.test("netlink: odd-length attribute payloads are padded to 4, rta_len excludes it", () => {
   // "vh123\0" is 6 bytes: rta_len 10, then 2 zero bytes of padding.
   assert.deepEqual(
     stringAttribute(IFLA_IFNAME, "vh123"),
@@ -161,7 +156,8 @@ Deno.test("netlink: RTM_NEWROUTE request for the default route via 10.0.0.1 on l
   // deno-fmt-ignore
   const expected = [
     ...header(44, 24, 0x605, 3),
-    2, 0, 0, 0, 254, 3, 0, 1, ...u32(0), // rtmsg: AF_INET, dst/src/tos 0, main, boot, universe, unicast
+    // rtmsg: AF_INET, dst_len/src_len/tos 0, main table, boot, universe, unicast, flags 0
+    2, 0, 0, 0, 254, 3, 0, 1, ...u32(0),
     ...u16(8), ...u16(5), 10, 0, 0, 1, // RTA_GATEWAY
     ...u16(8), ...u16(4), ...u32(5), // RTA_OIF
   ];
@@ -169,42 +165,27 @@ Deno.test("netlink: RTM_NEWROUTE request for the default route via 10.0.0.1 on l
 });
 
 Deno.test("netlink: link requests: get, up, move, delete, and the dumps", () => {
-  const link = (index: number, flags: number, change: number) => [
-    0,
-    0,
-    ...u16(0),
-    ...u32(index),
-    ...u32(flags),
-    ...u32(change),
-  ];
-  assert.deepEqual(
-    getLinkRequest(4, "eth0"),
-    bytes([
-      ...header(44, 18, 5, 4),
-      ...link(0, 0, 0),
-      ...u16(9),
-      ...u16(3),
-      ...ascii("eth0"),
-      0,
-      0,
-      0,
-      0,
-    ]),
-  );
-  assert.deepEqual(setLinkUpRequest(5, 3), bytes([...header(32, 16, 5, 5), ...link(3, 1, 1)]));
-  assert.deepEqual(
-    moveLinkRequest(6, 3, 9),
-    bytes([...header(40, 16, 5, 6), ...link(3, 0, 0), ...u16(8), ...u16(28), ...u32(9)]),
-  );
-  assert.deepEqual(
-    deleteLinkRequest(7, "ab"),
-    bytes([...header(40, 17, 5, 7), ...link(0, 0, 0), ...u16(7), ...u16(3), ...ascii("ab"), 0, 0]),
-  );
-  assert.deepEqual(dumpLinksRequest(8), bytes([...header(32, 18, 0x301, 8), ...link(0, 0, 0)]));
-  assert.deepEqual(
-    dumpAddressesRequest(9),
-    bytes([...header(24, 22, 0x301, 9), 2, 0, 0, 0, ...u32(0)]),
-  );
+  /** ifinfomsg: family 0, pad, type 0, then index, flags, change. */
+  const link = (
+    index: number,
+    flags = 0,
+    change = 0,
+  ) => [0, 0, 0, 0, ...u32(index), ...u32(flags), ...u32(change)];
+  // deno-fmt-ignore
+  const expected = {
+    get: [...header(44, 18, 5, 4), ...link(0), ...u16(9), ...u16(3), ...ascii("eth0"), 0, 0, 0, 0],
+    up: [...header(32, 16, 5, 5), ...link(3, 1, 1)],
+    move: [...header(40, 16, 5, 6), ...link(3), ...u16(8), ...u16(28), ...u32(9)],
+    delete: [...header(40, 17, 5, 7), ...link(0), ...u16(7), ...u16(3), ...ascii("ab"), 0, 0],
+    dumpLinks: [...header(32, 18, 0x301, 8), ...link(0)],
+    dumpAddresses: [...header(24, 22, 0x301, 9), 2, 0, 0, 0, ...u32(0)], // ifaddrmsg, AF_INET
+  };
+  assert.deepEqual(getLinkRequest(4, "eth0"), bytes(expected.get));
+  assert.deepEqual(setLinkUpRequest(5, 3), bytes(expected.up));
+  assert.deepEqual(moveLinkRequest(6, 3, 9), bytes(expected.move));
+  assert.deepEqual(deleteLinkRequest(7, "ab"), bytes(expected.delete));
+  assert.deepEqual(dumpLinksRequest(8), bytes(expected.dumpLinks));
+  assert.deepEqual(dumpAddressesRequest(9), bytes(expected.dumpAddresses));
 });
 
 Deno.test("netlink: encodeMessage pads each part to 4 bytes and counts the padding", () => {
