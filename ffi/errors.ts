@@ -89,7 +89,20 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }
 
-/** A libc call that failed, with the call's name and errno. */
+/**
+ * A libc call that failed, with the call's name and errno.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await launch({ command: ["true"], jail: "/" });
+ * } catch (error) {
+ *   if (error instanceof LaunchError && error.cause instanceof SyscallError) {
+ *     console.error(error.cause.call, error.cause.code); // e.g. "mount" "EPERM"
+ *   }
+ * }
+ * ```
+ */
 export class SyscallError extends Error {
   /** The libc function that failed, e.g. `"mount"`. */
   readonly call: string;

@@ -19,7 +19,18 @@ const TERMINFO_DIRS = ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"];
 /** The PATH binary names are looked up on. */
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
-/** A jail-building problem that is the caller's to fix (a binary not found, ...). */
+/**
+ * A jail-building problem that is the caller's to fix (a binary not found, ...).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await buildJail("/tmp/jail", ["no-such-binary"]);
+ * } catch (error) {
+ *   if (error instanceof JailError) console.error(error.message); // "no-such-binary: not found on PATH"
+ * }
+ * ```
+ */
 export class JailError extends Error {
   /** Builds the error with its one-line message. */
   constructor(message: string) {
@@ -28,7 +39,14 @@ export class JailError extends Error {
   }
 }
 
-/** What {@link buildJail} did. */
+/**
+ * What {@link buildJail} did.
+ *
+ * @example
+ * ```ts
+ * const { root, copied }: JailSummary = await buildJail("/tmp/jail", ["ls"]);
+ * ```
+ */
 export interface JailSummary {
   /** The jail's directory. */
   root: string;
@@ -40,7 +58,14 @@ export interface JailSummary {
   terminals: string[];
 }
 
-/** Options for {@link buildJail}. */
+/**
+ * Options for {@link buildJail}.
+ *
+ * @example
+ * ```ts
+ * await buildJail("/tmp/jail", ["top"], { terminals: ["xterm-256color"] });
+ * ```
+ */
 export interface JailOptions {
   /**
    * Terminal types to copy terminfo entries for; default `$TERM`, `xterm` and
@@ -114,6 +139,12 @@ const GROUP = "root:x:0:\nnogroup:x:65534:\n";
  * `binaries` (names on PATH or paths; default {@link LAB_BINARIES}) and all
  * they need to run. Existing files are overwritten; nothing is ever written
  * outside `dir`, even through a symlink planted in it.
+ *
+ * @example
+ * ```ts
+ * const summary = await buildJail("/var/local/jail"); // env bash ps ls top, as the lab
+ * await launch({ command: ["bash"], pid: true, mount: true, jail: summary.root });
+ * ```
  */
 export async function buildJail(
   dir: string,

@@ -55,7 +55,14 @@ const FLAGS: Record<NamespaceType, number> = {
 /** The order the child joins in (user goes first or last, see the module docs). */
 const JOIN_ORDER: NamespaceType[] = ["cgroup", "ipc", "uts", "net", "mnt"];
 
-/** What to run in the target's namespaces. */
+/**
+ * What to run in the target's namespaces.
+ *
+ * @example
+ * ```ts
+ * const spec: EnterSpec = { namespaces: ["uts", "net"], command: ["hostname"] };
+ * ```
+ */
 export interface EnterSpec {
   /** The command and its arguments; default: `$SHELL`, else `/bin/sh`. */
   command?: string[];
@@ -150,6 +157,12 @@ function openNamespaceFile(path: string): Join {
  * in the one namespace a namespace file names (`target` a path), and resolves
  * with how it ended. Rejects with a {@link LaunchError} when a namespace
  * cannot be joined (exit status 125) or the command cannot be run (126, 127).
+ *
+ * @example
+ * ```ts
+ * await enter(4242, { command: ["hostname"] }); // the namespaces of PID 4242 that differ from ours
+ * await enter("/proc/4242/ns/net", { command: ["cat", "/proc/net/dev"] }); // one namespace, by file
+ * ```
  */
 export async function enter(target: number | string, spec: EnterSpec = {}): Promise<LaunchResult> {
   const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;

@@ -9,7 +9,14 @@
 import { SyscallError } from "../ffi/errors.ts";
 import { listDirectory, readFile, readLink } from "../ffi/libc.ts";
 
-/** The namespace types, as named in `/proc/PID/ns`. */
+/**
+ * The namespace types, as named in `/proc/PID/ns`.
+ *
+ * @example
+ * ```ts
+ * NAMESPACE_TYPES.includes("uts"); // true
+ * ```
+ */
 export const NAMESPACE_TYPES = [
   "cgroup",
   "ipc",
@@ -21,10 +28,24 @@ export const NAMESPACE_TYPES = [
   "uts",
 ] as const;
 
-/** A namespace type's name, e.g. `"uts"`. */
+/**
+ * A namespace type's name, e.g. `"uts"`.
+ *
+ * @example
+ * ```ts
+ * const type: NamespaceType = "mnt";
+ * ```
+ */
 export type NamespaceType = typeof NAMESPACE_TYPES[number];
 
-/** One namespace a process is in. */
+/**
+ * One namespace a process is in.
+ *
+ * @example
+ * ```ts
+ * const entry: NamespaceEntry = { type: "uts", inode: 4026531838 };
+ * ```
+ */
 export interface NamespaceEntry {
   /** Its type, e.g. `"uts"`. */
   type: NamespaceType;
@@ -55,6 +76,11 @@ export function namespacesAtExec(): NamespaceEntry[] {
  * The namespaces of process `pid` (or of the caller, for `"self"`). Throws a
  * {@link SyscallError}: ENOENT when there is no such process, EACCES when its
  * namespaces may not be read.
+ *
+ * @example
+ * ```ts
+ * for (const { type, inode } of namespacesOf("self")) console.log(type, inode);
+ * ```
  */
 export function namespacesOf(pid: number | "self"): NamespaceEntry[] {
   return NAMESPACE_TYPES.flatMap((type) => {
@@ -68,7 +94,14 @@ export function namespacesOf(pid: number | "self"): NamespaceEntry[] {
   });
 }
 
-/** One namespace on the system, with who is in it. */
+/**
+ * One namespace on the system, with who is in it.
+ *
+ * @example
+ * ```ts
+ * const [first]: SystemNamespace[] = listAllNamespaces().namespaces;
+ * ```
+ */
 export interface SystemNamespace extends NamespaceEntry {
   /** How many processes are in it. */
   processes: number;
@@ -98,6 +131,12 @@ function userNames(): Map<number, string> {
  * Every namespace any readable process is in, sorted by type then inode,
  * with the number of processes in it and its lowest PID, like `lsns`.
  * `unreadable` counts the processes whose namespaces could not be read.
+ *
+ * @example
+ * ```ts
+ * const { namespaces } = listAllNamespaces();
+ * console.log(namespaces.filter((ns) => ns.type === "pid").length, "PID namespaces");
+ * ```
  */
 export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable: number } {
   const found = new Map<string, SystemNamespace>();

@@ -52,7 +52,14 @@ import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from 
 
 export { LaunchError, type LaunchResult };
 
-/** What to run, and in which new namespaces. */
+/**
+ * What to run, and in which new namespaces.
+ *
+ * @example
+ * ```ts
+ * const spec: LaunchSpec = { command: ["bash"], pid: true, mount: true, jail: "/var/local/jail" };
+ * ```
+ */
 export interface LaunchSpec {
   /** The command and its arguments; empty: set up, then exit 0 (as the seed). */
   command: string[];
@@ -92,7 +99,14 @@ export interface LaunchSpec {
   keepEnv?: boolean;
 }
 
-/** CLI-level extras: verbose messages, the queue demo, signal forwarding. */
+/**
+ * CLI-level extras: verbose messages, the queue demo, signal forwarding.
+ *
+ * @example
+ * ```ts
+ * await launch({ command: ["bash"], pid: true }, { verbose: true, forwardSignals: true });
+ * ```
+ */
 export interface LaunchOptions {
   /** Print the seed's `-v` messages. */
   verbose?: boolean;
@@ -280,6 +294,16 @@ function step(name: string, run: () => void): void {
  * it ended. Rejects with a {@link LaunchError} when anything fails before
  * the command starts (bad spec, setup step, command not found); the child
  * has then been reaped and nothing is left behind.
+ *
+ * @example
+ * ```ts
+ * const { code, signal } = await launch({
+ *   command: ["sh", "-c", "hostname; echo $$"],
+ *   pid: true,
+ *   mount: true,
+ *   hostname: "box",
+ * });
+ * ```
  */
 export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
   const plan = planLaunch(spec);

@@ -30,7 +30,18 @@ export function makeMountsPrivate(): void {
   mount(null, "/", null, MS.REC | MS.PRIVATE);
 }
 
-/** One extra mount, as bubblewrap's options name them. */
+/**
+ * One extra mount, as bubblewrap's options name them.
+ *
+ * @example
+ * ```ts
+ * const mounts: MountRequest[] = [
+ *   { kind: "ro-bind", source: "/etc", target: "/host-etc" },
+ *   { kind: "tmpfs", target: "/tmp" },
+ *   { kind: "dev", target: "/dev" },
+ * ];
+ * ```
+ */
 export type MountRequest =
   | {
     kind: "bind" | "ro-bind";

@@ -9,7 +9,15 @@ import type { CloneOutcome } from "../ffi/clone.ts";
 import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { F_GETFL, F_SETFL, fcntl, kill, O_NONBLOCK, waitForExit } from "../ffi/libc.ts";
 
-/** How the command ended. */
+/**
+ * How the command ended.
+ *
+ * @example
+ * ```ts
+ * const result: LaunchResult = await launch({ command: ["sh", "-c", "kill -TERM $$"] });
+ * // { code: 143, signal: "SIGTERM" }
+ * ```
+ */
 export interface LaunchResult {
   /** Its exit status, or 128+N when it was killed by signal N. */
   code: number;
@@ -17,7 +25,18 @@ export interface LaunchResult {
   signal?: string;
 }
 
-/** A launch that failed before the command ran, with the exit status to report. */
+/**
+ * A launch that failed before the command ran, with the exit status to report.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await launch({ command: ["no-such-command"] });
+ * } catch (error) {
+ *   if (error instanceof LaunchError) console.error(error.step, error.exitCode); // "exec" 127
+ * }
+ * ```
+ */
 export class LaunchError extends Error {
   /** The setup step that failed, e.g. `"sethostname"`, `"jail"`, `"exec"`. */
   readonly step: string;

@@ -18,7 +18,14 @@ import { unshare, writeFile } from "../ffi/libc.ts";
 /** The unshare flag for a new time namespace (not usable with clone(2)). */
 export const TIME_NAMESPACE = CLONE.NEWTIME;
 
-/** Clock offsets of a new time namespace, in seconds. */
+/**
+ * Clock offsets of a new time namespace, in seconds.
+ *
+ * @example
+ * ```ts
+ * await launch({ command: ["cat", "/proc/uptime"], time: { boottime: 86400, monotonic: 0 } });
+ * ```
+ */
 export interface TimeOffsets {
   /** Added to CLOCK_MONOTONIC. */
   monotonic: number;
