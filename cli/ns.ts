@@ -5,7 +5,13 @@
 
 import { SyscallError } from "../ffi/errors.ts";
 import { getuid } from "../ffi/libc.ts";
-import { listAllNamespaces, type NamespaceEntry, namespacesOf } from "../lib/inspect.ts";
+import {
+  linksOf,
+  type LinkSummary,
+  listAllNamespaces,
+  type NamespaceEntry,
+  namespacesOf,
+} from "../lib/inspect.ts";
 import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
 import { yellow } from "./colour.ts";
 import { writeErr, writeOut } from "./output.ts";
@@ -90,18 +96,28 @@ export function runNs(args: string[], program: string): number {
   }
   const pids: (number | "self")[] = operands.length ? operands.map(Number) : ["self"];
   const base = reference();
-  const reports: { pid: number | "self"; namespaces: (NamespaceEntry & { differs: boolean })[] }[] =
-    [];
+  const reports: {
+    pid: number | "self";
+    namespaces: (NamespaceEntry & { differs: boolean })[];
+    links?: LinkSummary[];
+  }[] = [];
   let failed = false;
   for (const pid of pids) {
     try {
       const entries = namespacesOf(pid);
+      let links: LinkSummary[] | undefined;
+      try {
+        links = linksOf(pid);
+      } catch {
+        // not ours to join (rootless): the table goes without the links
+      }
       reports.push({
         pid,
         namespaces: entries.map((entry) => ({
           ...entry,
           differs: base.entries.find((other) => other.type === entry.type)?.inode !== entry.inode,
         })),
+        links,
       });
     } catch (error) {
       failed = true;
@@ -130,6 +146,10 @@ export function runNs(args: string[], program: string): number {
       ]),
       ["TYPE", "INODE", ""],
     ));
+    for (const link of report.links ?? []) {
+      const state = link.up ? "up" : "down";
+      writeOut(`  link ${link.name} ${state}${link.addresses.map((a) => ` ${a}`).join("")}\n`);
+    }
   }
   return failed ? 1 : 0;
 }

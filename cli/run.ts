@@ -39,6 +39,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "chroot", value: "none" },
   { name: "no-new-privs", value: "none" },
   { name: "json", value: "none" },
+  { name: "veth", value: "optional" },
+  { name: "veth-name", value: "required" },
+  { name: "no-route", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -71,6 +74,12 @@ With -m:
     --dev                a minimal /dev (null, zero, full, random, urandom, tty)
     --chroot             jail with chroot(2) as the seed did, not pivot_root(2)
     --no-new-privs       set PR_SET_NO_NEW_PRIVS (setuid binaries grant nothing)
+Networking:
+    --veth[=HOST_CIDR,GUEST_CIDR]  a veth link to the host (implies -n; needs root):
+                 eth0 inside, both ends addressed and up, a default route inside
+                 (default 10.0.0.1/24,10.0.0.2/24, or the next free 10.0.N.0/24)
+    --veth-name NAME   the host end's name (default ns<pid>)
+    --no-route   no default route inside
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
@@ -109,6 +118,8 @@ export function parseRun(args: string[]): RunRequest {
   const spec: LaunchSpec = { command: operands };
   const request: RunRequest = { spec, verbose: false, help: false, json: false };
   let mqName = DEMO_QUEUE;
+  let vethName: string | undefined;
+  let noRoute = false;
   let demo = false;
   const time: { monotonic?: number; boottime?: number } = {};
   const user: { uid?: number; gid?: number } = {};
@@ -200,6 +211,26 @@ export function parseRun(args: string[]): RunRequest {
       case "no-new-privs":
         spec.noNewPrivs = true;
         break;
+      case "veth": {
+        spec.net = true;
+        spec.veth = { ...spec.veth };
+        if (option.value !== undefined) {
+          const parts = option.value.split(",");
+          if (parts.length !== 2) {
+            throw new UsageError(
+              `--veth: expected HOST_CIDR,GUEST_CIDR, got '${printable(option.value)}'`,
+            );
+          }
+          [spec.veth.host, spec.veth.guest] = parts;
+        }
+        break;
+      }
+      case "veth-name":
+        vethName = value;
+        break;
+      case "no-route":
+        noRoute = true;
+        break;
       case "json":
         request.json = true;
         break;
@@ -209,6 +240,11 @@ export function parseRun(args: string[]): RunRequest {
     }
   }
   if (demo) request.queueDemo = mqName;
+  if (vethName !== undefined || noRoute) {
+    if (!spec.veth) throw new UsageError("--veth-name and --no-route need --veth");
+    if (vethName !== undefined) spec.veth.name = vethName;
+    if (noRoute) spec.veth.route = false;
+  }
   return request;
 }
 

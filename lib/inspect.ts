@@ -6,8 +6,19 @@
  * @module
  */
 
+import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
-import { listDirectory, readFile, readLink } from "../ffi/libc.ts";
+import {
+  close,
+  listDirectory,
+  O_CLOEXEC,
+  O_RDONLY,
+  open,
+  readFile,
+  readLink,
+  setns,
+} from "../ffi/libc.ts";
+import { RouteSocket } from "./rtnetlink.ts";
 
 /**
  * The namespace types, as named in `/proc/PID/ns`.
@@ -171,4 +182,47 @@ export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable
     a.type === b.type ? a.inode - b.inode : a.type < b.type ? -1 : 1
   );
   return { namespaces, unreadable };
+}
+
+/** A network interface as `ns` shows it. */
+export interface LinkSummary {
+  /** The interface name, e.g. `eth0`. */
+  name: string;
+  /** Whether it is up. */
+  up: boolean;
+  /** Its IPv4 addresses, `a.b.c.d/len`. */
+  addresses: string[];
+}
+
+/**
+ * The network interfaces of process `pid`'s network namespace, read through
+ * rtnetlink from inside it (the main thread joins it for the moment). Throws
+ * a {@link SyscallError} when the namespace cannot be joined (not root).
+ */
+export function linksOf(pid: number | "self"): LinkSummary[] {
+  const target = open(`/proc/${pid}/ns/net`, O_RDONLY | O_CLOEXEC);
+  const saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  try {
+    let socket: RouteSocket;
+    setns(target, CLONE.NEWNET, "network namespace");
+    try {
+      socket = new RouteSocket();
+    } finally {
+      setns(saved, CLONE.NEWNET, "network namespace (back)");
+    }
+    try {
+      const addresses = socket.listAddresses();
+      return socket.listLinks().map((link) => ({
+        name: link.name,
+        up: link.up,
+        addresses: addresses.filter((entry) => entry.index === link.index)
+          .map((entry) => `${entry.address}/${entry.prefixLength}`),
+      }));
+    } finally {
+      socket.close();
+    }
+  } finally {
+    close(target);
+    close(saved);
+  }
 }

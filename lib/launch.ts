@@ -13,7 +13,7 @@
 
 import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import { getgid, getpid, getuid, PR_SET_NO_NEW_PRIVS, prctl } from "../ffi/libc.ts";
+import { close, getgid, getpid, getuid, PR_SET_NO_NEW_PRIVS, prctl } from "../ffi/libc.ts";
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
@@ -35,7 +35,15 @@ import {
   type MountRequest,
   performMounts,
 } from "./mount.ts";
-import { NET_NAMESPACE } from "./net.ts";
+import {
+  bornInNetwork,
+  NET_NAMESPACE,
+  type PreparedNetwork,
+  prepareVeth,
+  removeVeth,
+  vethProblem,
+  type VethSpec,
+} from "./net.ts";
 import { mountProc, PID_NAMESPACE } from "./pid.ts";
 import { Reporter } from "./report.ts";
 import { prepareTimeNamespace, type TimeOffsets } from "./time.ts";
@@ -84,6 +92,11 @@ export interface LaunchSpec {
   mounts?: MountRequest[];
   /** Set PR_SET_NO_NEW_PRIVS: setuid binaries and file capabilities grant nothing. */
   noNewPrivs?: boolean;
+  /**
+   * A veth link to the host (implies `net`; needs root): `eth0` inside with
+   * `guest`'s address, the host end named `name` with `host`'s, a default route.
+   */
+  veth?: VethSpec;
   /**
    * New user namespace mapping the caller to root (or to `uid`/`gid`).
    * Implied when the caller is not root and asks for any namespace.
@@ -134,6 +147,7 @@ interface Plan {
   jail?: string;
   pivot: boolean;
   mounts: MountRequest[];
+  veth?: VethSpec;
   env: string[];
 }
 
@@ -161,7 +175,18 @@ function planLaunch(spec: LaunchSpec): Plan {
   let namespaces = 0;
   if (spec.pid) namespaces |= PID_NAMESPACE;
   if (spec.mount) namespaces |= MOUNT_NAMESPACE;
-  if (spec.net) namespaces |= NET_NAMESPACE;
+  if (spec.net && !spec.veth) namespaces |= NET_NAMESPACE;
+  if (spec.veth) {
+    const problem = vethProblem(spec.veth);
+    if (problem) throw usage(`veth: ${problem}`);
+    if (getuid() !== 0) {
+      throw new LaunchError(
+        "veth",
+        "a veth link needs root (CAP_NET_ADMIN on the host); run with sudo, or use -n alone",
+        125,
+      );
+    }
+  }
   if (spec.ipc) namespaces |= IPC_NAMESPACE;
   if (spec.cgroup) namespaces |= CGROUP_NAMESPACE;
   if (spec.hostname !== undefined) {
@@ -196,7 +221,8 @@ function planLaunch(spec: LaunchSpec): Plan {
   }
   let mapping: IdMapping | undefined;
   const caller = { uid: getuid(), gid: getgid() };
-  const wantsIsolation = namespaces !== 0 || time !== undefined || jail !== undefined;
+  const wantsIsolation = namespaces !== 0 || time !== undefined || jail !== undefined ||
+    spec.veth !== undefined;
   if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
     const inside = typeof spec.user === "object" ? spec.user : {};
     mapping = {
@@ -212,7 +238,7 @@ function planLaunch(spec: LaunchSpec): Plan {
   }
   const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
   const environment = commandEnvironment(env, spec.keepEnv);
-  return { namespaces, mapping, time, jail, pivot, mounts, env: environment };
+  return { namespaces, mapping, time, jail, pivot, mounts, veth: spec.veth, env: environment };
 }
 
 /** One line explaining why clone refused, with a hint where one helps. */
@@ -315,6 +341,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) report.parent(`new user namespace: ${describeMapping(plan.mapping)}`);
   let demo: QueueDemo | null = null;
+  let network: PreparedNetwork | null = null;
   const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
   try {
     if (options.queueDemo !== undefined) {
@@ -331,9 +358,17 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       }
     }
     const steps = childSteps(spec, plan, report, demo, options.announceStart ?? false);
-    let outcome;
-    try {
-      outcome = cloneChild({
+    if (plan.veth) {
+      try {
+        network = await prepareVeth(plan.veth);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        throw new LaunchError("veth", error.message, 125, { cause: error });
+      }
+      report.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
+    }
+    const clone = () =>
+      cloneChild({
         namespaces: plan.namespaces,
         setup: ({ outerPid }) => steps.setup(outerPid),
         beforeExec: steps.announce,
@@ -341,8 +376,14 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
           ? { command: spec.command[0], argv: spec.command, env: plan.env }
           : undefined,
       });
+    let outcome;
+    try {
+      outcome = network ? bornInNetwork(network, clone) : clone();
     } catch (error) {
       throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
+    } finally {
+      // The child holds the namespace now: once it ends, the pair goes with it.
+      if (network) close(network.namespaceFd);
     }
     if (demo) {
       receiveInParent(demo, report);
@@ -352,5 +393,6 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   } finally {
     forwarder?.stop();
     if (demo) removeDemoQueue(demo, report);
+    if (network) removeVeth(network);
   }
 }

@@ -2,10 +2,191 @@
  * Network namespace (network_namespaces(7)): the child gets a network stack
  * of its own, holding only a loopback interface that is down, exactly as the
  * kernel creates it.
+ *
+ * With `--veth`, the namespace comes ready: a veth pair whose host end is
+ * named after the tool (`ns<pid>`), whose other end is `eth0` inside, both
+ * addressed and up, loopback up, and a default route inside via the host end.
+ * All of it through rtnetlink (lib/rtnetlink.ts): no `ip` binary.
+ *
+ * Design: the clone engine suspends the parent until the child execs, so the
+ * namespace cannot be configured from outside while the command starts.
+ * Instead the parent's main thread creates and configures the namespace
+ * *before* `clone` (`unshare(CLONE_NEWNET)` moves only the calling thread;
+ * `setns` takes it back), and the child is born in it: the main thread joins
+ * it just around `clone`, as `enter` does for a PID namespace. The link is
+ * therefore ready before the command's first instruction.
+ *
+ * Cleanup: the parent keeps no reference to the namespace once the child
+ * exists, so the namespace, and with it both ends of the pair, goes away when
+ * its last process ends, even if the parent was killed (with `-p`, the whole
+ * namespace dies with the parent through PR_SET_PDEATHSIG). The launcher also
+ * deletes the host end itself after waiting and on every failed setup. The
+ * link is host-only: no NAT, no DNS.
  * @module
  */
 
 import { CLONE } from "../ffi/constants.ts";
+import { SyscallError } from "../ffi/errors.ts";
+import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
+import { formatCidr, formatIPv4, networkAddress, parseCidr } from "./netlink.ts";
+import { RouteSocket } from "./rtnetlink.ts";
 
 /** The clone flag for a new network namespace. */
 export const NET_NAMESPACE = CLONE.NEWNET;
+
+/** What `--veth` asks for. */
+export interface VethSpec {
+  /** The host end's address, e.g. `10.0.0.1/24` (default: the first free 10.0.N.1/24). */
+  host?: string;
+  /** The guest end's (`eth0`) address, e.g. `10.0.0.2/24` (default: 10.0.N.2/24). */
+  guest?: string;
+  /** The host end's name (default `ns<pid>`, then `ns<pid>-<n>`). */
+  name?: string;
+  /** Add a default route inside via the host end (default true). */
+  route?: boolean;
+}
+
+/** A network namespace made ready by {@link prepareVeth}. */
+export interface PreparedNetwork {
+  /** The namespace, open; closed by {@link bornInNetwork}'s caller once the child exists. */
+  namespaceFd: number;
+  /** The host end's name, to delete after the child. */
+  hostName: string;
+  /** Host and guest addresses, as `a.b.c.d/len`. */
+  host: string;
+  guest: string;
+}
+
+/** The interface name limit (IFNAMSIZ - 1). */
+const IFNAME_MAX = 15;
+let vethCounter = 0;
+
+/** Why `spec` cannot be used, or null. Checked before anything is created. */
+export function vethProblem(spec: VethSpec): string | null {
+  try {
+    if (spec.host !== undefined) parseCidr(spec.host);
+    if (spec.guest !== undefined) parseCidr(spec.guest);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  if ((spec.host === undefined) !== (spec.guest === undefined)) {
+    return "--veth takes both addresses, HOST_CIDR,GUEST_CIDR, or none";
+  }
+  if (spec.host && spec.guest) {
+    const [host, guest] = [parseCidr(spec.host), parseCidr(spec.guest)];
+    if (formatCidr(networkAddress(host)) !== formatCidr(networkAddress(guest))) {
+      return `${spec.host} and ${spec.guest} are not on the same network`;
+    }
+    if (formatIPv4(host.address) === formatIPv4(guest.address)) {
+      return "the host and guest addresses are the same";
+    }
+  }
+  if (spec.name !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.name)) {
+    return `${
+      JSON.stringify(spec.name)
+    }: an interface name is 1-${IFNAME_MAX} of A-Z a-z 0-9 _ . -`;
+  }
+  return null;
+}
+
+/** The first 10.0.N.0/24 with no address of the host's in it. */
+function freeSubnet(used: string[]): number {
+  const taken = new Set(
+    used.map((address) => address.split(".").map(Number))
+      .filter(([a, b]) => a === 10 && b === 0)
+      .map((octets) => octets[2]),
+  );
+  for (let n = 0; n < 256; n++) if (!taken.has(n)) return n;
+  throw new SyscallError("veth", 28, "No space left on device", "no free 10.0.N.0/24 network");
+}
+
+/** Serialises address choice between concurrent launches (one host, many tools). */
+async function withHostLock<T>(fn: () => T): Promise<T> {
+  const lock = await Deno.open("/run/invoke_ns.veth.lock", { create: true, write: true });
+  try {
+    await lock.lock(true);
+    return fn();
+  } finally {
+    lock.close();
+  }
+}
+
+/**
+ * Parent step, before clone: creates a network namespace with a veth pair to
+ * the host, configured as `spec` says. On failure nothing is left behind.
+ */
+export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
+  const name = spec.name ??
+    (vethCounter++ === 0 ? `ns${Deno.pid}` : `ns${Deno.pid}-${vethCounter}`);
+  return await withHostLock(() => {
+    const hostSocket = new RouteSocket();
+    const hostNamespace = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    let namespaceFd = -1;
+    let created = false;
+    try {
+      let host = spec.host;
+      let guest = spec.guest;
+      if (host === undefined || guest === undefined) {
+        const n = freeSubnet(hostSocket.listAddresses().map((entry) => entry.address));
+        [host, guest] = [`10.0.${n}.1/24`, `10.0.${n}.2/24`];
+      }
+      unshare(CLONE.NEWNET);
+      let guestSocket: RouteSocket;
+      try {
+        namespaceFd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        guestSocket = new RouteSocket();
+      } finally {
+        setns(hostNamespace, CLONE.NEWNET, "host network namespace");
+      }
+      try {
+        hostSocket.createVethPair(name, "eth0", namespaceFd);
+        created = true;
+        const hostIndex = hostSocket.linkIndex(name)!;
+        hostSocket.addAddress(hostIndex, host);
+        hostSocket.setLinkUp(hostIndex);
+        guestSocket.setLinkUp(guestSocket.linkIndex("lo")!);
+        const guestIndex = guestSocket.linkIndex("eth0")!;
+        guestSocket.addAddress(guestIndex, guest);
+        guestSocket.setLinkUp(guestIndex);
+        if (spec.route !== false) {
+          guestSocket.addDefaultRoute(formatIPv4(parseCidr(host).address), guestIndex);
+        }
+      } finally {
+        guestSocket.close();
+      }
+      return { namespaceFd, hostName: name, host, guest };
+    } catch (error) {
+      if (created) hostSocket.deleteLink(name);
+      if (namespaceFd >= 0) close(namespaceFd);
+      throw error;
+    } finally {
+      close(hostNamespace);
+      hostSocket.close();
+    }
+  });
+}
+
+/** Runs `fn` (the clone) with the main thread in `network`'s namespace, so the child is born there. */
+export function bornInNetwork<T>(network: PreparedNetwork, fn: () => T): T {
+  const saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  try {
+    setns(network.namespaceFd, CLONE.NEWNET, "veth network namespace");
+    try {
+      return fn();
+    } finally {
+      setns(saved, CLONE.NEWNET, "host network namespace");
+    }
+  } finally {
+    close(saved);
+  }
+}
+
+/** Parent step, after the child or on failure: deletes the host end if it is still there. */
+export function removeVeth(network: PreparedNetwork): void {
+  const socket = new RouteSocket();
+  try {
+    socket.deleteLink(network.hostName);
+  } finally {
+    socket.close();
+  }
+}
