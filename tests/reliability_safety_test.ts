@@ -1,0 +1,234 @@
+/**
+ * What the command inherits, whatever state the caller is in: only fds 0-2,
+ * default signal dispositions and an empty mask, NoNewPrivs as asked; and a
+ * setuid binary grants nothing under --no-new-privs.
+ */
+import assert from "node:assert/strict";
+import { launch } from "../mod.ts";
+import { cliCommand, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+
+const decoder = new TextDecoder();
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** BUG (see reliability_load_test.ts): with -p, abseil's line may show on stderr. */
+const KNOWN_NOISE = /^\[mutex\.cc : \d+\] RAW: pthread_getschedparam failed: \d+$/;
+
+function stderrLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line !== "" && !KNOWN_NOISE.test(line));
+}
+
+/** Quotes `word` for sh. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A field of /proc/<pid>/status, e.g. "SigIgn". */
+function statusField(pid: number | "self", field: string): string {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = status.match(new RegExp(`^${field}:\\s+(\\S+)$`, "m"));
+  assert.ok(match, `no ${field} in /proc/${pid}/status`);
+  return match[1];
+}
+
+/** The bit of signal `n` in a /proc/<pid>/status mask. */
+const bit = (n: number) => 1n << BigInt(n - 1);
+const mask = (hex: string) => BigInt(`0x${hex}`);
+
+function cmdline(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ").trim();
+  } catch {
+    return "";
+  }
+}
+
+function childOf(pid: number): number {
+  try {
+    return Number(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(" ")[0]);
+  } catch {
+    return 0;
+  }
+}
+
+privilegedTest(
+  "safety: no fd above 2 reaches the command, with 50 open in the caller",
+  async () => {
+    // The CLI's parent shell opens fds 3-52 before exec'ing the CLI, which inherits them.
+    const opens = Array.from({ length: 50 }, (_, i) => `${i + 3}</etc/hostname`).join(" ");
+    const cli = cliCommand().map(shellQuote).join(" ");
+    for (const flags of [[], ["-pm"], ["-pmnu", "fds"]]) {
+      // The shell that execs the CLI lists its own fds first (on stderr).
+      const script = `exec ${opens} bash -c 'echo $(ls /proc/$$/fd) >&2; exec "$@"' bash ` +
+        `${cli} ${flags.join(" ")} sh -c 'ls /proc/$$/fd'`;
+      const out = await new Deno.Command("bash", {
+        args: ["-c", script],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const [callerFds, ...rest] = decoder.decode(out.stderr).split("\n");
+      assert.equal(out.code, 0, decoder.decode(out.stderr));
+      const open = callerFds.split(" ").map(Number);
+      for (let fd = 3; fd <= 52; fd++) {
+        assert.ok(open.includes(fd), `fd ${fd} not open in the caller`);
+      }
+      assert.deepEqual(stderrLines(rest.join("\n")), []);
+      const fds = decoder.decode(out.stdout).trim().split("\n").sort();
+      assert.deepEqual(fds, ["0", "1", "2"], `invoke_ns ${flags.join(" ")}`);
+    }
+  },
+);
+
+privilegedTest("safety: launch() with 50 files open passes only fds 0-2", async () => {
+  await withTempDir(async (dir) => {
+    const files = await Promise.all(
+      Array.from({ length: 50 }, () => Deno.open("/etc/hostname")),
+    );
+    try {
+      const result = await launch({
+        command: ["sh", "-c", `exec > ${dir}/fds; ls /proc/$$/fd`],
+        pid: true,
+        mount: true,
+      });
+      assert.deepEqual(result, { code: 0 });
+      assert.ok([...Deno.readDirSync("/proc/self/fd")].length > 50, "the files are open here");
+      const fds = (await Deno.readTextFile(`${dir}/fds`)).trim().split("\n").sort();
+      assert.deepEqual(fds, ["0", "1", "2"]);
+    } finally {
+      for (const file of files) file.close();
+    }
+  });
+});
+
+/** Perl, used to start the CLI with signals blocked and ignored; null when missing. */
+async function perlWithPosix(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("perl", {
+      args: ["-MPOSIX", "-e", "exit 0"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+privilegedTest(
+  "safety: signal dispositions and mask are defaults even when the caller ignores and blocks",
+  async () => {
+    const perl = await perlWithPosix();
+    if (!perl) console.log("perl with POSIX missing: only ignoring (trap), not blocking, checked");
+    // The caller of the CLI ignores INT, HUP, QUIT and USR2 and blocks USR1, USR2 and ALRM
+    // (the CLI itself then handles INT, QUIT, TERM and HUP: see lib/supervise.ts).
+    const blocker = perl
+      ? [
+        "perl",
+        "-MPOSIX",
+        "-e",
+        "sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGUSR1, SIGUSR2, SIGALRM)) or die; " +
+        "$SIG{INT} = $SIG{HUP} = $SIG{QUIT} = $SIG{USR2} = 'IGNORE'; exec @ARGV or die",
+      ]
+      : ["sh", "-c", `trap '' INT HUP QUIT USR2; exec "$@"`, "sh"];
+    for (const flags of [[], ["-pm"]]) {
+      const cli = new Deno.Command(blocker[0], {
+        args: [...blocker.slice(1), ...cliCommand(), ...flags, "sleep", "1000"],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).spawn();
+      let sleeper = 0;
+      try {
+        for (let i = 0; i < 1000 && cmdline(sleeper = childOf(cli.pid)) !== "sleep 1000"; i++) {
+          await pause(10);
+        }
+        assert.equal(cmdline(sleeper), "sleep 1000", "the container did not start");
+        // The CLI really runs with USR2 ignored (and USR1 blocked).
+        const ignored = mask(statusField(cli.pid, "SigIgn"));
+        assert.equal(ignored & bit(12), bit(12), "SIGUSR2 is not ignored by the CLI");
+        if (perl) {
+          assert.equal(mask(statusField(cli.pid, "SigBlk")) & bit(10), bit(10), "USR1 not blocked");
+        }
+        for (const field of ["SigIgn", "SigBlk", "SigCgt", "SigPnd", "ShdPnd"]) {
+          assert.equal(
+            mask(statusField(sleeper, field)),
+            0n,
+            `${field} of the command (invoke_ns ${flags.join(" ")})`,
+          );
+        }
+      } finally {
+        if (sleeper > 0) Deno.kill(sleeper, "SIGKILL");
+        else cli.kill("SIGKILL");
+      }
+      const out = await cli.output();
+      assert.equal(out.code, 137, decoder.decode(out.stderr));
+      assert.deepEqual(stderrLines(decoder.decode(out.stderr)), []);
+    }
+  },
+);
+
+privilegedTest("safety: --no-new-privs sets NoNewPrivs: 1, and only then", async () => {
+  const here = statusField("self", "NoNewPrivs");
+  const script = "grep '^NoNewPrivs:' /proc/self/status";
+  for (const flags of [[], ["-pm"], ["-pmU", "-u", "nnp"]]) {
+    const set = await runCli([...flags, "--no-new-privs", "sh", "-c", script]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, "NoNewPrivs:\t1\n", `invoke_ns ${flags.join(" ")} --no-new-privs`);
+    if (here !== "0") continue; // the tests already run with no_new_privs: nothing to compare
+    const unset = await runCli([...flags, "sh", "-c", script]);
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.equal(unset.stdout, "NoNewPrivs:\t0\n", `invoke_ns ${flags.join(" ")}`);
+  }
+  if (here !== "0") console.log("the tests run with no_new_privs set: the 0 case was not checked");
+  await withTempDir(async (dir) => {
+    const result = await launch({
+      command: ["sh", "-c", `${script} > ${dir}/s`],
+      noNewPrivs: true,
+    });
+    assert.deepEqual(result, { code: 0 });
+    assert.equal(await Deno.readTextFile(`${dir}/s`), "NoNewPrivs:\t1\n");
+  });
+});
+
+privilegedTest(
+  "safety: --no-new-privs: a setuid-root copy of id grants nothing to an unprivileged user",
+  async () => {
+    if (statusField("self", "NoNewPrivs") !== "0") {
+      console.log("skipping: the tests run with no_new_privs set, so setuid never works here");
+      return;
+    }
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755);
+      const id = `${dir}/id`;
+      await Deno.copyFile("/usr/bin/id", id);
+      await Deno.chown(id, 0, 0);
+      await Deno.chmod(id, 0o4755);
+      // Without it the setuid bit works (effective UID 0): the check below is real.
+      const plain = await runCli([id, "-u"], { asUser: NOBODY });
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.equal(plain.stdout, "0\n", "the setuid copy does not work here (nosuid /tmp?)");
+      const guarded = await runCli(["--no-new-privs", id, "-u"], { asUser: NOBODY });
+      assert.equal(guarded.code, 0, guarded.stderr);
+      assert.equal(guarded.stdout, `${NOBODY}\n`);
+    });
+  },
+);
+
+Deno.test({
+  // BUG: -m --dev without -c binds the new tmpfs's empty files onto themselves, not the host's devices
+  ignore: true,
+  name: "safety (BUG): -m --dev without a jail gives real device nodes",
+  fn: async () => {
+    const ran = await runCli([
+      "-m",
+      "--dev",
+      "sh",
+      "-c",
+      "test -c /dev/null && test -c /dev/zero && test -c /dev/urandom && echo devices-ok",
+    ]);
+    assert.equal(ran.code, 0, `${ran.stdout}${ran.stderr}`);
+    assert.equal(ran.stdout, "devices-ok\n");
+  },
+});
