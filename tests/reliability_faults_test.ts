@@ -125,12 +125,19 @@ function spawnCli(args: string[], stdin?: string): Deno.ChildProcess {
   return child;
 }
 
-/** The CLI's child (the container's first process) once it runs `program`. */
-async function containerOf(cli: Deno.ChildProcess, program: string): Promise<number> {
+/** The CLI's child (the container's first process) once it runs a program matching `program`. */
+async function containerOf(cli: Deno.ChildProcess, program: RegExp): Promise<number> {
   return await waitFor(`the container of ${cli.pid} to run ${program}`, () => {
     const [child] = childrenOf(cli.pid);
-    return child && cmdline(child).startsWith(program) ? child : 0;
+    return child && program.test(cmdline(child)) ? child : 0;
   });
+}
+
+/** `pid` and all its descendants. */
+function descendants(pid: number): number[] {
+  const found = [pid];
+  for (let i = 0; i < found.length; i++) found.push(...childrenOf(found[i]));
+  return found;
 }
 
 privilegedTest(
@@ -152,7 +159,7 @@ privilegedTest(
       ],
       "hello\n",
     );
-    const init = await containerOf(cli, "sh");
+    const init = await containerOf(cli, /^(sh|sleep) /);
     const namespace = Deno.readLinkSync(`/proc/${init}/ns/pid`);
     assert.notEqual(namespace, Deno.readLinkSync("/proc/self/ns/pid"));
     const members = await waitFor("two sleeps in the namespace", () => {
@@ -184,7 +191,7 @@ privilegedTest(
           "-c",
           `trap 'echo trapped ${trap}; exit ${code}' ${trap}; sleep 1000 & wait`,
         ]);
-        const init = await containerOf(cli, "sh");
+        const init = await containerOf(cli, /^sh /);
         const namespace = Deno.readLinkSync(`/proc/${init}/ns/pid`);
         // The sleep runs, so the trap is set.
         await waitFor(
@@ -214,7 +221,7 @@ privilegedTest(
     const mountsBefore = mountTable();
     await Promise.all([["SIGTERM", 143], ["SIGHUP", 129]].map(async ([signal, code]) => {
       const cli = spawnCli(["-m", "-u", "plain", "sleep", "1000"]);
-      const sleeper = await containerOf(cli, "sleep 1000");
+      const sleeper = await containerOf(cli, /^sleep 1000$/);
       Deno.kill(cli.pid, signal as Deno.Signal);
       const output = await cli.output();
       assert.equal(output.code, code, `${signal}: ${decoder.decode(output.stderr)}`);
@@ -231,7 +238,7 @@ privilegedTest(
     const mountsBefore = mountTable();
     await Promise.all(["SIGTERM", "SIGHUP"].map(async (signal) => {
       const cli = spawnCli(["--stop-timeout", "1", "-pm", "sleep", "1000"]);
-      const sleeper = await containerOf(cli, "sleep 1000");
+      const sleeper = await containerOf(cli, /^sleep 1000$/);
       const sentAt = performance.now();
       Deno.kill(cli.pid, signal as Deno.Signal);
       await pause(500);
@@ -325,13 +332,16 @@ privilegedTest(
         assert.ok(started.ok, "tmux new-session failed");
         await waitScreen("the first prompt", (text) => prompts(text) === 1);
         await tmux("send-keys", "-t", "box", "sleep 1000", "Enter");
+        const pane = Number((await tmux("display-message", "-p", "-t", "box", "#{pane_pid}")).text);
+        assert.ok(pane > 0, "no pane PID");
         const sleeper = await waitFor(
           "the sleep in the container",
-          () =>
-            [...Deno.readDirSync("/proc")].map((entry) => Number(entry.name)).find((pid) =>
-              pid > 0 && cmdline(pid) === "sleep 1000" &&
-              Deno.readLinkSync(`/proc/${pid}/ns/uts`) !== Deno.readLinkSync("/proc/self/ns/uts")
-            ),
+          () => descendants(pane).find((pid) => cmdline(pid) === "sleep 1000"),
+        );
+        assert.notEqual(
+          Deno.readLinkSync(`/proc/${sleeper}/ns/uts`),
+          Deno.readLinkSync("/proc/self/ns/uts"),
+          "the sleep is not in the container",
         );
         const bash = Number(
           Deno.readTextFileSync(`/proc/${sleeper}/stat`).split(") ")[1].split(" ")[1],
