@@ -7,19 +7,12 @@
  * @module
  */
 
-import { runCompletions } from "./cli/completions.ts";
-import { runEnter } from "./cli/enter.ts";
-import { runBinlibdepcp, runJail } from "./cli/jail.ts";
 import { UsageError } from "./cli/getopt.ts";
-import { runNs } from "./cli/ns.ts";
 import { writeErr, writeOut } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
-import { runTour } from "./cli/tour.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
-import { ElfError } from "./jail/elf.ts";
-import { JailError } from "./jail/rootfs.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
@@ -46,14 +39,17 @@ function invokedAs(): string {
   }
 }
 
-/** Subcommands, by the first argument that selects them. */
-const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
-  enter: (args) => runEnter(args, PROGRAM),
-  ns: (args) => runNs(args, PROGRAM),
-  tour: (args) => runTour(args, PROGRAM),
-  jail: (args) => runJail(args, PROGRAM),
-  binlibdepcp: (args) => runBinlibdepcp(args),
-  completions: (args) => runCompletions(args, PROGRAM),
+/**
+ * Subcommands, by the first argument that selects them. Each is loaded only
+ * when asked for, so the run form starts without their code.
+ */
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  enter: async (args) => (await import("./cli/enter.ts")).runEnter(args, PROGRAM),
+  ns: async (args) => (await import("./cli/ns.ts")).runNs(args, PROGRAM),
+  tour: async (args) => (await import("./cli/tour.ts")).runTour(args, PROGRAM),
+  jail: async (args) => (await import("./cli/jail.ts")).runJail(args, PROGRAM),
+  binlibdepcp: async (args) => (await import("./cli/jail.ts")).runBinlibdepcp(args),
+  completions: async (args) => (await import("./cli/completions.ts")).runCompletions(args, PROGRAM),
 };
 
 function fail(message: string): void {
@@ -84,10 +80,6 @@ export async function main(args: string[]): Promise<number> {
     if (error instanceof UsageError) {
       fail(`${error.message} (see '${see}')`);
       return 2;
-    }
-    if (error instanceof JailError || error instanceof ElfError) {
-      fail(`${args[0]}: ${error.message}`);
-      return 1;
     }
     if (error instanceof LaunchError) {
       fail(error.exitCode === 2 ? error.message : `${error.step}: ${error.message}`);

@@ -23,6 +23,7 @@
 export { launch, LaunchError } from "./lib/launch.ts";
 export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
 export type { MountRequest } from "./lib/mount.ts";
+export type { VethSpec } from "./lib/net.ts";
 export type { TimeOffsets } from "./lib/time.ts";
 export { enter } from "./lib/enter.ts";
 export type { EnterSpec } from "./lib/enter.ts";

@@ -5,9 +5,10 @@
  */
 
 import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
-import { buildJail, LAB_BINARIES } from "../jail/rootfs.ts";
+import { ElfError } from "../jail/elf.ts";
+import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeOut } from "./output.ts";
+import { writeErr, writeOut } from "./output.ts";
 
 const OPTIONS: OptionSpec[] = [{ name: "help", short: "h", value: "none" }];
 
@@ -43,12 +44,20 @@ export async function runJail(args: string[], program: string): Promise<number> 
   const [dir, ...binaries] = operands;
   if (!dir) throw new UsageError("jail: a directory is required");
   const terminal = Deno.stdout.isTerminal();
-  const summary = await buildJail(dir, binaries.length ? binaries : undefined, {
-    onProgress: terminal
-      ? (done, total, path) =>
-        writeOut(`\r\x1b[K  copying ${done}/${total}${path ? ` ${path}` : ""}`)
-      : undefined,
-  });
+  let summary;
+  try {
+    summary = await buildJail(dir, binaries.length ? binaries : undefined, {
+      onProgress: terminal
+        ? (done, total, path) =>
+          writeOut(`\r\x1b[K  copying ${done}/${total}${path ? ` ${path}` : ""}`)
+        : undefined,
+    });
+  } catch (error) {
+    if (terminal) writeOut("\r\x1b[K");
+    if (!(error instanceof JailError || error instanceof ElfError)) throw error;
+    writeErr(`${program}: jail: ${error.message}\n`);
+    return 1;
+  }
   if (terminal) writeOut("\r\x1b[K");
   writeOut(
     `${program}: jail ready in ${summary.root}: ${summary.binaries.length} binaries, ` +

@@ -61,7 +61,7 @@ function reference(): { label: string; entries: NamespaceEntry[]; note?: string 
 }
 
 /** Runs `ns`; returns the exit status. */
-export function runNs(args: string[], program: string): number {
+export async function runNs(args: string[], program: string): Promise<number> {
   const { options, operands } = getopt(args, OPTIONS);
   const has = (name: string) => options.some((option) => option.name === name);
   if (has("help")) {
@@ -107,7 +107,7 @@ export function runNs(args: string[], program: string): number {
       const entries = namespacesOf(pid);
       let links: LinkSummary[] | undefined;
       try {
-        links = linksOf(pid);
+        links = await linksOf(pid);
       } catch {
         // not ours to join (rootless): the table goes without the links
       }

@@ -18,7 +18,6 @@ import {
   readLink,
   setns,
 } from "../ffi/libc.ts";
-import { RouteSocket } from "./rtnetlink.ts";
 
 /**
  * The namespace types, as named in `/proc/PID/ns`.
@@ -199,11 +198,12 @@ export interface LinkSummary {
  * rtnetlink from inside it (the main thread joins it for the moment). Throws
  * a {@link SyscallError} when the namespace cannot be joined (not root).
  */
-export function linksOf(pid: number | "self"): LinkSummary[] {
+export async function linksOf(pid: number | "self"): Promise<LinkSummary[]> {
+  const { RouteSocket } = await import("./rtnetlink.ts");
   const target = open(`/proc/${pid}/ns/net`, O_RDONLY | O_CLOEXEC);
   const saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   try {
-    let socket: RouteSocket;
+    let socket: InstanceType<typeof RouteSocket>;
     setns(target, CLONE.NEWNET, "network namespace");
     try {
       socket = new RouteSocket();

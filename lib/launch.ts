@@ -177,8 +177,6 @@ function planLaunch(spec: LaunchSpec): Plan {
   if (spec.mount) namespaces |= MOUNT_NAMESPACE;
   if (spec.net && !spec.veth) namespaces |= NET_NAMESPACE;
   if (spec.veth) {
-    const problem = vethProblem(spec.veth);
-    if (problem) throw usage(`veth: ${problem}`);
     if (getuid() !== 0) {
       throw new LaunchError(
         "veth",
@@ -332,6 +330,8 @@ function step(name: string, run: () => void): void {
  * ```
  */
 export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
+  const vethIssue = spec.veth ? await vethProblem(spec.veth) : null;
+  if (vethIssue) throw usage(`veth: ${vethIssue}`);
   const plan = planLaunch(spec);
   const report = new Reporter(options.verbose ?? false);
   if (options.queueDemo !== undefined) {
@@ -393,6 +393,6 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   } finally {
     forwarder?.stop();
     if (demo) removeDemoQueue(demo, report);
-    if (network) removeVeth(network);
+    if (network) await removeVeth(network);
   }
 }

@@ -28,8 +28,6 @@
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
-import { formatCidr, formatIPv4, networkAddress, parseCidr } from "./netlink.ts";
-import { RouteSocket } from "./rtnetlink.ts";
 
 /** The clone flag for a new network namespace. */
 export const NET_NAMESPACE = CLONE.NEWNET;
@@ -62,7 +60,8 @@ const IFNAME_MAX = 15;
 let vethCounter = 0;
 
 /** Why `spec` cannot be used, or null. Checked before anything is created. */
-export function vethProblem(spec: VethSpec): string | null {
+export async function vethProblem(spec: VethSpec): Promise<string | null> {
+  const { formatCidr, formatIPv4, networkAddress, parseCidr } = await import("./netlink.ts");
   try {
     if (spec.host !== undefined) parseCidr(spec.host);
     if (spec.guest !== undefined) parseCidr(spec.guest);
@@ -116,6 +115,9 @@ async function withHostLock<T>(fn: () => T): Promise<T> {
  * the host, configured as `spec` says. On failure nothing is left behind.
  */
 export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
+  // Loaded only when asked for: a plain launch does without the netlink code.
+  const { RouteSocket } = await import("./rtnetlink.ts");
+  const { formatIPv4, parseCidr } = await import("./netlink.ts");
   const name = spec.name ??
     (vethCounter++ === 0 ? `ns${Deno.pid}` : `ns${Deno.pid}-${vethCounter}`);
   return await withHostLock(() => {
@@ -131,7 +133,7 @@ export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
         [host, guest] = [`10.0.${n}.1/24`, `10.0.${n}.2/24`];
       }
       unshare(CLONE.NEWNET);
-      let guestSocket: RouteSocket;
+      let guestSocket: InstanceType<typeof RouteSocket>;
       try {
         namespaceFd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         guestSocket = new RouteSocket();
@@ -182,7 +184,8 @@ export function bornInNetwork<T>(network: PreparedNetwork, fn: () => T): T {
 }
 
 /** Parent step, after the child or on failure: deletes the host end if it is still there. */
-export function removeVeth(network: PreparedNetwork): void {
+export async function removeVeth(network: PreparedNetwork): Promise<void> {
+  const { RouteSocket } = await import("./rtnetlink.ts");
   const socket = new RouteSocket();
   try {
     socket.deleteLink(network.hostName);
