@@ -36,6 +36,7 @@ import { CLONE, SIGNAL_MAX, SIGNALS } from "./constants.ts";
 import { SyscallError } from "./errors.ts";
 import {
   addressOf,
+  cacheSchedulingParameters,
   closeRange,
   cstr,
   cstrVector,
@@ -163,6 +164,16 @@ const addresses = {
 };
 
 const pointer = (address: bigint) => Deno.UnsafePointer.create(address);
+
+/*
+ * The child runs V8 code as Deno's main thread (same memory, same TLS). When
+ * it waits on a contended abseil mutex, abseil asks glibc for the thread's
+ * priority, and glibc looks it up by the main thread's TID, which does not
+ * exist in a new PID namespace: abseil then prints "pthread_getschedparam
+ * failed" on stderr. Asked once here, glibc caches the answer in the thread's
+ * descriptor (shared with the child) and never looks the TID up again.
+ */
+cacheSchedulingParameters();
 
 /** The request being served by the child; read by the setup callback. */
 let current: {

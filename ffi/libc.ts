@@ -77,6 +77,8 @@ const SYMBOLS = {
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   msgctl: { parameters: ["i32", "i32", "pointer"], result: "i32" },
+  pthread_self: { parameters: [], result: "u64" },
+  pthread_getschedparam: { parameters: ["u64", "buffer", "buffer"], result: "i32" },
   getcontext: { parameters: ["buffer"], result: "i32" },
   makecontext0: { name: "makecontext", parameters: ["buffer", "pointer", "i32"], result: "void" },
   makecontext1: {
@@ -202,6 +204,21 @@ export function symbolAddress(name: string): bigint {
 /** getpid(2). */
 export function getpid(): number {
   return libc.getpid();
+}
+
+/**
+ * pthread_getschedparam(3) on the calling thread, once: glibc then keeps the
+ * policy and priority in the thread's descriptor and answers from there.
+ */
+export function cacheSchedulingParameters(): void {
+  const policy = new Int32Array(1);
+  const parameters = new Int32Array(1);
+  const error = libc.pthread_getschedparam(
+    libc.pthread_self(),
+    new Uint8Array(policy.buffer),
+    new Uint8Array(parameters.buffer),
+  );
+  if (error !== 0) throw new SyscallError("pthread_getschedparam", error, strerror(error));
 }
 
 /** getuid(2). */

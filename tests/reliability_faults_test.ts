@@ -23,16 +23,9 @@ const TAG = `INVOKE_NS_FAULTS=${Deno.pid}`;
 /** A queue name of this file's own. */
 const QUEUE = `/invoke_ns_faults_${Deno.pid}`;
 
-/**
- * BUG (see the ignored test in reliability_load_test.ts): with -p the clone child can
- * print abseil's "pthread_getschedparam failed" line; tolerated here so that the
- * checks below stay about what they test.
- */
-const KNOWN_NOISE = /^\[mutex\.cc : \d+\] RAW: pthread_getschedparam failed: \d+$/;
-
-/** The lines of `stderr`, without the known noise. */
+/** The non-empty lines of `stderr`. */
 function stderrLines(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => line !== "" && !KNOWN_NOISE.test(line));
+  return stderr.split("\n").filter((line) => line !== "");
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

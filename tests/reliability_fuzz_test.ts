@@ -23,9 +23,6 @@ const DRIVER = new URL("./fuzz_driver.ts", import.meta.url).pathname;
 const DRIVERS = 4;
 const VECTORS_PER_DRIVER = 1000;
 
-/** BUG (see reliability_load_test.ts): with -p, abseil's line may show on stderr. */
-const KNOWN_NOISE = /^\[mutex\.cc : \d+\] RAW: pthread_getschedparam failed: \d+$/;
-
 /** What must never appear on stderr. */
 const FORBIDDEN =
   /panicked|Uncaught|at file:\/\/|internal error|stack backtrace|RUST_BACKTRACE|^\s+at .+:\d+:\d+\)?$/m;
@@ -137,7 +134,6 @@ privilegedTest(
         ),
       );
       const codes = new Map<string, number>();
-      let noise = 0;
       const problems: string[] = [];
       runs.forEach((run, k) => {
         const dir = `${root}/${k}`;
@@ -178,9 +174,7 @@ privilegedTest(
           if (record.expectUsage && code !== 2) {
             problems.push(`${where}: a getopt error should exit 2, not ${code}`);
           }
-          const all = stderr.get(record.i) ?? [];
-          noise += all.filter((line) => KNOWN_NOISE.test(line)).length;
-          const lines = all.filter((line) => !KNOWN_NOISE.test(line));
+          const lines = stderr.get(record.i) ?? [];
           const foreign = lines.filter((line) => !line.startsWith("invoke_ns: "));
           if (foreign.length) {
             problems.push(`${where}: stderr line not from invoke_ns: ${shorten(foreign[0])}`);
@@ -214,7 +208,6 @@ privilegedTest(
         `${DRIVERS * VECTORS_PER_DRIVER} vectors in ${elapsed} ms; exit codes by kind: ` +
           [...codes].sort().map(([key, n]) => `${key}: ${n}`).join(", "),
       );
-      if (noise) console.log(`${noise} lines of the known abseil noise (BUG)`);
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} problems`);
     });
     assert.deepEqual(mountTable(), mountsBefore, "the host's mount table changed");

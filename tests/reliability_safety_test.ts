@@ -10,11 +10,9 @@ import { cliCommand, NOBODY, privilegedTest, runCli, withTempDir } from "./helpe
 const decoder = new TextDecoder();
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** BUG (see reliability_load_test.ts): with -p, abseil's line may show on stderr. */
-const KNOWN_NOISE = /^\[mutex\.cc : \d+\] RAW: pthread_getschedparam failed: \d+$/;
-
+/** The non-empty lines of `stderr`. */
 function stderrLines(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => line !== "" && !KNOWN_NOISE.test(line));
+  return stderr.split("\n").filter((line) => line !== "");
 }
 
 /** Quotes `word` for sh. */
