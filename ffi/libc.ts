@@ -650,6 +650,8 @@ export function fromCString(bytes: Uint8Array): string {
 export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
 /** More open(2) flags. */
 export const O_NONBLOCK = 0o4000, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
+/** open(2) flag: a handle on the file itself, for *at() calls and `/proc/self/fd` paths. */
+export const O_PATH = 0o10000000;
 /** fcntl(2) commands. */
 export const F_GETFL = 3, F_SETFL = 4;
 /** access(2) modes. */

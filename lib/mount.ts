@@ -17,6 +17,7 @@ import {
   mountFlags,
   O_CLOEXEC,
   O_CREAT,
+  O_PATH,
   O_WRONLY,
   open,
   symlink,
@@ -128,6 +129,27 @@ function remountReadOnly(target: string): void {
 }
 
 /**
+ * A tmpfs on `target` holding the host's {@link DEV_NODES}, bind-mounted, and
+ * the usual symlinks. The nodes are held open (O_PATH) before the tmpfs goes
+ * up and bound through `/proc/self/fd`: without a jail, `target` is the very
+ * `/dev` they come from, which the tmpfs hides.
+ */
+function mountMinimalDev(target: string): void {
+  const nodes = DEV_NODES.map((node) => ({ node, fd: open(`/dev/${node}`, O_PATH | O_CLOEXEC) }));
+  try {
+    createMountPoint(target, false);
+    mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NOEXEC, "mode=0755");
+    for (const { node, fd } of nodes) {
+      createMountPoint(`${target}/${node}`, true);
+      mount(`/proc/self/fd/${fd}`, `${target}/${node}`, null, MS.BIND);
+    }
+  } finally {
+    for (const { fd } of nodes) close(fd);
+  }
+  for (const [name, link] of DEV_LINKS) symlink(link, `${target}/${name}`);
+}
+
+/**
  * Child step: makes `requests` under `root` (`""` for the current root).
  * Sources are paths as the caller sees them.
  */
@@ -147,13 +169,7 @@ export function performMounts(requests: MountRequest[], root: string): void {
         mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NODEV, "mode=0755");
         break;
       case "dev":
-        createMountPoint(target, false);
-        mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NOEXEC, "mode=0755");
-        for (const node of DEV_NODES) {
-          createMountPoint(`${target}/${node}`, true);
-          mount(`/dev/${node}`, `${target}/${node}`, null, MS.BIND);
-        }
-        for (const [name, link] of DEV_LINKS) symlink(link, `${target}/${name}`);
+        mountMinimalDev(target);
         break;
     }
   }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { launch } from "../mod.ts";
-import { cliCommand, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+import { cliCommand, mountTable, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
 
 const decoder = new TextDecoder();
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -214,19 +214,18 @@ privilegedTest(
   },
 );
 
-Deno.test({
-  // BUG: -m --dev without -c binds the new tmpfs's empty files onto themselves, not the host's devices
-  ignore: true,
-  name: "safety (BUG): -m --dev without a jail gives real device nodes",
-  fn: async () => {
-    const ran = await runCli([
-      "-m",
-      "--dev",
-      "sh",
-      "-c",
-      "test -c /dev/null && test -c /dev/zero && test -c /dev/urandom && echo devices-ok",
-    ]);
-    assert.equal(ran.code, 0, `${ran.stdout}${ran.stderr}`);
-    assert.equal(ran.stdout, "devices-ok\n");
+privilegedTest(
+  "safety: -m --dev without a jail gives real device nodes, root and rootless",
+  async () => {
+    // The tmpfs covers the very /dev the nodes come from: they must be held before it goes up.
+    const probe = "test -c /dev/null && test -c /dev/zero && test -c /dev/urandom && " +
+      "test ! -e /dev/sda && head -c 4 /dev/zero | od -An -tx1 && echo > /dev/null && echo devices-ok";
+    const mountsBefore = mountTable();
+    for (const asUser of [undefined, NOBODY]) {
+      const ran = await runCli(["-m", "--dev", "sh", "-c", probe], { asUser });
+      assert.equal(ran.code, 0, `${ran.stdout}${ran.stderr}`);
+      assert.equal(ran.stdout, " 00 00 00 00\ndevices-ok\n");
+    }
+    assert.deepEqual(mountTable(), mountsBefore);
   },
-});
+);
