@@ -8,7 +8,7 @@
  */
 
 import { UsageError } from "./cli/getopt.ts";
-import { writeErr, writeOut } from "./cli/output.ts";
+import { writeErrorLine, writeOut } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
@@ -54,7 +54,7 @@ const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 
 function fail(message: string): void {
   try {
-    writeErr(`${PROGRAM}: ${message.replace(/[\r\n]+/g, " ")}\n`);
+    writeErrorLine(`${PROGRAM}: ${message}`);
   } catch {
     // stderr is gone: the exit status still tells
   }

@@ -5,8 +5,8 @@
 
 import { enter } from "../lib/enter.ts";
 import { NAMESPACE_TYPES, type NamespaceType } from "../lib/inspect.ts";
-import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
-import { writeErr, writeOut } from "./output.ts";
+import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
+import { writeErrorLine, writeOut } from "./output.ts";
 
 const TYPE_OF_OPTION: Record<string, NamespaceType> = {
   pid: "pid",
@@ -84,7 +84,7 @@ export async function runEnter(args: string[], program: string): Promise<number>
     throw new UsageError("enter: a TARGET (PID or namespace file) is required");
   }
   if (!/^\d+$/.test(target) && !target.startsWith("/")) {
-    throw new UsageError(`enter: '${printable(target)}': TARGET is a PID or an absolute path`);
+    throw new UsageError(`enter: '${target}': TARGET is a PID or an absolute path`);
   }
   let namespaces: NamespaceType[] | undefined;
   let env: Record<string, string> | undefined;
@@ -95,7 +95,7 @@ export async function runEnter(args: string[], program: string): Promise<number>
     else if (option.name === "env") {
       const value = option.value ?? "";
       const at = value.indexOf("=");
-      if (at <= 0) throw new UsageError(`-e: expected KEY=VALUE, got '${printable(value)}'`);
+      if (at <= 0) throw new UsageError(`-e: expected KEY=VALUE, got '${value}'`);
       env = { ...env, [value.slice(0, at)]: value.slice(at + 1) };
     } else if (TYPE_OF_OPTION[option.name]) {
       namespaces = [...new Set([...(namespaces ?? []), TYPE_OF_OPTION[option.name]])];
@@ -112,7 +112,7 @@ export async function runEnter(args: string[], program: string): Promise<number>
     keepEnv,
     forwardSignals: true,
     onSkip: (type, why) =>
-      writeErr(`${program}: enter: not joining the ${type} namespace: ${why}\n`),
+      writeErrorLine(`${program}: enter: not joining the ${type} namespace: ${why}`),
   });
   return result.code;
 }

@@ -84,7 +84,7 @@ export function getopt(
       for (let at = 1; at < arg.length; at++) {
         const letter = arg[at];
         const spec = specs.find((candidate) => candidate.short === letter);
-        if (!spec) throw new UsageError(`invalid option -- '${printable(letter)}'`);
+        if (!spec) throw new UsageError(`invalid option -- '${letter}'`);
         const spelled = `-${letter}`;
         if (spec.value === "none") {
           options.push({ name: spec.name, spelled });
@@ -113,12 +113,4 @@ export function getopt(
 function splitOnce(text: string, separator: string): [string, string | undefined] {
   const at = text.indexOf(separator);
   return at === -1 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
-}
-
-/** Shows a character safely in a one-line message (control characters escaped). */
-export function printable(text: string): string {
-  return [...text].map((c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : c;
-  }).join("");
 }

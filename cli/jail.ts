@@ -8,7 +8,7 @@ import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { ElfError } from "../jail/elf.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeErr, writeOut } from "./output.ts";
+import { writeErrorLine, writeOut } from "./output.ts";
 
 const OPTIONS: OptionSpec[] = [{ name: "help", short: "h", value: "none" }];
 
@@ -55,7 +55,7 @@ export async function runJail(args: string[], program: string): Promise<number> 
   } catch (error) {
     if (terminal) writeOut("\r\x1b[K");
     if (!(error instanceof JailError || error instanceof ElfError)) throw error;
-    writeErr(`${program}: jail: ${error.message}\n`);
+    writeErrorLine(`${program}: jail: ${error.message}`);
     return 1;
   }
   if (terminal) writeOut("\r\x1b[K");

@@ -12,9 +12,9 @@ import {
   type NamespaceEntry,
   namespacesOf,
 } from "../lib/inspect.ts";
-import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
+import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { yellow } from "./colour.ts";
-import { writeErr, writeOut } from "./output.ts";
+import { writeErrorLine, writeOut } from "./output.ts";
 
 const OPTIONS: OptionSpec[] = [
   { name: "help", short: "h", value: "none" },
@@ -87,12 +87,12 @@ export async function runNs(args: string[], program: string): Promise<number> {
     writeOut(rows);
     if (unreadable) {
       const hint = getuid() === 0 ? "" : " (run as root to see them)";
-      writeErr(`${program}: ns: ${unreadable} processes could not be read${hint}\n`);
+      writeErrorLine(`${program}: ns: ${unreadable} processes could not be read${hint}`);
     }
     return 0;
   }
   for (const operand of operands) {
-    if (!/^\d+$/.test(operand)) throw new UsageError(`ns: '${printable(operand)}' is not a PID`);
+    if (!/^\d+$/.test(operand)) throw new UsageError(`ns: '${operand}' is not a PID`);
   }
   const pids: (number | "self")[] = operands.length ? operands.map(Number) : ["self"];
   const base = reference();
@@ -124,7 +124,7 @@ export async function runNs(args: string[], program: string): Promise<number> {
       const why = error instanceof SyscallError
         ? (error.code === "ENOENT" ? "no such process" : `${error.code}: ${error.description}`)
         : String(error);
-      writeErr(`${program}: ns: ${pid}: ${why}\n`);
+      writeErrorLine(`${program}: ns: ${pid}: ${why}`);
     }
   }
   if (json) {

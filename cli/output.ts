@@ -16,7 +16,21 @@ export function writeOut(text: string): void {
   writeAllSync(Deno.stdout, text);
 }
 
-/** Writes `text` to stderr. */
-export function writeErr(text: string): void {
-  writeAllSync(Deno.stderr, text);
+/**
+ * Shows `text` safely in a one-line message: C0 and C1 control characters
+ * (newlines and terminal escape sequences among them) are written as `\xNN`.
+ */
+export function printable(text: string): string {
+  let shown = "";
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f);
+    shown += control ? `\\x${code.toString(16).padStart(2, "0")}` : c;
+  }
+  return shown;
+}
+
+/** Writes `message` to stderr as one line, whatever it echoes (see {@link printable}). */
+export function writeErrorLine(message: string): void {
+  writeAllSync(Deno.stderr, `${printable(message)}\n`);
 }

@@ -7,7 +7,7 @@
 import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
-import { getopt, type OptionSpec, printable, UsageError } from "./getopt.ts";
+import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
 
 /** The run form's options. */
@@ -91,7 +91,7 @@ usage error.
 
 function integer(text: string, spelled: string, min = -(2 ** 53), max = 2 ** 53): number {
   if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`${spelled}: not a valid number: '${printable(text)}'`);
+    throw new UsageError(`${spelled}: not a valid number: '${text}'`);
   }
   return Number(text);
 }
@@ -147,7 +147,7 @@ export function parseRun(args: string[]): RunRequest {
       case "ipc-demo":
         if (value !== "no" && value !== "yes") {
           throw new UsageError(
-            `option requires valid argument -- 'i' (no or yes, not '${printable(value)}')`,
+            `option requires valid argument -- 'i' (no or yes, not '${value}')`,
           );
         }
         demo = true;
@@ -171,7 +171,7 @@ export function parseRun(args: string[]): RunRequest {
       case "env": {
         const at = value.indexOf("=");
         if (at <= 0) {
-          throw new UsageError(`${option.spelled}: expected KEY=VALUE, got '${printable(value)}'`);
+          throw new UsageError(`${option.spelled}: expected KEY=VALUE, got '${value}'`);
         }
         spec.env = { ...spec.env, [value.slice(0, at)]: value.slice(at + 1) };
         break;
@@ -218,7 +218,7 @@ export function parseRun(args: string[]): RunRequest {
           const parts = option.value.split(",");
           if (parts.length !== 2) {
             throw new UsageError(
-              `--veth: expected HOST_CIDR,GUEST_CIDR, got '${printable(option.value)}'`,
+              `--veth: expected HOST_CIDR,GUEST_CIDR, got '${option.value}'`,
             );
           }
           [spec.veth.host, spec.veth.guest] = parts;

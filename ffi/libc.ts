@@ -67,6 +67,7 @@ const SYMBOLS = {
   readdir: { name: "readdir64", parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
   msgget: { parameters: ["i32", "i32"], result: "i32" },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
@@ -396,6 +397,15 @@ export function listDirectory(path: string): string[] {
 /** ioctl(2) with no argument; returns its result. */
 export function ioctl(fd: number, request: number): number {
   return check("ioctl", libc.ioctl(fd, BigInt(request), 0n));
+}
+
+const AT_EMPTY_PATH = 0x1000, STATX_INO = 0x100, STATX_INO_OFFSET = 32;
+
+/** The inode number of the open file `fd` (statx(2), whose layout is the same on every arch). */
+export function inodeOf(fd: number): number {
+  const buffer = new Uint8Array(256);
+  check("statx", libc.statx(fd, cstr(""), AT_EMPTY_PATH, STATX_INO, buffer));
+  return Number(new DataView(buffer.buffer).getBigUint64(STATX_INO_OFFSET, true));
 }
 
 const SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { cloneChild } from "../ffi/clone.ts";
+import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import {
@@ -28,6 +28,7 @@ import {
   close,
   fchdir,
   getuid,
+  inodeOf,
   ioctl,
   NS_GET_NSTYPE,
   O_CLOEXEC,
@@ -99,10 +100,10 @@ function openOrExplain(path: string, what: string, flags = O_RDONLY | O_CLOEXEC)
     return open(path, flags);
   } catch (error) {
     if (!(error instanceof SyscallError)) throw error;
-    throw cannot(
-      `${what}: ${error.code === "ENOENT" ? "no such process or file" : error.message}`,
-      error,
-    );
+    const why = error.code === "ENOENT"
+      ? "no such process or file"
+      : `cannot open it (${error.code}: ${error.description})`;
+    throw cannot(`${what}: ${why}`, error);
   }
 }
 
@@ -136,19 +137,48 @@ function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
   }));
 }
 
-/** Opens a namespace file (e.g. `/proc/PID/ns/uts` or a bind mount of one). */
-function openNamespaceFile(path: string): Join {
+/**
+ * Opens a namespace file (e.g. `/proc/PID/ns/uts` or a bind mount of one).
+ * Null for our own user namespace: the kernel refuses to re-enter it and we
+ * are in it already, so, as for a PID target, it is skipped.
+ */
+function openNamespaceFile(path: string): Join | null {
   const fd = openOrExplain(path, path);
   try {
     const flag = ioctl(fd, NS_GET_NSTYPE);
     const type = NAMESPACE_TYPES.find((name) => FLAGS[name] === flag);
     if (!type) throw cannot(`${path}: unknown namespace type ${flag}`);
     if (type === "time") throw cannot(`joining a time namespace is not supported: ${TIME_REFUSAL}`);
+    if (type === "user" && inodeOf(fd) === ownNamespace("user")) {
+      close(fd);
+      return null;
+    }
     return { type, fd };
   } catch (error) {
     close(fd);
     if (error instanceof SyscallError) throw cannot(`${path}: not a namespace file`, error);
     throw error;
+  }
+}
+
+/** The inode of the caller's namespace of `type`. */
+function ownNamespace(type: NamespaceType): number | undefined {
+  return namespacesOf("self").find((entry) => entry.type === type)?.inode;
+}
+
+/** Child step: joins `join`'s namespace; a refusal names the namespace and the reason. */
+function join(join: Join): void {
+  try {
+    setns(join.fd, FLAGS[join.type]);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    const hint = error.code === "EPERM" && getuid() !== 0 ? "; it needs root" : "";
+    throw new ChildSetupError(
+      "enter",
+      `cannot join the ${join.type} namespace (${error.code}: ${error.description})${hint}`,
+      125,
+      error,
+    );
   }
 }
 
@@ -168,7 +198,7 @@ export async function enter(target: number | string, spec: EnterSpec = {}): Prom
   const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;
   const joins = pid !== null
     ? openProcessNamespaces(pid, spec)
-    : [openNamespaceFile(String(target))];
+    : [openNamespaceFile(String(target))].filter((join) => join !== null);
   const fds = joins.map((join) => join.fd);
   const rootless = getuid() !== 0;
   const byType = new Map(joins.map((join) => [join.type, join]));
@@ -194,14 +224,14 @@ export async function enter(target: number | string, spec: EnterSpec = {}): Prom
       cloneChild({
         namespaces: 0,
         setup: () => {
-          for (const join of ordered) {
-            setns(join.fd, FLAGS[join.type], `${join.type} namespace`);
-            if (join.type === "mnt" && root) {
+          for (const namespace of ordered) {
+            join(namespace);
+            if (namespace.type === "mnt" && root) {
               fchdir(root.dir);
               chroot(".");
               fchdir(root.cwd);
             }
-            if (join.type === "user") becomeRootIfMapped();
+            if (namespace.type === "user") becomeRootIfMapped();
           }
         },
         exec: {
