@@ -82,7 +82,9 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     if (error instanceof LaunchError) {
-      fail(error.exitCode === 2 ? error.message : `${error.step}: ${error.message}`);
+      // The step names the message, unless the message (a failed call's) already starts with it.
+      const named = error.exitCode === 2 || error.message.startsWith(`${error.step}: `);
+      fail(named ? error.message : `${error.step}: ${error.message}`);
       return error.exitCode;
     }
     fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);

@@ -504,10 +504,10 @@ export async function waitForExit(pid: number): Promise<WaitStatus> {
   const status = new Int32Array(1);
   const bytes = new Uint8Array(status.buffer);
   for (;;) {
-    const result = await libc.waitpid_async(pid, bytes, 0);
-    if (result === pid) return decodeStatus(status[0]);
-    const code = errno();
-    if (result === -1 && code !== 4) throw new SyscallError("waitpid", code, strerror(code));
+    if (await libc.waitpid_async(pid, bytes, 0) === pid) return decodeStatus(status[0]);
+    // The errno of that call is the worker thread's: ask again here, without blocking.
+    const again = check("waitpid", libc.waitpid(pid, bytes, WNOHANG), String(pid));
+    if (again === pid) return decodeStatus(status[0]);
   }
 }
 
