@@ -60,7 +60,9 @@ Options:
  -h, --help     display this help
 
 Without namespace options, the namespaces of TARGET that differ from ours are
-joined. The default command is $SHELL, else /bin/sh.
+joined. Not root, the user namespace that owns them is joined too (as the run
+form implies -U), so you can enter the containers you started yourself. The
+default command is $SHELL if the target's root has it, else /bin/sh.
 
 Examples:
  ${program} enter 4242 hostname
@@ -79,7 +81,8 @@ export async function runEnter(args: string[], program: string): Promise<number>
     writeOut(enterHelp(program));
     return 0;
   }
-  const [target, ...command] = operands;
+  const [target, ...rest] = operands;
+  const command = rest[0] === "--" ? rest.slice(1) : rest;
   if (target === undefined) {
     throw new UsageError("enter: a TARGET (PID or namespace file) is required");
   }
@@ -100,6 +103,11 @@ export async function runEnter(args: string[], program: string): Promise<number>
     } else if (TYPE_OF_OPTION[option.name]) {
       namespaces = [...new Set([...(namespaces ?? []), TYPE_OF_OPTION[option.name]])];
     }
+  }
+  if (namespaces && !/^\d+$/.test(target)) {
+    throw new UsageError(
+      "enter: namespace options choose among a PID's namespaces; a namespace file names its own",
+    );
   }
   if (namespaces?.length === NAMESPACE_TYPES.length) {
     // --all: every namespace but the time one, which cannot be joined; say so below

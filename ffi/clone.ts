@@ -20,6 +20,20 @@
  *
  * The parent resumes when the child has exec'd or exited and reads what the
  * setup callback recorded in (shared) JS memory.
+ *
+ * With `execInGrandchild` (a PID namespace joined with setns applies only to
+ * the joiner's children) the child does not exec: after setup it forks a
+ * grandchild with a plain clone (no shared memory: a copy of everything,
+ * contexts and stacks included) made a child of the caller (CLONE_PARENT),
+ * and exits. Only native code runs in the grandchild:
+ *
+ * ```
+ * clone(&setcontext, stack, CLONE_PARENT | SIGCHLD, &spawn)
+ *   spawn  : prctl(PR_SET_PDEATHSIG, SIGKILL); uc_link ->
+ *   exec   : execve(path, argv, envp); uc_link (when execve fails) ->
+ *   report : write(pipe, &errno, 4)   (the pipe is O_CLOEXEC: an exec closes it); uc_link ->
+ *   exit   : _exit(126)
+ * ```
  * @module
  */
 
@@ -37,6 +51,7 @@ import { SyscallError } from "./errors.ts";
 import {
   addressOf,
   cacheSchedulingParameters,
+  close,
   closeRange,
   cstr,
   cstrVector,
@@ -48,15 +63,18 @@ import {
   O_DIRECTORY,
   O_NONBLOCK,
   offHeap,
+  pipe,
   PR_SET_PDEATHSIG,
   prctl,
   raw,
+  read,
   resetSignal,
   setSignalMask,
   SIG_BLOCK,
   SIG_SETMASK,
   strerror,
   symbolAddress,
+  waitForChild,
   X_OK,
 } from "./libc.ts";
 
@@ -103,11 +121,17 @@ export interface CloneRequest {
   exec?: ExecRequest;
   /** Runs in the child once the command has been found, just before exec (same rules as setup). */
   beforeExec?: () => void;
+  /**
+   * Exec the command in a grandchild, a child of the caller, rather than in
+   * the child: for namespaces that only apply to the children of the process
+   * that joined them (a PID namespace joined with setns in `setup`).
+   */
+  execInGrandchild?: boolean;
 }
 
 /** What happened by the time `clone` returned in the parent. */
 export interface CloneOutcome {
-  /** The child's PID in the parent's PID namespace. */
+  /** The PID, in the parent's PID namespace, of the process that runs the command. */
   pid: number;
   /** Set when setup or exec failed; the child has then already exited. */
   failure?: ChildSetupError;
@@ -125,6 +149,9 @@ const STACKS = {
   exec: { top: 576 * KIB, bottom: 640 * KIB },
   failed: { top: 640 * KIB, bottom: 704 * KIB },
   exit: { top: 704 * KIB, bottom: 768 * KIB },
+  spawn: { top: 768 * KIB, bottom: 832 * KIB },
+  report: { top: 832 * KIB, bottom: 896 * KIB },
+  grandchild: { top: 896 * KIB },
 } as const;
 
 const ALL_SIGNALS = 0xffff_ffff_ffff_ffffn;
@@ -146,6 +173,8 @@ const contexts = {
   exec: newContext(),
   failed: newContext(),
   exit: newContext(),
+  spawn: newContext(),
+  report: newContext(),
 };
 
 /** Shared words the kernel and the exec-failure context write into. */
@@ -160,6 +189,8 @@ const addresses = {
   execve: symbolAddress("execve"),
   exit: symbolAddress("_exit"),
   memcpy: symbolAddress("memcpy"),
+  prctl: symbolAddress("prctl"),
+  write: symbolAddress("write"),
   errno: BigInt(Deno.UnsafePointer.value(raw.__errno_location())),
 };
 
@@ -178,6 +209,8 @@ cacheSchedulingParameters();
 /** The request being served by the child; read by the setup callback. */
 let current: {
   request: CloneRequest;
+  /** The parent's stack pointer the stacks are carved below. */
+  stackPointer: bigint;
   failure?: ChildSetupError;
   clearedNonblock: number[];
   execPlan?: {
@@ -187,6 +220,10 @@ let current: {
     /** Keeps the C strings behind `argv` and `envp` alive (GC may run in the child). */
     keep: unknown[];
   };
+  /** With `execInGrandchild`: the pipe the grandchild reports a failed exec on. */
+  execReport?: { readEnd: number; writeEnd: number };
+  /** The grandchild's PID, once the child has forked it. */
+  grandchild?: number;
 } | null = null;
 
 /** Prepares `ctx` to run `fn` on the stack region `[sp - bottom, sp - top)`. */
@@ -218,12 +255,17 @@ function resolveCommand(command: string, env: string[]): string[] {
   return path.split(":").map((dir) => `${dir || "."}/${command}`);
 }
 
-/** Child-side hygiene before exec: signals, fds, O_NONBLOCK, parent death. */
-function sanitizeChild(): void {
+/** Child-side hygiene before exec: signals, fds (but `keep`), O_NONBLOCK, parent death. */
+function sanitizeChild(keep?: number): void {
   for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
     if (signal !== SIGNALS.SIGKILL && signal !== SIGNALS.SIGSTOP) resetSignal(signal);
   }
-  closeRange(3, 0xffff_ffff);
+  if (keep === undefined) {
+    closeRange(3, 0xffff_ffff);
+  } else {
+    if (keep > 3) closeRange(3, keep - 1);
+    closeRange(keep + 1, 0xffff_ffff);
+  }
   for (const fd of [0, 1, 2]) {
     let flags: number;
     try {
@@ -271,16 +313,37 @@ function aimAtCommand(exec: ExecRequest): void {
   );
 }
 
+/**
+ * Child step for `execInGrandchild`: forks the grandchild, which runs the
+ * spawn -> exec -> report -> exit chain on its copy of the contexts, then
+ * points the child's own exec context at `_exit(0)`.
+ */
+function spawnGrandchild(sp: bigint): number {
+  const pid = raw.clone(
+    pointer(addresses.setcontext),
+    pointer((sp - BigInt(STACKS.grandchild.top)) & ~15n),
+    CLONE.PARENT | SIGNALS.SIGCHLD,
+    pointer(contexts.spawn.address),
+    null,
+    null,
+    null,
+  );
+  if (pid === -1) throw lastError("clone", "the command's process");
+  aimAtExit(contexts.exec, 0);
+  return pid;
+}
+
 /** The JS function the child runs first, on its carved stack. */
 function childSetup(): void {
   const job = current!;
   try {
     prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
-    sanitizeChild();
+    sanitizeChild(job.execReport?.writeEnd);
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();
+      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer!);
     } else {
       aimAtExit(contexts.exec, 0);
     }
@@ -307,13 +370,51 @@ function stackPointer(): bigint {
   return contexts.scratch.view.getBigUint64(UC_GREGS + 8 * REG_RSP, true);
 }
 
+function closeExecReport(report?: { readEnd: number; writeEnd: number }): void {
+  if (!report) return;
+  close(report.readEnd);
+  close(report.writeEnd);
+}
+
+/**
+ * The parent's side of `execInGrandchild`: reaps the child (which exited once
+ * it had forked), then learns from the pipe whether the grandchild's exec
+ * failed (4 bytes of errno) or succeeded (end of file: the exec closed it).
+ */
+function grandchildOutcome(
+  child: number,
+  grandchild: number,
+  job: {
+    execReport?: { readEnd: number; writeEnd: number };
+    clearedNonblock: number[];
+    request: CloneRequest;
+  },
+): CloneOutcome {
+  const { readEnd, writeEnd } = job.execReport!;
+  close(writeEnd);
+  let failure: ChildSetupError | undefined;
+  try {
+    waitForChild(child);
+    const bytes = new Uint8Array(4);
+    if (read(readEnd, bytes) === 4) {
+      const errno = new DataView(bytes.buffer).getInt32(0, true);
+      const error = new SyscallError("execve", errno, strerror(errno), job.request.exec?.command);
+      failure = new ChildSetupError("exec", error.message, 126, error);
+    }
+  } finally {
+    close(readEnd);
+  }
+  return { pid: grandchild, failure, clearedNonblock: job.clearedNonblock };
+}
+
 /**
  * Creates a child in new namespaces, runs `request.setup` in it and execs
  * `request.exec`. Returns once the child has exec'd or exited. Must be called
  * from Deno's main thread.
  */
 export function cloneChild(request: CloneRequest): CloneOutcome {
-  current = { request, clearedNonblock: [] };
+  const sp = stackPointer();
+  current = { request, stackPointer: sp, clearedNonblock: [] };
   if (request.exec) {
     const argv = cstrVector(request.exec.argv);
     const envp = cstrVector(request.exec.env);
@@ -324,7 +425,6 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
       keep: [argv.keep, envp.keep],
     };
   }
-  const sp = stackPointer();
   prepare(contexts.exit, sp, STACKS.exit, null, ALL_SIGNALS);
   aimAtExit(contexts.exit, 126);
   prepare(contexts.failed, sp, STACKS.failed, contexts.exit, ALL_SIGNALS);
@@ -336,7 +436,29 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
     addresses.errno,
     4n,
   );
-  prepare(contexts.exec, sp, STACKS.exec, contexts.failed, 0n);
+  if (request.execInGrandchild && request.exec) {
+    const [readEnd, writeEnd] = pipe();
+    current.execReport = { readEnd, writeEnd };
+    prepare(contexts.report, sp, STACKS.report, contexts.exit, ALL_SIGNALS);
+    raw.makecontext3(
+      contexts.report.bytes,
+      pointer(addresses.write),
+      3,
+      BigInt(writeEnd),
+      addresses.errno,
+      4n,
+    );
+    prepare(contexts.spawn, sp, STACKS.spawn, contexts.exec, ALL_SIGNALS);
+    raw.makecontext2(
+      contexts.spawn.bytes,
+      pointer(addresses.prctl),
+      2,
+      BigInt(PR_SET_PDEATHSIG),
+      BigInt(SIGNALS.SIGKILL),
+    );
+  }
+  const afterExec = current.execReport ? contexts.report : contexts.failed;
+  prepare(contexts.exec, sp, STACKS.exec, afterExec, 0n);
   aimAtExit(contexts.exec, 125); // re-aimed by the child; this guards a setup that never ran
   prepare(contexts.setup, sp, STACKS.setup, contexts.exec, ALL_SIGNALS);
   raw.makecontext0(contexts.setup.bytes, setupCallback.pointer, 0);
@@ -360,12 +482,15 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
   } finally {
     setSignalMask(SIG_SETMASK, savedMask);
   }
-  if (pid === -1) {
-    current = null;
-    throw lastError("clone");
-  }
   const job = current;
   current = null;
+  if (pid === -1) {
+    const error = lastError("clone");
+    closeExecReport(job.execReport);
+    throw error;
+  }
+  if (job.grandchild !== undefined) return grandchildOutcome(pid, job.grandchild, job);
+  closeExecReport(job.execReport);
   let failure = job.failure;
   const execErrno = sharedView.getInt32(EXEC_ERRNO_OFFSET, true);
   if (!failure && execErrno !== 0) {

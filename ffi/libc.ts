@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SyscallError } from "./errors.ts";
+import { Errno, SyscallError } from "./errors.ts";
 
 /** The libc functions the tool calls, in one table. */
 const SYMBOLS = {
@@ -29,6 +29,7 @@ const SYMBOLS = {
   access: { parameters: ["buffer", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -85,6 +86,11 @@ const SYMBOLS = {
   makecontext1: {
     name: "makecontext",
     parameters: ["buffer", "pointer", "i32", "i64"],
+    result: "void",
+  },
+  makecontext2: {
+    name: "makecontext",
+    parameters: ["buffer", "pointer", "i32", "i64", "i64"],
     result: "void",
   },
   makecontext3: {
@@ -308,6 +314,13 @@ export function close(fd: number): void {
   check("close", libc.close(fd));
 }
 
+/** pipe2(2) with O_CLOEXEC: `[readEnd, writeEnd]`. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check("pipe2", libc.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC));
+  return [fds[0], fds[1]];
+}
+
 /** read(2) into `buffer`; returns the byte count (0 at end of file). */
 export function read(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
   return check("read", libc.read(fd, buffer, BigInt(buffer.length)));
@@ -414,12 +427,16 @@ const SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
  * Becomes `uid`/`gid` with no supplementary groups, through the raw system
  * calls: glibc's wrappers would also change the IDs of every thread in
  * their thread list, and a clone child shares that list with its parent.
+ * In a user namespace whose `setgroups` is "deny" (every one made rootless)
+ * the groups cannot be dropped, and are kept, as nsenter does.
  */
 export function becomeUser(uid: number, gid: number): void {
   const call = (name: string, number: bigint, a: bigint, b = 0n, c = 0n) => {
     if (libc.syscall3(number, a, b, c) === -1n) throw lastError(name);
   };
-  call("setgroups", SYS_setgroups, 0n);
+  if (libc.syscall3(SYS_setgroups, 0n, 0n, 0n) === -1n && errno() !== Errno.EPERM) {
+    throw lastError("setgroups");
+  }
   call("setresgid", SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
   call("setresuid", SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
 }
@@ -509,6 +526,16 @@ export async function waitForExit(pid: number): Promise<WaitStatus> {
     const again = check("waitpid", libc.waitpid(pid, bytes, WNOHANG), String(pid));
     if (again === pid) return decodeStatus(status[0]);
   }
+}
+
+/** waitpid(2), blocking the calling thread: for a child known to have exited already. */
+export function waitForChild(pid: number): WaitStatus {
+  const status = new Int32Array(1);
+  const bytes = new Uint8Array(status.buffer);
+  while (libc.waitpid(pid, bytes, 0) !== pid) {
+    if (errno() !== Errno.EINTR) throw lastError("waitpid", String(pid));
+  }
+  return decodeStatus(status[0]);
 }
 
 /** waitpid(2) with WNOHANG: the status if `pid` has ended, else null. */
@@ -680,3 +707,5 @@ export const PR_SET_PDEATHSIG = 1, PR_SET_NO_NEW_PRIVS = 38;
 export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
 /** ioctl(2) on a namespace file: its CLONE_NEW* type (NS_GET_NSTYPE). */
 export const NS_GET_NSTYPE = 0xb703;
+/** ioctl(2) on a namespace file: a new fd for the user namespace that owns it (NS_GET_USERNS). */
+export const NS_GET_USERNS = 0xb701;

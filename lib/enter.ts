@@ -1,19 +1,16 @@
 /**
  * Joining the namespaces of a running process, as `nsenter` does (setns(2)).
  *
- * Where each join happens, and why:
- * - PID: `setns` only moves the caller's *children*, so the parent's main
- *   thread joins it just before `clone` and goes back right after: the child
- *   is born a member (like `nsenter --fork`). This needs CAP_SYS_ADMIN in the
- *   caller's own user namespace, so rootless callers cannot join a PID
- *   namespace (one clear line says so).
- * - user, mount, UTS, IPC, network, cgroup: in the clone child, which is its
- *   own thread group with its own fs attributes (Deno's threads share theirs,
- *   so the parent could not join a mount or user namespace). The user
- *   namespace is joined first when the caller is not root (it is what grants
- *   the rights to join the rest) and last when it is; joining one makes the
- *   command that namespace's root. Joining a mount namespace of a process also
- *   takes its root and working directory.
+ * Every join happens in the clone child, which is its own thread group with
+ * its own fs attributes (Deno's threads share theirs, so the parent could not
+ * join a mount or user namespace). The user namespace is joined first when
+ * the caller is not root (it is what grants the rights to join the rest) and
+ * last when it is; joining one makes the command that namespace's root.
+ * Joining a mount namespace of a process also takes its root and working
+ * directory. A PID namespace joined with `setns` only applies to the
+ * joiner's *children*, so then the command runs in a grandchild the child
+ * forks (like `nsenter --fork`; see `execInGrandchild` in ffi/clone.ts):
+ * this works rootless too, once the container's user namespace is joined.
  * - time: a task that shares its memory with others cannot join a time
  *   namespace (EUSERS), and the clone child shares Deno's: refused.
  * @module
@@ -23,6 +20,7 @@ import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import {
+  accessible,
   becomeUser,
   chroot,
   close,
@@ -31,11 +29,13 @@ import {
   inodeOf,
   ioctl,
   NS_GET_NSTYPE,
+  NS_GET_USERNS,
   O_CLOEXEC,
   O_DIRECTORY,
   O_RDONLY,
   open,
   setns,
+  X_OK,
 } from "../ffi/libc.ts";
 import { commandEnvironment } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
@@ -54,7 +54,7 @@ const FLAGS: Record<NamespaceType, number> = {
 };
 
 /** The order the child joins in (user goes first or last, see the module docs). */
-const JOIN_ORDER: NamespaceType[] = ["cgroup", "ipc", "uts", "net", "mnt"];
+const JOIN_ORDER: NamespaceType[] = ["cgroup", "ipc", "uts", "net", "mnt", "pid"];
 
 /**
  * What to run in the target's namespaces.
@@ -115,8 +115,11 @@ function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
     theirs = namespacesOf(pid);
   } catch (error) {
     if (!(error instanceof SyscallError)) throw error;
+    const hint = error.code === "EACCES" && getuid() !== 0 ? "; it is not yours: run as root" : "";
     throw cannot(
-      error.code === "ENOENT" ? `no such process: ${pid}` : `process ${pid}: ${error.message}`,
+      error.code === "ENOENT"
+        ? `no such process: ${pid}`
+        : `process ${pid}: cannot read its namespaces (${error.code}: ${error.description})${hint}`,
       error,
     );
   }
@@ -166,6 +169,23 @@ function ownNamespace(type: NamespaceType): number | undefined {
   return namespacesOf("self").find((entry) => entry.type === type)?.inode;
 }
 
+/**
+ * Rootless, joining a namespace takes the rights its owning user namespace
+ * grants: as the run form implies `-U`, that user namespace is joined too
+ * (first) unless it is ours or already among `joins`.
+ */
+function joinOwnerToo(joins: Join[]): void {
+  if (joins.length === 0 || joins.some((join) => join.type === "user")) return;
+  let owner: number;
+  try {
+    owner = ioctl(joins[0].fd, NS_GET_USERNS);
+  } catch {
+    return; // not allowed to see it: the join itself will say why
+  }
+  if (inodeOf(owner) === ownNamespace("user")) close(owner);
+  else joins.unshift({ type: "user", fd: owner });
+}
+
 /** Child step: joins `join`'s namespace; a refusal names the namespace and the reason. */
 function join(join: Join): void {
   try {
@@ -199,8 +219,9 @@ export async function enter(target: number | string, spec: EnterSpec = {}): Prom
   const joins = pid !== null
     ? openProcessNamespaces(pid, spec)
     : [openNamespaceFile(String(target))].filter((join) => join !== null);
-  const fds = joins.map((join) => join.fd);
   const rootless = getuid() !== 0;
+  if (rootless) joinOwnerToo(joins);
+  const fds = joins.map((join) => join.fd);
   const byType = new Map(joins.map((join) => [join.type, join]));
   const user = byType.get("user");
   const ordered = [
@@ -217,34 +238,41 @@ export async function enter(target: number | string, spec: EnterSpec = {}): Prom
     };
     fds.push(root.dir, root.cwd);
   }
-  const command = spec.command?.length ? spec.command : [Deno.env.get("SHELL") || "/bin/sh"];
+  const command = spec.command?.length ? spec.command : [defaultShell(root ? pid : null)];
   const forwarder = spec.forwardSignals ? new SignalForwarder() : null;
   try {
-    const outcome = withPidNamespace(byType.get("pid"), () =>
-      cloneChild({
-        namespaces: 0,
-        setup: () => {
-          for (const namespace of ordered) {
-            join(namespace);
-            if (namespace.type === "mnt" && root) {
-              fchdir(root.dir);
-              chroot(".");
-              fchdir(root.cwd);
-            }
-            if (namespace.type === "user") becomeRootIfMapped();
+    const outcome = cloneChild({
+      namespaces: 0,
+      setup: () => {
+        for (const namespace of ordered) {
+          join(namespace);
+          if (namespace.type === "mnt" && root) {
+            fchdir(root.dir);
+            chroot(".");
+            fchdir(root.cwd);
           }
-        },
-        exec: {
-          command: command[0],
-          argv: command,
-          env: commandEnvironment(spec.env, spec.keepEnv),
-        },
-      }));
+          if (namespace.type === "user") becomeRootIfMapped();
+        }
+      },
+      exec: {
+        command: command[0],
+        argv: command,
+        env: commandEnvironment(spec.env, spec.keepEnv),
+      },
+      execInGrandchild: byType.has("pid"),
+    });
     return await superviseChild(outcome, forwarder);
   } finally {
     forwarder?.stop();
     for (const fd of fds) close(fd);
   }
+}
+
+/** `$SHELL` when the command's root (the target's, when `pid` is given) has it, else /bin/sh. */
+function defaultShell(pid: number | null): string {
+  const shell = Deno.env.get("SHELL");
+  if (!shell?.startsWith("/")) return "/bin/sh";
+  return accessible(`${pid === null ? "" : `/proc/${pid}/root`}${shell}`, X_OK) ? shell : "/bin/sh";
 }
 
 /** After joining a user namespace: become its root, as nsenter does, when 0 is mapped. */
@@ -253,28 +281,5 @@ function becomeRootIfMapped(): void {
     becomeUser(0, 0);
   } catch (error) {
     if (!(error instanceof SyscallError) || error.code !== "EINVAL") throw error;
-  }
-}
-
-/** Runs `fn` with the main thread's children born in `join`'s PID namespace. */
-function withPidNamespace<T>(join: Join | undefined, fn: () => T): T {
-  if (!join) return fn();
-  const saved = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
-  try {
-    try {
-      setns(join.fd, CLONE.NEWPID, "pid namespace");
-    } catch (error) {
-      if (error instanceof SyscallError && error.code === "EPERM" && getuid() !== 0) {
-        throw cannot("joining a PID namespace needs root (EPERM: Operation not permitted)", error);
-      }
-      throw cannot(error instanceof Error ? error.message : String(error), error);
-    }
-    try {
-      return fn();
-    } finally {
-      setns(saved, CLONE.NEWPID, "pid namespace (back)");
-    }
-  } finally {
-    close(saved);
   }
 }

@@ -3,16 +3,28 @@
  */
 import assert from "node:assert/strict";
 import { enter, namespacesOf } from "../mod.ts";
-import { cliCommand, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+import {
+  cliCommand,
+  cliCommandAs,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  withTempDir,
+} from "./helpers.ts";
 
-/** Starts `invoke_ns -pmu boxA sleep 60` and returns the container's outer PID. */
-async function withContainer(fn: (pid: number) => Promise<void>): Promise<void> {
-  const [command, ...args] = cliCommand();
-  const parent = new Deno.Command(command, {
-    args: [...args, "--stop-timeout", "1", "-pmnu", "boxA", "sleep", "60"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+/**
+ * Starts `invoke_ns -pmnu boxA sleep 60` (with `options.flags` added, as
+ * `options.asUser` when given) and passes the container's outer PID to `fn`.
+ */
+async function withContainer(
+  fn: (pid: number) => Promise<void>,
+  options: { flags?: string[]; asUser?: number } = {},
+): Promise<void> {
+  const args = [...options.flags ?? [], "--stop-timeout", "1", "-pmnu", "boxA", "sleep", "60"];
+  const [command, ...rest] = options.asUser === undefined
+    ? [...cliCommand(), ...args]
+    : cliCommandAs(options.asUser, args);
+  const parent = new Deno.Command(command, { args: rest, stdout: "null", stderr: "null" }).spawn();
   let pid = 0;
   for (let i = 0; i < 500 && pid === 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -59,6 +71,81 @@ privilegedTest("enter: joins a running container's namespaces", async () => {
     const [name, shellPid] = onlyUts.stdout.trim().split("\n");
     assert.equal(name, "boxA");
     assert.ok(Number(shellPid) > 10, "-u alone must not join the PID namespace");
+  });
+});
+
+privilegedTest(
+  "enter: a container with its own user namespace (setgroups denied), by PID and by file",
+  async () => {
+    await withContainer(async (pid) => {
+      assert.equal(Deno.readTextFileSync(`/proc/${pid}/setgroups`).trim(), "deny");
+      const byPid = await runCli([
+        "enter",
+        String(pid),
+        "sh",
+        "-c",
+        "echo $$ $(id -u) $(hostname)",
+      ]);
+      assert.equal(byPid.code, 0, byPid.stderr);
+      const [inner, uid, name] = byPid.stdout.trim().split(" ");
+      assert.ok(Number(inner) > 1 && Number(inner) < 10, byPid.stdout);
+      assert.deepEqual([uid, name], ["0", "boxA"]);
+      const byFile = await runCli(["enter", `/proc/${pid}/ns/user`, "id", "-u"]);
+      assert.deepEqual([byFile.code, byFile.stdout, byFile.stderr], [0, "0\n", ""]);
+    }, { flags: ["-U"] });
+  },
+);
+
+privilegedTest(
+  "enter: rootless, into a container of one's own, by PID, -p alone and by file",
+  async () => {
+    await withContainer(async (pid) => {
+      const all = await runCli(["enter", String(pid), "sh", "-c", "echo $$ $(id -u) $(hostname)"], {
+        asUser: NOBODY,
+      });
+      assert.equal(all.code, 0, all.stderr);
+      const [inner, uid, name] = all.stdout.trim().split(" ");
+      assert.ok(Number(inner) > 1 && Number(inner) < 10, all.stdout);
+      assert.deepEqual([uid, name], ["0", "boxA"]);
+      const pidOnly = await runCli(["enter", "-p", String(pid), "sh", "-c", "echo $$"], {
+        asUser: NOBODY,
+      });
+      assert.equal(pidOnly.code, 0, pidOnly.stderr);
+      assert.ok(Number(pidOnly.stdout) < 10, pidOnly.stdout);
+      const byFile = await runCli(["enter", `/proc/${pid}/ns/uts`, "hostname"], { asUser: NOBODY });
+      assert.deepEqual([byFile.code, byFile.stdout, byFile.stderr], [0, "boxA\n", ""]);
+      const notMine = await runCli(["enter", "-u", "1", "true"], { asUser: NOBODY });
+      assert.equal(notMine.code, 125);
+      assert.match(notMine.stderr, /^invoke_ns: enter: process 1: .*run as root\n$/);
+    }, { asUser: NOBODY });
+  },
+);
+
+privilegedTest("enter: --, the default shell, and exec failures in the PID namespace", async () => {
+  await withContainer(async (pid) => {
+    const dashes = await runCli(["enter", String(pid), "--", "hostname"]);
+    assert.deepEqual([dashes.code, dashes.stdout], [0, "boxA\n"], dashes.stderr);
+    const shell = await runCli(["enter", String(pid)], {
+      stdin: "echo in-$(hostname)",
+      env: { SHELL: "/no/such/shell" },
+    });
+    assert.deepEqual([shell.code, shell.stdout], [0, "in-boxA\n"], shell.stderr);
+    await withTempDir(async (dir) => {
+      // exec'd by the grandchild that joined the PID namespace: its errno comes back by pipe
+      Deno.writeFileSync(`${dir}/not-elf`, new TextEncoder().encode("\x7fELF junk"), {
+        mode: 0o755,
+      });
+      const bad = await runCli(["enter", "-p", String(pid), `${dir}/not-elf`]);
+      assert.equal(bad.code, 126);
+      assert.equal(
+        bad.stderr,
+        `invoke_ns: exec: execve: ${dir}/not-elf (ENOEXEC: Exec format error)\n`,
+      );
+    });
+    const missing = await runCli(["enter", "-p", String(pid), "no-such-command-xyz"]);
+    assert.equal(missing.code, 127);
+    const file = await runCli(["enter", "-u", `/proc/${pid}/ns/uts`, "true"]);
+    assert.equal(file.code, 2, "namespace options do not go with a namespace file");
   });
 });
 

@@ -13,14 +13,8 @@ const root = new URL("..", import.meta.url).pathname;
 /** Whether the tests run as root (privileged tests need it). */
 export const isRoot = Deno.uid() === 0;
 
-/** Permissions the CLI runs with under `deno run`. */
-export const RUN_FLAGS = [
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-];
+/** Permissions the CLI runs with under `deno run`: exactly the README's. */
+export const RUN_FLAGS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
 
 /** The command line that runs the CLI from source. */
 export function cliCommand(): string[] {
@@ -34,6 +28,24 @@ export interface Ran {
   stderr: string;
 }
 
+/** The command line that runs the CLI with `args` as user `uid` (setpriv), from readable sources. */
+export function cliCommandAs(uid: number, args: string[]): string[] {
+  return [
+    "setpriv",
+    `--reuid=${uid}`,
+    `--regid=${uid}`,
+    "--clear-groups",
+    "env",
+    "HOME=/tmp",
+    `DENO_DIR=/tmp/invoke_ns_deno_dir_${uid}`,
+    `${readableSources()}/deno`,
+    "run",
+    ...RUN_FLAGS,
+    `${readableSources()}/main.ts`,
+    ...args,
+  ];
+}
+
 /** Runs the CLI with `args`, feeding `stdin`; optionally as another user via setpriv. */
 export async function runCli(
   args: string[],
@@ -45,23 +57,9 @@ export async function runCli(
     command?: string[];
   } = {},
 ): Promise<Ran> {
-  let argv = [...options.command ?? cliCommand(), ...args];
-  if (options.asUser !== undefined) {
-    argv = [
-      "setpriv",
-      `--reuid=${options.asUser}`,
-      `--regid=${options.asUser}`,
-      "--clear-groups",
-      "env",
-      "HOME=/tmp",
-      `DENO_DIR=/tmp/invoke_ns_deno_dir_${options.asUser}`,
-      `${readableSources()}/deno`,
-      "run",
-      ...RUN_FLAGS,
-      `${readableSources()}/main.ts`,
-      ...args,
-    ];
-  }
+  const argv = options.asUser === undefined
+    ? [...options.command ?? cliCommand(), ...args]
+    : cliCommandAs(options.asUser, args);
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     stdin: "piped",
