@@ -83,6 +83,13 @@ Networking:
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
+Subcommands (${program} COMMAND --help for each):
+    tour         a guided demonstration of every namespace type: start here
+    enter        run a command in the namespaces of a running process, like nsenter
+    ns           which namespaces processes are in, like lsns
+    jail         build a root filesystem for -c (env, bash, ps, ls, top by default)
+    binlibdepcp  copy a binary and the libraries it needs (the seed's script)
+    completions  print a bash completion script
 Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
 failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
 usage error.

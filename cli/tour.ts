@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createMessageQueue, getuid, removeMessageQueue } from "../ffi/libc.ts";
+import { createMessageQueue, getuid, readFile, removeMessageQueue } from "../ffi/libc.ts";
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { bold, dim } from "./colour.ts";
 import { UsageError } from "./getopt.ts";
@@ -28,11 +28,28 @@ interface Stop {
   hostProbe?: string;
   /** One sentence on what changed and why. */
   why: string;
+  /** Said instead of `why` when this host cannot show a difference (and it is not a failure). */
+  nothingToSee?: string;
 }
 
 const COLUMN = 40;
 
+/**
+ * The line of /proc/self/cgroup where this process sits deepest (the one a
+ * cgroup namespace visibly changes), as a grep pattern, and whether any
+ * hierarchy puts it below the root at all.
+ */
+function deepestCgroup(): { pattern: string; belowRoot: boolean } {
+  const lines = readFile("/proc/self/cgroup").trim().split("\n");
+  const path = (line: string) => line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1);
+  const deepest = lines.reduce((a, b) => path(b).length > path(a).length ? b : a);
+  const prefix = deepest.slice(0, deepest.lastIndexOf(path(deepest)));
+  return { pattern: `^${prefix}`, belowRoot: path(deepest) !== "/" };
+}
+
 function stops(scratch: string): Stop[] {
+  const cgroup = deepestCgroup();
+  const uid = getuid();
   return [
     {
       title: "UTS namespace: the hostname",
@@ -63,7 +80,7 @@ function stops(scratch: string): Stop[] {
         "host's mount table: the host side was checked after the mount.",
     },
     {
-      title: "IPC namespace: System V and POSIX IPC objects",
+      title: "IPC namespace: System V message queues",
       option: "-I",
       nsFile: "ipc",
       spec: { ipc: true },
@@ -85,17 +102,20 @@ function stops(scratch: string): Stop[] {
       nsFile: "user",
       spec: { user: true },
       probe: `echo "uid $(id -u), gid $(id -g)"; echo "uid_map: $(tr -s ' ' < /proc/self/uid_map)"`,
-      why: "A user namespace maps IDs: here your own UID becomes 0 inside (root, but only " +
-        "over what the namespace owns), and nothing else is mapped.",
+      why: `A user namespace maps IDs: inside, only your UID (${uid}) is mapped, to 0, as ` +
+        "uid_map shows: root, but only over what the namespace owns.",
     },
     {
       title: "cgroup namespace: the cgroup root",
       option: "-C",
       nsFile: "cgroup",
       spec: { cgroup: true },
-      probe: 'echo "cgroup: $(grep "^0::" /proc/self/cgroup)"',
+      probe: `echo "cgroup: $(grep '${cgroup.pattern}' /proc/self/cgroup)"`,
       why: "A cgroup namespace makes the current cgroup the root of the view: inside, the " +
-        "process sits at 0::/ whatever its path on the host.",
+        "process sits at / whatever its path on the host.",
+      nothingToSee: cgroup.belowRoot ? undefined : "This process sits at the root of every " +
+        "cgroup hierarchy, so the view cannot look different here; from a process in a " +
+        "sub-cgroup (a systemd service, a container) the path inside would become /.",
     },
     {
       title: "time namespace: boot time",
@@ -130,7 +150,9 @@ async function probe(
 function sideBySide(left: string[], right: string[]): string {
   const lines = [];
   for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    lines.push(`  ${(left[i] ?? "").padEnd(COLUMN)}${right[i] ?? ""}`.trimEnd());
+    const cell = left[i] ?? "";
+    const fitted = cell.length < COLUMN ? cell : `${cell.slice(0, COLUMN - 2)}…`;
+    lines.push(`  ${fitted.padEnd(COLUMN)}${right[i] ?? ""}`.trimEnd());
   }
   return lines.join("\n");
 }
@@ -190,12 +212,14 @@ export async function runTour(args: string[], program: string): Promise<number> 
     for (const stop of stops(scratch)) {
       const inside = await probe(stop.spec, stop.probe, stop.nsFile, out);
       const host = await probe({}, stop.hostProbe ?? stop.probe, stop.nsFile, out);
-      const identical = host.join("\n") === inside.join("\n");
-      if (identical) same++;
+      // The last line is the namespace's identity, which differs by construction.
+      const identical = host.slice(0, -1).join("\n") === inside.slice(0, -1).join("\n");
+      if (identical && !stop.nothingToSee) same++;
+      const sentence = !identical ? stop.why : stop.nothingToSee ?? "(no difference seen!)";
       writeOut(
         `\n${bold(`== ${stop.title}`)} ${dim(`(${program} ${stop.option})`)}\n` +
           sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
-          `\n${wrap(identical ? "(no difference seen!)" : stop.why)}\n`,
+          `\n${wrap(sentence)}\n`,
       );
     }
   } finally {

@@ -47,6 +47,14 @@ export const CLI_CASES: CliCase[] = [
     stdout: [new RegExp(`^${SEED_HELP}\n`)],
   },
   {
+    name: "-h lists the subcommands",
+    args: ["-h"],
+    code: 0,
+    stdout: ["tour", "enter", "ns", "jail", "binlibdepcp", "completions"].map((name) =>
+      new RegExp(`^    ${name} +\\S`, "m")
+    ),
+  },
+  {
     name: "--version names the tool, Deno and V8",
     args: ["--version"],
     code: 0,

@@ -211,19 +211,42 @@ Deno.test("enter and ns: bad targets give one line and the documented status", a
   }
 });
 
-privilegedTest("tour: exits 0 and shows a difference for every namespace type", async () => {
-  const ran = await runCli(["tour"]);
-  assert.equal(ran.code, 0, ran.stderr);
-  const sections = ran.stdout.split("\n== ").slice(1);
-  const types = ["uts", "pid", "mnt", "ipc", "net", "user", "cgroup", "time"];
-  assert.equal(sections.length, types.length);
-  sections.forEach((section, i) => {
-    assert.doesNotMatch(section, /no difference seen/);
-    const ids = [...section.matchAll(new RegExp(`${types[i]}:\\[(\\d+)\\]`, "g"))].map((m) => m[1]);
-    assert.equal(ids.length, 2, section);
-    assert.notEqual(ids[0], ids[1], `${types[i]}: same namespace on both sides`);
-  });
-  assert.match(ran.stdout, /my PID is 1$/m);
-  assert.match(ran.stdout, /tour mounts: 0\s+tour mounts: 1/);
-  assert.match(ran.stdout, /message queues: [1-9]\d*\s+message queues: 0/);
-});
+privilegedTest(
+  "tour: a difference in every namespace type's probe, root and rootless",
+  async () => {
+    const cgroupPaths = Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")
+      .map((line) => line.split(":").slice(2).join(":"));
+    const cgroupCanDiffer = cgroupPaths.some((path) => path !== "/");
+    for (const asUser of [undefined, NOBODY]) {
+      const ran = await runCli(["tour"], { asUser, env: { NO_COLOR: "1" } });
+      assert.equal(ran.code, 0, ran.stderr);
+      const sections = ran.stdout.split("\n== ").slice(1);
+      const types = ["uts", "pid", "mnt", "ipc", "net", "user", "cgroup", "time"];
+      assert.equal(sections.length, types.length);
+      sections.forEach((section, i) => {
+        // rows: heading, column titles, probe lines, the identity line, then the sentence
+        const rows = section.split("\n");
+        const identity = rows.findIndex((row) => row.trimStart().startsWith(`${types[i]}:[`));
+        const probe = rows.slice(2, identity).map((
+          row,
+        ) => [row.slice(2, 40).trim(), row.slice(42)]);
+        assert.ok(probe.length > 0, section);
+        const differs = probe.some(([host, inside]) =>
+          !host.endsWith("…") && host !== inside ||
+          host.endsWith("…") && !inside.startsWith(host.slice(0, -1))
+        );
+        if (types[i] === "cgroup" && !cgroupCanDiffer) {
+          assert.match(section, /root of every cgroup hierarchy/);
+        } else {
+          assert.ok(differs, `${types[i]} (as ${asUser ?? "root"}): no difference:\n${section}`);
+        }
+        const ids = [...section.matchAll(new RegExp(`${types[i]}:\\[(\\d+)\\]`, "g"))];
+        assert.equal(ids.length, 2, section);
+        assert.notEqual(ids[0][1], ids[1][1], `${types[i]}: same namespace on both sides`);
+      });
+      assert.match(ran.stdout, /my PID is 1$/m);
+      assert.match(ran.stdout, /tour mounts: 0\s+tour mounts: 1/);
+      assert.match(ran.stdout, /message queues: [1-9]\d*\s+message queues: 0/);
+    }
+  },
+);
