@@ -247,6 +247,11 @@ export function parseRun(args: string[]): RunRequest {
     }
   }
   if (demo) request.queueDemo = mqName;
+  if (spec.veth && spec.veth.host === undefined && /^[\d.]+\/\d+,/.test(operands[0] ?? "")) {
+    throw new UsageError(
+      `--veth takes its addresses after '=': --veth=${operands[0]} (not a command)`,
+    );
+  }
   if (vethName !== undefined || noRoute) {
     if (!spec.veth) throw new UsageError("--veth-name and --no-route need --veth");
     if (vethName !== undefined) spec.veth.name = vethName;

@@ -28,6 +28,8 @@
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
+import type { Cidr, InterfaceAddress } from "./netlink.ts";
+import { LaunchError } from "./supervise.ts";
 
 /** The clone flag for a new network namespace. */
 export const NET_NAMESPACE = CLONE.NEWNET;
@@ -73,12 +75,19 @@ export async function vethProblem(spec: VethSpec): Promise<string | null> {
   }
   if (spec.host && spec.guest) {
     const [host, guest] = [parseCidr(spec.host), parseCidr(spec.guest)];
+    for (const [text, cidr] of [[spec.host, host], [spec.guest, guest]] as const) {
+      const problem = linkAddressProblem(cidr, formatIPv4, networkAddress);
+      if (problem) return `${text}: ${problem}`;
+    }
     if (formatCidr(networkAddress(host)) !== formatCidr(networkAddress(guest))) {
       return `${spec.host} and ${spec.guest} are not on the same network`;
     }
     if (formatIPv4(host.address) === formatIPv4(guest.address)) {
       return "the host and guest addresses are the same";
     }
+  }
+  if (spec.name === "." || spec.name === "..") {
+    return `"${spec.name}" cannot name an interface`;
   }
   if (spec.name !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.name)) {
     return `${
@@ -87,6 +96,51 @@ export async function vethProblem(spec: VethSpec): Promise<string | null> {
   }
   return null;
 }
+
+/**
+ * Why `cidr` cannot be one end of the link, or null: it must be a unicast
+ * address, on a network of /8 to /30, and neither that network's own address
+ * nor its broadcast address.
+ */
+function linkAddressProblem(
+  cidr: Cidr,
+  formatIPv4: (address: Uint8Array) => string,
+  networkAddress: (cidr: Cidr) => Cidr,
+): string | null {
+  const first = cidr.address[0];
+  if (first === 0 || first === 127 || first >= 224) {
+    return "not a unicast address for a link (0.x, 127.x loopback, 224 and up multicast/reserved)";
+  }
+  if (cidr.prefixLength < 8 || cidr.prefixLength > 30) {
+    return "the prefix length must be 8 to 30 (a network with room for both ends)";
+  }
+  const network = networkAddress(cidr).address;
+  const broadcast = network.map((byte, i) =>
+    byte | (0xff >> Math.min(8, Math.max(0, cidr.prefixLength - 8 * i)))
+  );
+  const address = formatIPv4(cidr.address);
+  if (address === formatIPv4(network)) return "that is the network's own address";
+  if (address === formatIPv4(broadcast)) return "that is the network's broadcast address";
+  return null;
+}
+
+/** The host address among `used` on the network of `cidr` (or containing it), if any. */
+function addressInUse(cidr: Cidr, used: InterfaceAddress[]): string | undefined {
+  const within = (address: Uint8Array, network: Cidr) => {
+    const bits = network.prefixLength;
+    return [...address].every((byte, i) => {
+      const mask = 0xff & (0xff << (8 - Math.min(8, Math.max(0, bits - 8 * i))));
+      return (byte & mask) === (network.address[i] & mask);
+    });
+  };
+  const found = used.find((entry) => {
+    const other = { address: octets(entry.address), prefixLength: entry.prefixLength };
+    return within(other.address, cidr) || within(cidr.address, other);
+  });
+  return found && `${found.address}/${found.prefixLength}`;
+}
+
+const octets = (address: string) => new Uint8Array(address.split(".").map(Number));
 
 /** The first 10.0.N.0/24 with no address of the host's in it. */
 function freeSubnet(used: string[]): number {
@@ -128,9 +182,19 @@ export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
     try {
       let host = spec.host;
       let guest = spec.guest;
+      const used = hostSocket.listAddresses();
       if (host === undefined || guest === undefined) {
-        const n = freeSubnet(hostSocket.listAddresses().map((entry) => entry.address));
+        const n = freeSubnet(used.map((entry) => entry.address));
         [host, guest] = [`10.0.${n}.1/24`, `10.0.${n}.2/24`];
+      } else {
+        const taken = addressInUse(parseCidr(host), used);
+        if (taken) {
+          throw new LaunchError(
+            "veth",
+            `${host}: the host already has ${taken} on that network; choose another`,
+            125,
+          );
+        }
       }
       unshare(CLONE.NEWNET);
       let guestSocket: InstanceType<typeof RouteSocket>;

@@ -139,6 +139,38 @@ privilegedTest("veth: two containers at once get distinct host ends and networks
   assert.deepEqual(toolLinks(), []);
 });
 
+privilegedTest("veth: a network already on the host is refused, nothing left behind", async () => {
+  const [command, ...args] = cliCommand();
+  const first = new Deno.Command(command, {
+    args: [
+      ...args,
+      "--stop-timeout",
+      "1",
+      "--veth=10.204.0.1/24,10.204.0.2/24",
+      "-p",
+      "sleep",
+      "30",
+    ],
+    stdout: "null",
+  }).spawn();
+  try {
+    assert.ok(await waitUntil(() => toolLinks().length === 1, 5000), `links: ${toolLinks()}`);
+    for (const addresses of ["10.204.0.5/24,10.204.0.6/24", "10.204.0.9/16,10.204.1.1/16"]) {
+      const second = await runCli([`--veth=${addresses}`, "-p", "true"]);
+      assert.equal(second.code, 125, second.stderr);
+      assert.match(
+        second.stderr,
+        /^invoke_ns: veth: \S+: the host already has 10\.204\.0\.1\/24 on that network; choose another\n$/,
+      );
+      assert.equal(toolLinks().length, 1, "the refused container left a link");
+    }
+  } finally {
+    first.kill("SIGTERM");
+    await first.status;
+  }
+  assert.deepEqual(toolLinks(), []);
+});
+
 privilegedTest("veth: no link is left after a failed command or a SIGKILLed parent", async () => {
   const failed = await runCli(["--veth", "no-such-command-xyz"]);
   assert.equal(failed.code, 127);
@@ -146,6 +178,11 @@ privilegedTest("veth: no link is left after a failed command or a SIGKILLed pare
   const badName = await runCli(["--veth", "--veth-name", "lo", "true"]);
   assert.equal(badName.code, 125);
   assert.match(badName.stderr, /^invoke_ns: veth: RTM_NEWLINK: .*EEXIST.*\n$/);
+  assert.deepEqual(toolLinks(), []);
+  // a failure in the child, once the link exists: the kernel refuses the time offset
+  const childFailed = await runCli(["--veth", "-T", "--boottime", "-99999999999", "true"]);
+  assert.equal(childFailed.code, 125, childFailed.stderr);
+  assert.match(childFailed.stderr, /^invoke_ns: timens: .*\n$/);
   assert.deepEqual(toolLinks(), []);
   const [command, ...args] = cliCommand();
   const parent = new Deno.Command(command, {
@@ -168,6 +205,15 @@ Deno.test("veth: bad addresses and names are refused with one line", async () =>
     [["--veth=10.0.0.1/24,10.0.0.1/24", "true"], /the same/],
     [["--veth", "--veth-name", "this-name-is-too-long", "true"], /interface name/],
     [["--no-route", "true"], /need --veth/],
+    [["--veth=10.9.9.0/24,10.9.9.2/24", "true"], /network's own address/],
+    [["--veth=10.9.9.255/24,10.9.9.2/24", "true"], /broadcast address/],
+    [["--veth=127.0.0.5/8,127.0.0.6/8", "true"], /not a unicast address/],
+    [["--veth=0.0.0.1/24,0.0.0.2/24", "true"], /not a unicast address/],
+    [["--veth=224.0.0.1/24,224.0.0.2/24", "true"], /not a unicast address/],
+    [["--veth=10.1.1.1/0,10.1.1.2/0", "true"], /prefix length must be 8 to 30/],
+    [["--veth=10.1.1.1/31,10.1.1.0/31", "true"], /prefix length must be 8 to 30/],
+    [["--veth", "--veth-name", "..", "true"], /cannot name an interface/],
+    [["--veth", "10.9.9.1/24,10.9.9.2/24"], /addresses after '='/],
   ];
   for (const [args, pattern] of cases) {
     const ran = await runCli(args);
