@@ -189,8 +189,9 @@ export async function buildJail(
     copied.push(file);
   }
   options.onProgress?.(done, files.size, "");
-  for (const mountPoint of ["/proc", "/dev", "/tmp", "/root"]) await safeMkdirp(root, mountPoint);
-  await Deno.chmod(`${root}/tmp`, 0o1777);
+  for (const mountPoint of ["/proc", "/dev", "/root"]) await safeMkdirp(root, mountPoint);
+  // chmod where /tmp resolves inside the jail: a planted DIR/tmp link must not lead outside
+  await Deno.chmod(await safeMkdirp(root, "/tmp"), 0o1777);
   const etc = await safeMkdirp(root, "/etc");
   for (const [name, text] of [["passwd", PASSWD], ["group", GROUP]]) {
     await Deno.remove(`${etc}/${name}`).catch(() => {}); // never write through a planted link

@@ -46,12 +46,22 @@ Deno.test("jail: a symlink planted in the target never leads a write outside it"
     const outside = `${dir}/outside`;
     await Deno.mkdir(jail);
     await Deno.mkdir(outside);
+    await Deno.mkdir(`${dir}/outside2`, { mode: 0o700 });
+    await Deno.chmod(outside, 0o700);
     await Deno.symlink(outside, `${jail}/etc`);
     await Deno.symlink(outside, `${jail}/lib`);
+    await Deno.symlink("../outside2", `${jail}/tmp`);
+    await Deno.symlink(outside, `${jail}/root`);
     await buildJail(jail, ["ls"]);
     assert.deepEqual([...Deno.readDirSync(outside)], [], "something was written outside the jail");
-    // The planted links are followed as the jail will see them: rooted at the jail.
-    assert.ok(Deno.lstatSync(`${jail}${outside}/passwd`).isFile);
+    for (const path of [outside, `${dir}/outside2`]) {
+      assert.equal(Deno.statSync(path).mode! & 0o7777, 0o700, `${path}: its mode was changed`);
+    }
+    // The planted links are followed as the jail will see them, rooted at the jail: its
+    // /etc is `outside`, under /tmp, and its /tmp is its own /outside2.
+    assert.ok(outside.startsWith("/tmp/"));
+    assert.ok(Deno.lstatSync(`${jail}/outside2${outside.slice(4)}/passwd`).isFile);
+    assert.equal(Deno.statSync(`${jail}/tmp`).mode! & 0o7777, 0o1777);
   });
 });
 
