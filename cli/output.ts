@@ -17,6 +17,18 @@ export function writeOut(text: string): void {
 }
 
 /**
+ * Writes informational `text` to stdout, ignoring a closed or broken stdout
+ * (`invoke_ns -v … | head -1`): the exit status stays the command's.
+ */
+export function writeOutBestEffort(text: string): void {
+  try {
+    writeOut(text);
+  } catch {
+    // nobody is reading any more
+  }
+}
+
+/**
  * Shows `text` safely in a one-line message: C0 and C1 control characters
  * (newlines and terminal escape sequences among them) are written as `\xNN`.
  */

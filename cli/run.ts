@@ -8,7 +8,7 @@ import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeOut } from "./output.ts";
+import { writeOut, writeOutBestEffort } from "./output.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -279,17 +279,17 @@ export async function run(args: string[], program: string): Promise<number> {
   } catch (error) {
     if (request.json && error instanceof LaunchError) {
       const { step, message, exitCode: code } = error;
-      writeOut(`${JSON.stringify({ event: "error", step, message, code })}\n`);
+      writeOutBestEffort(`${JSON.stringify({ event: "error", step, message, code })}\n`);
     }
     throw error;
   }
   if (request.json) {
-    writeOut(
+    writeOutBestEffort(
       `${JSON.stringify({ event: "exit", code: result.code, signal: result.signal ?? null })}\n`,
     );
   }
   if (request.verbose) {
-    writeOut(`Parent: ${program} - Finishing up\n`);
+    writeOutBestEffort(`Parent: ${program} - Finishing up\n`);
   }
   return result.code;
 }

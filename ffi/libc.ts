@@ -575,6 +575,30 @@ export function resetSignal(signal: number): void {
   libc.syscall4(SYS_rt_sigaction, BigInt(signal), defaultAction, null, 8n);
 }
 
+/**
+ * Sets `signal` to its default action (SIG_DFL) for the whole process and
+ * returns the previous action, for {@link restoreSignalAction}.
+ */
+export function defaultSignalAction(signal: number): Uint8Array<ArrayBuffer> {
+  const previous = offHeap(32);
+  const result = libc.syscall4(
+    SYS_rt_sigaction,
+    BigInt(signal),
+    defaultAction,
+    Deno.UnsafePointer.of(previous),
+    8n,
+  );
+  check("rt_sigaction", result, signalLabel(signal));
+  return previous;
+}
+
+/** Puts back an action {@link defaultSignalAction} returned. */
+export function restoreSignalAction(signal: number, action: Uint8Array<ArrayBuffer>): void {
+  check("rt_sigaction", libc.syscall4(SYS_rt_sigaction, BigInt(signal), action, null, 8n));
+}
+
+const signalLabel = (signal: number) => `signal ${signal}`;
+
 /** pthread_sigmask(2) on a 64-bit mask; returns the previous mask. */
 export function setSignalMask(how: number, mask: bigint): bigint {
   const set = new BigUint64Array(16);

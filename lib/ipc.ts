@@ -7,12 +7,16 @@
  * in a new IPC namespace, where the queue does not exist: its `mq_open` fails
  * with ENOENT, which is the point of the demo, and the parent says so at once.
  *
- * The child does its part before it execs, while the parent is suspended, so
- * by the time the parent resumes the message (if any) is already queued: the
- * parent never waits for it. The queue is removed on every exit path: the
- * child unlinks its name as soon as it has opened it, so from then on the
- * queue lives only as long as the two descriptors and cannot outlive even a
- * parent killed with SIGKILL while the child waits at the prompt.
+ * The child does its part before it execs, while the parent is suspended. The
+ * parent's receiving step runs in the child too, right after the send (on the
+ * parent's descriptor and memory, which the child shares): so the parent's
+ * lines come out before the command's output, never in the middle of it. The
+ * queue is removed on every exit path: the child unlinks its name as soon as
+ * it has opened it, so from then on the queue lives only as long as the
+ * descriptors and cannot outlive even a parent killed with SIGKILL while the
+ * child waits at the prompt; the parent closes and unlinks its side as soon
+ * as the child has exec'd, and says so (with `-v`) once the command has
+ * ended, as the seed did.
  * @module
  */
 
@@ -146,7 +150,10 @@ export function sendFromChild(demo: QueueDemo, report: Reporter): void {
   }
 }
 
-/** Parent step, once the child has done its part: prints what arrived, if anything. */
+/**
+ * Parent step, run in the child right after {@link sendFromChild} (see the
+ * module docs): prints what arrived on the parent's descriptor, if anything.
+ */
 export function receiveInParent(demo: QueueDemo, report: Reporter): void {
   if (demo.queue === null) return;
   if (demo.openError) {
@@ -168,12 +175,16 @@ export function receiveInParent(demo: QueueDemo, report: Reporter): void {
   );
 }
 
-/** Parent step: closes and removes the queue; safe to call more than once. */
-export function removeDemoQueue(demo: QueueDemo, report: Reporter): void {
+/** Parent step, as soon as the child has exec'd: closes and removes the queue; safe to repeat. */
+export function removeDemoQueue(demo: QueueDemo): void {
   if (demo.queue === null) return;
-  report.parent(`closing message queue ${demo.name}`);
   mqClose(demo.queue);
   demo.queue = null;
-  report.parent(`removing message queue ${demo.name}`);
   mqUnlink(demo.name); // already gone when the child opened it: see the module's docs
+}
+
+/** The seed's last lines about the queue (with `-v`), once the command has ended. */
+export function reportDemoQueueRemoved(demo: QueueDemo, report: Reporter): void {
+  report.parent(`closing message queue ${demo.name}`);
+  report.parent(`removing message queue ${demo.name}`);
 }

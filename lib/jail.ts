@@ -15,6 +15,8 @@
 
 import { MNT_DETACH, MS } from "../ffi/constants.ts";
 import { accessible, chdir, chroot, F_OK, mkdir, mount, pivotRoot, umount2 } from "../ffi/libc.ts";
+import { ChildSetupError } from "../ffi/clone.ts";
+import { Errno, SyscallError } from "../ffi/errors.ts";
 import type { Reporter } from "./report.ts";
 
 /** Why `dir` cannot be a jail, or null when it can. Checked before anything is created. */
@@ -31,8 +33,20 @@ export function jailProblem(dir: string): string | null {
   return null;
 }
 
-function ensureProc(root: string): void {
-  if (!accessible(`${root}/proc`, F_OK)) mkdir(`${root}/proc`, 0o555);
+/** Creates `path` (the jail's /proc, `dir`/proc as the user knows it) when it is missing. */
+function ensureProc(path: string, dir: string): void {
+  if (accessible(path, F_OK)) return;
+  try {
+    mkdir(path, 0o555);
+  } catch (error) {
+    if (!(error instanceof SyscallError) || error.errno === Errno.EEXIST) throw error;
+    throw new ChildSetupError(
+      "jail",
+      `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
+        `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
+        "'invoke_ns jail'",
+    );
+  }
 }
 
 /** Child step: chroot into `dir`, chdir to `/`, create `/proc` when missing. */
@@ -41,21 +55,20 @@ export function enterChrootJail(dir: string, report: Reporter): void {
   chroot(dir);
   report.child("changing directory into chroot jail");
   chdir("/");
-  ensureProc("");
+  ensureProc("/proc", dir);
 }
 
 /** Child step: bind `dir` onto itself so it is a mount point, ready for {@link pivotIntoJail}. */
 export function prepareJailMount(dir: string): void {
   mount(dir, dir, null, MS.BIND | MS.REC);
-  ensureProc(dir);
+  ensureProc(`${dir}/proc`, dir);
 }
 
 /** Child step (in a private mount namespace): make `dir` the root, detach the old one. */
 export function pivotIntoJail(dir: string, report: Reporter): void {
   report.child("creating chroot jail");
   chdir(dir);
-  pivotRoot(".", ".");
-  report.child("detaching the old root (pivot_root)");
+  pivotRoot(".", "."); // quietly: -v says what the seed's chroot said
   umount2(".", MNT_DETACH);
   report.child("changing directory into chroot jail");
   chdir("/");

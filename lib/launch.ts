@@ -13,7 +13,17 @@
 
 import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import { close, getgid, getpid, getuid, PR_SET_NO_NEW_PRIVS, prctl } from "../ffi/libc.ts";
+import { SIGNALS } from "../ffi/constants.ts";
+import {
+  close,
+  defaultSignalAction,
+  getgid,
+  getpid,
+  getuid,
+  PR_SET_NO_NEW_PRIVS,
+  prctl,
+  restoreSignalAction,
+} from "../ffi/libc.ts";
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
@@ -25,6 +35,7 @@ import {
   queueNameProblem,
   receiveInParent,
   removeDemoQueue,
+  reportDemoQueueRemoved,
   sendFromChild,
 } from "./ipc.ts";
 import { enterChrootJail, jailProblem, pivotIntoJail, prepareJailMount } from "./jail.ts";
@@ -104,7 +115,11 @@ export interface LaunchSpec {
   user?: boolean | { uid?: number; gid?: number };
   /** New cgroup namespace. */
   cgroup?: boolean;
-  /** New time namespace, with clock offsets in seconds. */
+  /**
+   * New time namespace, with CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets in
+   * seconds (Linux 5.17 or later). The child makes it and enters it at exec;
+   * the caller's clocks are never touched, so every launch gets its own.
+   */
   time?: boolean | Partial<TimeOffsets>;
   /** Variables added to the clean default environment. */
   env?: Record<string, string>;
@@ -234,6 +249,7 @@ function planLaunch(spec: LaunchSpec): Plan {
     }
     namespaces |= USER_NAMESPACE;
   }
+  if (spec.chrootOnly && jail === undefined) throw usage("--chroot needs a jail (-c DIR)");
   const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
   const environment = commandEnvironment(env, spec.keepEnv);
   return { namespaces, mapping, time, jail, pivot, mounts, veth: spec.veth, env: environment };
@@ -277,7 +293,10 @@ function childSteps(
     report.parent(`PID of child is ${outerPid}`);
     report.child(`PID of child is ${getpid()}`);
     if (plan.mapping) step("uid_map", () => writeIdMaps(plan.mapping!));
-    if (demo) step("mq", () => sendFromChild(demo, report));
+    if (demo) {
+      step("mq", () => sendFromChild(demo, report));
+      receiveInParent(demo, report);
+    }
     if (plan.time) step("timens", () => prepareTimeNamespace(plan.time!));
     // Read before any chroot, which may leave no /proc to read them from.
     if (announceStart) step("namespaces", () => (namespaces = namespacesAtExec()));
@@ -302,6 +321,18 @@ function childSteps(
   return { setup, announce: announceStart ? announce : undefined };
 }
 
+const STOP_SIGNALS = [SIGNALS.SIGTERM, SIGNALS.SIGHUP];
+
+/** Runs `fn` with `signals` at their default action, then puts the previous ones back. */
+function withDefaultActions<T>(signals: number[], fn: () => T): T {
+  const previous = signals.map((signal) => [signal, defaultSignalAction(signal)] as const);
+  try {
+    return fn();
+  } finally {
+    for (const [signal, action] of previous) restoreSignalAction(signal, action);
+  }
+}
+
 /** Runs one child step, naming it in any failure. */
 function step(name: string, run: () => void): void {
   try {
@@ -318,6 +349,12 @@ function step(name: string, run: () => void): void {
  * it ended. Rejects with a {@link LaunchError} when anything fails before
  * the command starts (bad spec, setup step, command not found); the child
  * has then been reaped and nothing is left behind.
+ *
+ * Call it any number of times from one process, one after another or
+ * concurrently: nothing is unshared in the calling process, so each launch
+ * gets its own namespaces, and a time namespace with its own offsets (the
+ * child enters it at exec). Call it from Deno's main thread, not a Worker:
+ * the child's stacks are carved from that thread's stack.
  *
  * @example
  * ```ts
@@ -339,7 +376,10 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
     if (problem) throw usage(problem);
   }
   report.parent(`PID of parent is ${getpid()}`);
-  if (plan.mapping) report.parent(`new user namespace: ${describeMapping(plan.mapping)}`);
+  if (plan.mapping) {
+    const implied = spec.user ? "" : " (implied: you are not root)";
+    report.parent(`new user namespace${implied}: ${describeMapping(plan.mapping)}`);
+  }
   let demo: QueueDemo | null = null;
   let network: PreparedNetwork | null = null;
   const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
@@ -378,21 +418,28 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       });
     let outcome;
     try {
-      outcome = network ? bornInNetwork(network, clone) : clone();
+      // The demo's child may wait at its prompt for long, with the parent
+      // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
+      // end the tool at once (and the child with it, PR_SET_PDEATHSIG).
+      const stoppable = demo && forwarder ? STOP_SIGNALS : [];
+      outcome = withDefaultActions(
+        stoppable,
+        () => network ? bornInNetwork(network, clone) : clone(),
+      );
     } catch (error) {
       throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
     } finally {
       // The child holds the namespace now: once it ends, the pair goes with it.
       if (network) close(network.namespaceFd);
     }
-    if (demo) {
-      receiveInParent(demo, report);
-      removeDemoQueue(demo, report);
-    }
+    if (demo) removeDemoQueue(demo);
     return await superviseChild(outcome, forwarder, options.onStart);
   } finally {
     forwarder?.stop();
-    if (demo) removeDemoQueue(demo, report);
+    if (demo) {
+      removeDemoQueue(demo);
+      reportDemoQueueRemoved(demo, report);
+    }
     if (network) await removeVeth(network);
   }
 }

@@ -61,6 +61,12 @@ export const CLI_CASES: CliCase[] = [
     stdout: [/^invoke_ns \d+\.\d+\.\d+\ndeno \d+\.\d+\.\d+\nv8 \S+\n$/],
   },
   { name: "an unknown letter", args: ["-x"], code: 2, stderrLine: /invalid option -- 'x'/ },
+  {
+    name: "--chroot without a jail",
+    args: ["-m", "--chroot", "true"],
+    code: 2,
+    stderrLine: /--chroot needs a jail \(-c DIR\)/,
+  },
   { name: "a missing value", args: ["-u"], code: 2, stderrLine: /requires an argument -- 'u'/ },
   { name: "-i takes no|yes", args: ["-i", "maybe"], code: 2, stderrLine: /valid argument -- 'i'/ },
   { name: "an empty hostname", args: ["-u", "", "true"], code: 2, stderrLine: /hostname is empty/ },

@@ -8,8 +8,10 @@ import { childrenOf, cliCommand, privilegedTest, queueExists, runCli } from "./h
 
 const QUEUE = "/ipc_namespace";
 
-Deno.test("ipc: -i no carries the child's line to the parent", async () => {
-  const ran = await runCli(["-vi", "no"], { stdin: "hello from the child\n" });
+Deno.test("ipc: -i no carries the child's line to the parent, all before the command", async () => {
+  const ran = await runCli(["-vi", "no", "sh", "-c", "echo CMD-OUTPUT"], {
+    stdin: "hello from the child\n",
+  });
   assert.equal(ran.code, 0, ran.stderr);
   const expected = [
     "Parent: opening message queue /ipc_namespace",
@@ -20,6 +22,8 @@ Deno.test("ipc: -i no carries the child's line to the parent", async () => {
     "Parent: received message from child",
     "    Parent: the following message was received from the child",
     "     >> hello from the child",
+    " Child: executing command sh ...",
+    "CMD-OUTPUT",
     "Parent: closing message queue /ipc_namespace",
     "Parent: removing message queue /ipc_namespace",
     "Parent: invoke_ns - Finishing up",
@@ -114,6 +118,26 @@ Deno.test({
     assert.equal(status.code, 130, stderr);
     assert.match(stderr, /^invoke_ns: mq: interrupted by SIGINT\n$/);
     assert.equal(queueExists(QUEUE), false);
+  },
+});
+
+Deno.test({
+  name: "ipc: SIGTERM or SIGHUP to the parent at the prompt ends it at once, nothing left",
+  sanitizeResources: false,
+  fn: async () => {
+    for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+      const run = await atPrompt();
+      const sent = performance.now();
+      Deno.kill(run.parent, signal);
+      const { status } = await run.finish();
+      assert.equal(status.signal, signal);
+      assert.ok(performance.now() - sent < 5000, "the parent waited for the prompt's answer");
+      for (let i = 0; i < 100 && alive(run.child); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(alive(run.child), 0, "the child outlived its parent");
+      assert.equal(queueExists(QUEUE), false);
+    }
   },
 });
 

@@ -452,13 +452,13 @@ privilegedTest(
             args: [...demo, "-c", frozen, "true"],
             stdin: "x\n",
             code: 125,
-            line: /^invoke_ns: chroot: mkdir: \/proc \(EPERM: /,
+            line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
           }, {
             name: "jail by pivot_root: /proc cannot be created",
             args: ["-pm", ...demo, "-c", frozen, "true"],
             stdin: "x\n",
             code: 125,
-            line: /^invoke_ns: jail: mkdir: \S+\/frozen\/proc \(EPERM: /,
+            line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
           }]
           : []),
         {
@@ -611,5 +611,25 @@ privilegedTest(
       return { code: out.code, stderr: decoder.decode(out.stderr) };
     });
     assert.notEqual(Deno.readTextFileSync("/proc/sys/user/max_user_namespaces").trim(), "0");
+  },
+);
+
+privilegedTest(
+  "faults: a reader that goes away early leaves the command's status alone",
+  async () => {
+    // `invoke_ns -v … | head -1`: the later -v and --json lines meet a broken pipe.
+    const cli = cliCommand().map(shellQuote).join(" ");
+    for (const flags of ["-vpmu x", "--json -p"]) {
+      const script = `${cli} ${flags} sh -c 'sleep 0.3; exit 4' | head -1 >/dev/null; ` +
+        'echo "status ${PIPESTATUS[0]}"';
+      const out = await new Deno.Command("bash", { args: ["-c", script], stderr: "piped" })
+        .output();
+      assert.equal(
+        decoder.decode(out.stdout),
+        "status 4\n",
+        `${flags}: ${decoder.decode(out.stderr)}`,
+      );
+      assert.equal(decoder.decode(out.stderr), "", flags);
+    }
   },
 );

@@ -38,7 +38,10 @@ privilegedTest("rootless: every seed option works without sudo", async () => {
     { asUser: NOBODY },
   );
   assert.equal(ran.code, 0, ran.stderr);
-  assert.match(ran.stdout, /^Parent: new user namespace: uid 0 -> 65534, gid 0 -> 65534$/m);
+  assert.match(
+    ran.stdout,
+    /^Parent: new user namespace \(implied: you are not root\): uid 0 -> 65534, gid 0 -> 65534$/m,
+  );
   assert.match(ran.stdout, /^0\ncalc\n1\n\s*lo:/m);
   const demo = await runCli(["-vi", "yes", "true"], { asUser: NOBODY, stdin: "x\n" });
   assert.equal(demo.code, 0, demo.stderr);
@@ -132,6 +135,24 @@ privilegedTest(
           `${offset}: ${inside}`,
         );
         assert.ok(uptime(Deno.readTextFileSync("/proc/uptime")) < before + 2, "the caller moved");
+      }
+      // and concurrently: four containers alive at once, each with its own offset
+      const offsets = [3000, 6000, 9000, 12000];
+      const before = uptime(Deno.readTextFileSync("/proc/uptime"));
+      const results = await Promise.all(offsets.map((offset) =>
+        launch({
+          command: ["sh", "-c", `sleep 0.3; cat /proc/uptime > ${dir}/up${offset}; hostname`],
+          time: { boottime: offset },
+          hostname: `t${offset}`,
+        })
+      ));
+      assert.deepEqual(results, offsets.map(() => ({ code: 0 })));
+      for (const offset of offsets) {
+        const inside = uptime(Deno.readTextFileSync(`${dir}/up${offset}`));
+        assert.ok(
+          inside >= before + offset && inside <= before + offset + 3,
+          `${offset}: ${inside}`,
+        );
       }
     });
   },
