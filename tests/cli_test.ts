@@ -56,3 +56,35 @@ Deno.test("cli: a file that is not a valid executable gives 126 with the errno",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("compile task: a bad DENORT_BIN is one line with the real cause, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "invoke_ns_compile_" });
+  const task = (denort: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["task", "compile", "-o", `${dir}/invoke_ns`],
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { DENORT_BIN: denort, NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  try {
+    const missing = await task("/nonexistent/denort");
+    const said = new TextDecoder().decode(missing.stderr).trimEnd().split("\n").at(-1);
+    assert.equal(missing.code, 1);
+    assert.equal(
+      said,
+      "compile: deno compile failed: Could not find denort at '/nonexistent/denort': " +
+        "No such file or directory (os error 2)",
+    );
+    // the deno CLI is not its runtime: what it builds is a copy of deno, refused and removed
+    const cli = await task(Deno.execPath());
+    assert.equal(cli.code, 1);
+    assert.match(
+      new TextDecoder().decode(cli.stderr),
+      /compile: the result does not run as invoke_ns/,
+    );
+    assert.equal([...Deno.readDirSync(dir)].length, 0, "the wrong executable was left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,6 +1,7 @@
 /**
- * `deno task compile [--target TRIPLE]`: builds `dist/invoke_ns` with
- * `deno compile`, baking in only the permissions the tool needs.
+ * `deno task compile [--target TRIPLE] [-o PATH]`: builds `dist/invoke_ns`
+ * (or PATH) with `deno compile`, baking in only the permissions the tool
+ * needs, and checks that the result runs as invoke_ns.
  *
  * `deno compile` fetches its runtime (`denort`) on first use. Where that
  * download is impossible (no network), this says so in one line and how to
@@ -43,24 +44,57 @@ export async function compile(output: string, target?: string): Promise<string |
     return `deno compile could not download its runtime from ${download[1]} (no network?); ` +
       "download it where you can, unzip it, and set DENORT_BIN=/path/to/denort";
   }
+  // Deno's error, or better its chain of causes ("Caused by: 0: ... 1: ..."), on one line
+  const error = log.split("\nStack backtrace:")[0];
+  const causes = [...error.matchAll(/^\s+\d+: (.*)$/gm)].map((match) => match[1].trim());
   const first = log.split("\n").find((line) => line.startsWith("error:")) ?? log.trim();
-  return `deno compile failed: ${first.replace(/^error:\s*/, "")}`;
+  return `deno compile failed: ${
+    causes.length ? causes.join(": ") : first.replace(/^error:\s*/, "")
+  }`;
+}
+
+/**
+ * Why the executable at `path` is not a working invoke_ns, or null when its
+ * `--version` says it is (a DENORT_BIN pointing at the deno CLI instead of
+ * its runtime, denort, builds a copy of deno).
+ */
+export async function verify(path: string): Promise<string | null> {
+  try {
+    const result = await new Deno.Command(path, { args: ["--version"], stderr: "null" }).output();
+    const first = new TextDecoder().decode(result.stdout).split("\n")[0];
+    if (result.code === 0 && first.startsWith("invoke_ns ")) return null;
+    return `the result does not run as invoke_ns (--version says ${JSON.stringify(first)}); ` +
+      "is DENORT_BIN Deno's runtime, denort, and not the deno command?";
+  } catch (error) {
+    return `the result cannot be run: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** The value after `flag` in the arguments; exits 2 when it is missing. */
+function optionValue(flag: string, example: string): string | undefined {
+  const at = Deno.args.indexOf(flag);
+  if (at === -1) return undefined;
+  const value = Deno.args[at + 1];
+  if (!value) {
+    console.error(`compile: ${flag} needs a value, e.g. ${example}`);
+    Deno.exit(2);
+  }
+  return value;
 }
 
 if (import.meta.main) {
-  const at = Deno.args.indexOf("--target");
-  const target = at === -1 ? undefined : Deno.args[at + 1];
-  if (at !== -1 && !target) {
-    console.error("compile: --target needs a value, e.g. x86_64-unknown-linux-gnu");
-    Deno.exit(2);
-  }
+  const target = optionValue("--target", "x86_64-unknown-linux-gnu");
   if (target && !TARGETS.includes(target)) {
     console.error(`compile: ${target}: not supported (the clone engine is x86-64 glibc only)`);
     Deno.exit(2);
   }
-  const output = `${root}dist/invoke_ns`;
-  await Deno.mkdir(`${root}dist`, { recursive: true });
-  const problem = await compile(output, target);
+  const output = optionValue("-o", "/usr/local/bin/invoke_ns") ?? `${root}dist/invoke_ns`;
+  await Deno.mkdir(output.slice(0, output.lastIndexOf("/")) || "/", { recursive: true });
+  let problem = await compile(output, target);
+  if (!problem && !target) {
+    problem = await verify(output);
+    if (problem) await Deno.remove(output).catch(() => {});
+  }
   if (problem) {
     console.error(`compile: ${problem}`);
     Deno.exit(1);
