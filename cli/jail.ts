@@ -6,6 +6,7 @@
 
 import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { ElfError } from "../jail/elf.ts";
+import { RootPathError } from "../jail/rootpath.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut } from "./output.ts";
@@ -34,6 +35,13 @@ Exit status: 0 on success, 1 on failure, 2 for a usage error.
 `;
 }
 
+/** A failure that deserves one line and exit 1, not "internal error": a problem with the files. */
+function isJailFailure(error: unknown): error is Error {
+  return error instanceof JailError || error instanceof ElfError ||
+    error instanceof RootPathError ||
+    Object.values(Deno.errors).some((kind) => error instanceof kind);
+}
+
 /** Runs `jail`; returns the exit status. */
 export async function runJail(args: string[], program: string): Promise<number> {
   const { options, operands } = getopt(args, OPTIONS);
@@ -54,7 +62,7 @@ export async function runJail(args: string[], program: string): Promise<number> 
     });
   } catch (error) {
     if (terminal) writeOut("\r\x1b[K");
-    if (!(error instanceof JailError || error instanceof ElfError)) throw error;
+    if (!isJailFailure(error)) throw error;
     writeErrorLine(`${program}: jail: ${error.message}`);
     return 1;
   }

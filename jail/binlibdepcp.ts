@@ -95,7 +95,7 @@ export async function binlibdepcpMain(
   const binaryPath = posix.resolve(binary);
   await out("Copying ...\n\n");
   await copyRow(posix.basename(binary), binaryPath);
-  const libraries = await libraryPaths(binaryPath);
+  const libraries = await libraryPaths(binaryPath, err, posix.basename(prog));
   for (const library of libraries) await copyRow(posix.basename(library), library);
   if (libraries.length > 0 && await isFile(LD_SO_CACHE)) {
     await copyRow(posix.basename(LD_SO_CACHE), LD_SO_CACHE);
@@ -117,7 +117,11 @@ function usageText(name: string): string {
   ].join("\n");
 }
 
-/** getopts ":n" followed by exactly two operands; null for any usage error. */
+/**
+ * getopts ":n" followed by BINARY and TARGET; null for any usage error. As
+ * in the script (which only counts 2 or 3 words in all), an operand after
+ * TARGET is ignored.
+ */
 function parseOptions(
   args: string[],
 ): { noClobber: boolean; binary: string; target: string } | null {
@@ -136,7 +140,7 @@ function parseOptions(
     }
   }
   const operands = args.slice(index);
-  if (operands.length !== 2 || operands[0] === "" || operands[1] === "") return null;
+  if (operands.length < 2 || operands[0] === "" || operands[1] === "") return null;
   return { noClobber, binary: operands[0], target: operands[1] };
 }
 
@@ -149,16 +153,30 @@ async function targetProblem(target: string): Promise<string | null> {
   return await isWritableDirectory(existing) ? null : `no write permission at ${existing}`;
 }
 
-/** The libraries the loader opens for `binary`, in ldd's order; none for static or non-ELF. */
-async function libraryPaths(binary: string): Promise<string[]> {
+/**
+ * The libraries the loader opens for `binary`, in ldd's order; none for
+ * static or non-ELF files. What the script's ldd said on stderr about such
+ * files is said too: "not a dynamic executable" for a script or a classic
+ * static binary, and for a damaged ELF file one line with what is wrong.
+ */
+async function libraryPaths(
+  binary: string,
+  err: (text: string) => Promise<void>,
+  prog: string,
+): Promise<string[]> {
   try {
     const closure = await resolveDependencies(binary);
+    if (closure.isStatic && !closure.elf.hasDynamic) await err(NOT_DYNAMIC);
     return closure.objects.map((object) => object.path);
   } catch (error) {
-    if (error instanceof ElfError) return [];
-    throw error;
+    if (!(error instanceof ElfError)) throw error;
+    await err(error.reason === "not an ELF file" ? NOT_DYNAMIC : `${prog}: ${error.message}\n`);
+    return [];
   }
 }
+
+/** What ldd prints on stderr for a file it has nothing to say about. */
+const NOT_DYNAMIC = "\tnot a dynamic executable\n";
 
 async function isFile(path: string): Promise<boolean> {
   try {

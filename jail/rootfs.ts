@@ -89,6 +89,38 @@ export function findBinary(name: string): string {
   throw new JailError(`${name}: not found${name.includes("/") ? "" : " on PATH"}`);
 }
 
+/** Interpreters followed from a script to its interpreter, at most (as the kernel's limit). */
+const MAX_INTERPRETERS = 4;
+
+/**
+ * The programs `path` needs to run: itself and, for a script, its `#!`
+ * interpreter (and the program `/usr/bin/env` is asked for), followed as the
+ * kernel does.
+ */
+function withInterpreters(path: string, depth = 0): { path: string; script: boolean }[] {
+  const head = new Uint8Array(256);
+  let length = 0;
+  try {
+    using file = Deno.openSync(path);
+    length = file.readSync(head) ?? 0;
+  } catch {
+    return [{ path, script: false }]; // unreadable: the ELF reader says why
+  }
+  const text = new TextDecoder().decode(head.subarray(0, length));
+  if (!text.startsWith("#!")) return [{ path, script: false }];
+  if (depth >= MAX_INTERPRETERS) throw new JailError(`${path}: too many levels of interpreters`);
+  const [interpreter, argument] = text.slice(2).split("\n")[0].trim().split(/\s+/);
+  if (!interpreter) throw new JailError(`${path}: a #! line without an interpreter`);
+  const programs = [
+    { path, script: true },
+    ...withInterpreters(findBinary(interpreter), depth + 1),
+  ];
+  if (posix.basename(interpreter) === "env" && argument && !argument.startsWith("-")) {
+    programs.push(...withInterpreters(findBinary(argument), depth + 1));
+  }
+  return programs;
+}
+
 /** The terminfo entry for `term`, if the host has one. */
 function terminfoEntry(term: string): string | null {
   if (!/^[\w.+-]+$/.test(term)) return null;
@@ -137,7 +169,7 @@ const GROUP = "root:x:0:\nnogroup:x:65534:\n";
 /**
  * Builds a root filesystem in `dir` (created when missing) holding
  * `binaries` (names on PATH or paths; default {@link LAB_BINARIES}) and all
- * they need to run. Existing files are overwritten; nothing is ever written
+ * they need to run (for a script, its `#!` interpreter too). Existing files are overwritten; nothing is ever written
  * outside `dir`, even through a symlink planted in it.
  *
  * @example
@@ -151,13 +183,20 @@ export async function buildJail(
   binaries: string[] = LAB_BINARIES,
   options: JailOptions = {},
 ): Promise<JailSummary> {
-  const hostBinaries = binaries.map(findBinary);
+  const programs = binaries.map(findBinary).flatMap((path) => withInterpreters(path));
+  const hostBinaries = [...new Set(programs.map((program) => program.path))];
+  const scripts = new Set(programs.filter((program) => program.script).map((p) => p.path));
+  const existing = await Deno.stat(dir).catch(() => null);
+  if (existing && !existing.isDirectory) {
+    throw new JailError(`${dir}: exists and is not a directory`);
+  }
   await Deno.mkdir(dir, { recursive: true });
   const root = await Deno.realPath(dir);
   const cache = new ResolverCache();
   const files = new Set<string>();
   for (const binary of hostBinaries) {
     files.add(binary);
+    if (scripts.has(binary)) continue; // its interpreter is among hostBinaries
     const closure = await resolveDependencies(binary, { cache });
     if (closure.missing.length) {
       const names = closure.missing.map((lib) => lib.name).join(", ");

@@ -5,8 +5,9 @@
 // returns ldd's order (breadth-first load order, interpreter where first needed).
 //
 // The script below reconstructs the seed from its specification. Its library list takes every
-// absolute path ldd prints, and it requires exactly two operands after the options; the port
-// does the same (see jail/binlibdepcp.ts). It is only ever run on fresh targets without
+// absolute path ldd prints, and like the original (which counts only 2 or 3 words in all) it
+// ignores an operand after TARGET; unlike it, a missing TARGET is a usage error here and in
+// the port (the original went on with an empty TARGET until mkdir failed). It is only ever run on fresh targets without
 // planted symlinks, since it would follow them outside the target.
 
 import assert from "node:assert/strict";
@@ -44,7 +45,7 @@ while getopts ":n" OPT; do
   esac
 done
 shift $((OPTIND - 1))
-if [ $# -ne 2 ]; then
+if [ $# -lt 2 ]; then
   usage >&2
   exit 2
 fi
@@ -89,7 +90,7 @@ copy() {
 
 printf "Copying ...\n\n"
 copy "$BINARY"
-LIBS=$(ldd "$BINARY" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+LIBS=$(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 for LIB in $LIBS; do
   copy "$LIB"
 done
@@ -227,7 +228,8 @@ Deno.test("binlibdepcp: usage, option and argument errors match the script", asy
         ["-x", "/usr/bin/ls", "/tmp/x"],
         ["-h", "/usr/bin/ls", "/tmp/x"],
         ["-n", "-n", "/usr/bin/ls", "/tmp/x"],
-        ["/usr/bin/ls", "/tmp/x", "extra"],
+        ["-n", "/usr/bin/ls"],
+        ["/usr/bin/ls", "/tmp/x", "extra", "more"],
       ]
     ) {
       const outcome = await work.same(args);
@@ -235,6 +237,11 @@ Deno.test("binlibdepcp: usage, option and argument errors match the script", asy
       assert.equal(outcome.stdout, "");
       assert.match(outcome.stderr, /^Useage:/);
     }
+    // the script counts 2 or 3 words in all: an operand after TARGET is ignored
+    const targets = { seed: `${work.dir}/seed-extra`, port: `${work.dir}/port-extra` };
+    const extra = await work.same(["/usr/bin/true", "{TARGET}", "extra"], targets);
+    assert.equal(extra.code, 0);
+    assert.ok((await Deno.stat(`${targets.port}/usr/bin/true`)).isFile);
   } finally {
     await work.dispose();
   }
@@ -430,6 +437,21 @@ Deno.test("binlibdepcp: planted symlinks in TARGET never lead writes outside it"
     } else {
       assert.ok((await Deno.lstat(planted)).isFile);
     }
+  } finally {
+    await work.dispose();
+  }
+});
+
+Deno.test("binlibdepcp: a damaged ELF file is copied with one line saying what is wrong", async () => {
+  const work = await Workspace.create();
+  try {
+    const damaged = `${work.dir}/damaged`;
+    const ls = await Deno.readFile("/usr/bin/ls");
+    await Deno.writeFile(damaged, ls.subarray(0, 3000), { mode: 0o755 });
+    const outcome = await work.port([damaged, `${work.dir}/target`]);
+    assert.equal(outcome.code, 0);
+    assert.match(outcome.stderr, /^binlibdepcp\.sh: \S+\/damaged: [^\n]+\n$/);
+    assert.deepEqual(rows(outcome.stdout), [`${"damaged".padStart(25)} : [OK]`]);
   } finally {
     await work.dispose();
   }

@@ -70,14 +70,48 @@ Deno.test("jail: bad input gives one line and exit 1 or 2", async () => {
     const missing = await runCli(["jail", `${dir}/j`, "no-such-binary-xyz"]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^invoke_ns: jail: no-such-binary-xyz: not found on PATH\n$/);
-    const script = `${dir}/script.sh`;
-    await Deno.writeTextFile(script, "#!/bin/sh\n");
-    const notElf = await runCli(["jail", `${dir}/j`, script]);
+    const data = `${dir}/data`;
+    await Deno.writeTextFile(data, "neither ELF nor script\n");
+    const notElf = await runCli(["jail", `${dir}/j`, data]);
     assert.equal(notElf.code, 1);
-    assert.match(notElf.stderr, /not an ELF file/);
+    assert.match(notElf.stderr, /^invoke_ns: jail: \S+\/data: not an ELF file\n$/);
+    const orphan = `${dir}/orphan.sh`;
+    await Deno.writeTextFile(orphan, "#!/no/such/interpreter\n", { mode: 0o755 });
+    const noInterpreter = await runCli(["jail", `${dir}/j`, orphan]);
+    assert.equal(noInterpreter.code, 1);
+    assert.equal(noInterpreter.stderr, "invoke_ns: jail: /no/such/interpreter: not found\n");
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const notDirectory = await runCli(["jail", `${dir}/file`, "ls"]);
+    assert.equal(notDirectory.code, 1);
+    assert.match(
+      notDirectory.stderr,
+      /^invoke_ns: jail: \S+\/file: exists and is not a directory\n$/,
+    );
     assert.equal((await runCli(["jail"])).code, 2);
   });
 });
+
+privilegedTest(
+  "jail: a script comes with its interpreter (and env's program), and runs inside",
+  async () => {
+    await withTempDir(async (dir) => {
+      const script = `${dir}/hello.sh`;
+      await Deno.writeTextFile(
+        script,
+        '#!/usr/bin/env bash\necho "hello from bash $BASH_VERSINFO"\n',
+        {
+          mode: 0o755,
+        },
+      );
+      const jail = `${dir}/jail`;
+      const built = await runCli(["jail", jail, script]);
+      assert.equal(built.code, 0, built.stderr);
+      const ran = await runCli(["-pm", "-c", jail, script]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /^hello from bash \d+\n$/);
+    });
+  },
+);
 
 Deno.test("binlibdepcp: the executable answers to that name (argv[0])", async () => {
   await withTempDir(async (dir) => {
@@ -90,7 +124,37 @@ Deno.test("binlibdepcp: the executable answers to that name (argv[0])", async ()
     const stdout = new TextDecoder().decode(ran.stdout);
     assert.equal(ran.code, 0);
     assert.match(stdout, /^Copying \.\.\.\n\n\s+true : \[OK\]$/m);
-    assert.ok(Deno.statSync(`${dir}/t/bin/true`).isFile || Deno.statSync(`${dir}/t/usr/bin/true`));
+    assert.ok(Deno.statSync(`${dir}/t/bin/true`).isFile);
+  });
+});
+
+Deno.test("binlibdepcp: as its own command through deno install (README)", async () => {
+  await withTempDir(async (dir) => {
+    const root = new URL("..", import.meta.url).pathname;
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "install",
+        "-g",
+        "--root",
+        `${dir}/install`,
+        "--allow-read",
+        "--allow-write",
+        "-n",
+        "binlibdepcp",
+        `${root}jail/binlibdepcp.ts`,
+      ],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+    const ran = await new Deno.Command(`${dir}/install/bin/binlibdepcp`, {
+      args: ["/bin/true", `${dir}/t`],
+      stdout: "piped",
+    }).output();
+    assert.equal(ran.code, 0);
+    assert.match(new TextDecoder().decode(ran.stdout), /^Copying \.\.\.\n\n\s+true : \[OK\]$/m);
+    assert.ok(Deno.statSync(`${dir}/t/bin/true`).isFile);
   });
 });
 
