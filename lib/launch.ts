@@ -41,10 +41,12 @@ import {
 import { enterChrootJail, jailProblem, pivotIntoJail, prepareJailMount } from "./jail.ts";
 import {
   makeMountsPrivate,
+  missingMountPoints,
   MOUNT_NAMESPACE,
   mountProblem,
   type MountRequest,
   performMounts,
+  removeMountPoints,
 } from "./mount.ts";
 import {
   bornInNetwork,
@@ -162,6 +164,8 @@ interface Plan {
   jail?: string;
   pivot: boolean;
   mounts: MountRequest[];
+  /** The mount points the mounts will create, removed again once the command has ended. */
+  mountPoints: string[];
   veth?: VethSpec;
   env: string[];
 }
@@ -221,12 +225,14 @@ function planLaunch(spec: LaunchSpec): Plan {
     if (problem) throw new LaunchError("jail", problem, 125);
     jail = Deno.realPathSync(spec.jail);
   }
-  const mounts = spec.mounts ?? [];
+  // copies: mountProblem settles each target (inside the jail, as seen from there)
+  const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
   for (const request of mounts) {
     const problem = mountProblem(request, jail);
     if (problem) throw new LaunchError("mount", problem, 125);
   }
+  const mountPoints = missingMountPoints(mounts, jail ?? "");
   const env = spec.env ?? {};
   for (const [key, value] of Object.entries(env)) {
     const problem = environmentProblem(key, String(value));
@@ -252,7 +258,17 @@ function planLaunch(spec: LaunchSpec): Plan {
   if (spec.chrootOnly && jail === undefined) throw usage("--chroot needs a jail (-c DIR)");
   const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
   const environment = commandEnvironment(env, spec.keepEnv);
-  return { namespaces, mapping, time, jail, pivot, mounts, veth: spec.veth, env: environment };
+  return {
+    namespaces,
+    mapping,
+    time,
+    jail,
+    pivot,
+    mounts,
+    mountPoints,
+    veth: spec.veth,
+    env: environment,
+  };
 }
 
 /** One line explaining why clone refused, with a hint where one helps. */
@@ -441,5 +457,6 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       reportDemoQueueRemoved(demo, report);
     }
     if (network) await removeVeth(network);
+    removeMountPoints(plan.mountPoints);
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import { CLONE, MS } from "../ffi/constants.ts";
+import { realPathInRoot, RootPathError } from "../jail/rootpath.ts";
 import {
   accessible,
   close,
@@ -75,9 +76,10 @@ export function parseBindSpec(spec: string): { source: string; target: string } 
 
 /**
  * Why `request` cannot be done, or null when it can. Checked in the parent,
- * before anything is created: sources must exist, targets must be absolute,
- * and no existing part of a target inside the jail may be a symlink (which
- * could lead the mount, or the mount point created for it, out of the jail).
+ * before anything is created: sources must exist and targets must be
+ * absolute. Inside a jail, the target is resolved as the jailed process
+ * will see it (symlinks followed from the jail's root, never out of it) and
+ * `request.target` becomes that path, which holds no symlink.
  */
 export function mountProblem(request: MountRequest, jail?: string): string | null {
   const target = request.target;
@@ -95,19 +97,45 @@ export function mountProblem(request: MountRequest, jail?: string): string | nul
     }
   }
   if (jail) {
-    let path = jail;
-    for (const part of target.split("/").filter(Boolean)) {
-      path += `/${part}`;
-      try {
-        if (Deno.lstatSync(path).isSymlink) {
-          return `${path}: a symlink inside the jail; refusing to mount through it`;
-        }
-      } catch {
-        break; // does not exist yet: it will be created as a plain directory or file
-      }
+    try {
+      request.target = realPathInRoot(jail, target);
+    } catch (error) {
+      return error instanceof RootPathError ? error.message : String(error);
     }
   }
   return null;
+}
+
+/**
+ * The paths `requests` will create as mount points under `root` (`""` for
+ * the current root), outermost first: those that do not exist yet.
+ */
+export function missingMountPoints(requests: MountRequest[], root: string): string[] {
+  const missing: string[] = [];
+  for (const request of requests) {
+    let path = root;
+    for (const part of request.target.split("/").filter(Boolean)) {
+      path += `/${part}`;
+      if (!missing.includes(path) && !accessible(path, F_OK)) missing.push(path);
+    }
+  }
+  return missing;
+}
+
+/**
+ * Parent step, once the command has ended: removes the mount points a launch
+ * created (from {@link missingMountPoints}), innermost first, where they are
+ * still empty; the mounts themselves went with the mount namespace.
+ */
+export function removeMountPoints(paths: string[]): void {
+  for (const path of [...paths].reverse()) {
+    try {
+      const info = Deno.lstatSync(path);
+      if (info.isFile && info.size === 0 || info.isDirectory) Deno.removeSync(path);
+    } catch {
+      // not empty, or gone already: left as it is
+    }
+  }
 }
 
 /** Creates `path` (and its parents) as a directory, or as an empty file when `file`. */
