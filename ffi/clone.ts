@@ -68,6 +68,7 @@ import {
   prctl,
   raw,
   read,
+  readFile,
   resetSignal,
   setSignalMask,
   SIG_BLOCK,
@@ -211,6 +212,8 @@ let current: {
   request: CloneRequest;
   /** The parent's stack pointer the stacks are carved below. */
   stackPointer: bigint;
+  /** The signals the child resets to their default disposition. */
+  resetSignals: number[];
   failure?: ChildSetupError;
   clearedNonblock: number[];
   execPlan?: {
@@ -255,11 +258,32 @@ function resolveCommand(command: string, env: string[]): string[] {
   return path.split(":").map((dir) => `${dir || "."}/${command}`);
 }
 
-/** Child-side hygiene before exec: signals, fds (but `keep`), O_NONBLOCK, parent death. */
-function sanitizeChild(keep?: number): void {
-  for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
-    if (signal !== SIGNALS.SIGKILL && signal !== SIGNALS.SIGSTOP) resetSignal(signal);
+/**
+ * The signals whose disposition is not the default here (ignored or caught,
+ * from /proc/self/status), which the child must reset: every signal when
+ * that cannot be read. Read just before clone, as no JS runs in between.
+ */
+function changedSignals(): number[] {
+  let changed = (1n << BigInt(SIGNAL_MAX)) - 1n;
+  try {
+    const status = readFile("/proc/self/status");
+    const mask = (field: string) =>
+      BigInt(`0x${status.match(new RegExp(`^${field}:\\s+([0-9a-f]+)$`, "m"))![1]}`);
+    changed = mask("SigIgn") | mask("SigCgt");
+  } catch {
+    // no /proc: reset them all
   }
+  const signals = [];
+  for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
+    const unresettable = signal === SIGNALS.SIGKILL || signal === SIGNALS.SIGSTOP;
+    if (!unresettable && (changed >> BigInt(signal - 1)) & 1n) signals.push(signal);
+  }
+  return signals;
+}
+
+/** Child-side hygiene before exec: signals, fds (but `keep`), O_NONBLOCK, parent death. */
+function sanitizeChild(signals: number[], keep?: number): void {
+  for (const signal of signals) resetSignal(signal);
   if (keep === undefined) {
     closeRange(3, 0xffff_ffff);
   } else {
@@ -339,7 +363,7 @@ function childSetup(): void {
   try {
     prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
-    sanitizeChild(job.execReport?.writeEnd);
+    sanitizeChild(job.resetSignals, job.execReport?.writeEnd);
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();
@@ -414,7 +438,7 @@ function grandchildOutcome(
  */
 export function cloneChild(request: CloneRequest): CloneOutcome {
   const sp = stackPointer();
-  current = { request, stackPointer: sp, clearedNonblock: [] };
+  current = { request, stackPointer: sp, resetSignals: changedSignals(), clearedNonblock: [] };
   if (request.exec) {
     const argv = cstrVector(request.exec.argv);
     const envp = cstrVector(request.exec.env);
