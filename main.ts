@@ -87,6 +87,8 @@ export async function main(args: string[]): Promise<number> {
       fail(named ? error.message : `${error.step}: ${error.message}`);
       return error.exitCode;
     }
+    // Whoever read our output has gone (`| head`): stop quietly, as SIGPIPE would.
+    if (error instanceof Deno.errors.BrokenPipe) return 128 + 13;
     fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
     return subcommand && args[0] !== "enter" ? 1 : 125;
   }

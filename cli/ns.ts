@@ -87,7 +87,11 @@ export async function runNs(args: string[], program: string): Promise<number> {
     writeOut(rows);
     if (unreadable) {
       const hint = getuid() === 0 ? "" : " (run as root to see them)";
-      writeErrorLine(`${program}: ns: ${unreadable} processes could not be read${hint}`);
+      writeErrorLine(
+        `${program}: ns: ${unreadable} process${
+          unreadable === 1 ? "" : "es"
+        } could not be read${hint}`,
+      );
     }
     return 0;
   }

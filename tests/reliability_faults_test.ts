@@ -631,5 +631,10 @@ privilegedTest(
       );
       assert.equal(decoder.decode(out.stderr), "", flags);
     }
+    // a subcommand whose own output meets the broken pipe stops quietly, as SIGPIPE would
+    const script = `${cli} tour | head -1 >/dev/null; echo "status \${PIPESTATUS[0]}"`;
+    const out = await new Deno.Command("bash", { args: ["-c", script], stderr: "piped" }).output();
+    assert.equal(decoder.decode(out.stdout), "status 141\n", decoder.decode(out.stderr));
+    assert.equal(decoder.decode(out.stderr), "");
   },
 );
