@@ -3,26 +3,14 @@
  * placed outside it; with `-pm` a fresh /proc is mounted inside the jail.
  */
 import assert from "node:assert/strict";
-import { mountTable, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
-
-/** Copies `binaries` and the libraries ldd names for them (ldd as a test oracle only). */
-export async function buildTestJail(jail: string, binaries: string[]): Promise<void> {
-  const files = new Set<string>();
-  for (const binary of binaries) {
-    files.add(binary);
-    const ldd = new Deno.Command("ldd", { args: [binary], stdout: "piped" }).outputSync();
-    for (const match of new TextDecoder().decode(ldd.stdout).matchAll(/(\/\S+) \(0x/g)) {
-      files.add(match[1]);
-    }
-  }
-  for (const file of files) {
-    const target = `${jail}${file}`;
-    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-    await Deno.copyFile(await Deno.realPath(file), target);
-    await Deno.chmod(target, 0o755);
-  }
-  await Deno.chmod(jail, 0o755);
-}
+import {
+  buildTestJail,
+  mountTable,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  withTempDir,
+} from "./helpers.ts";
 
 privilegedTest("jail: -c runs the command inside and hides what is outside", async () => {
   await withTempDir(async (dir) => {

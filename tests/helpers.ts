@@ -174,3 +174,22 @@ export function queueExists(name: string): boolean {
     throw error;
   }
 }
+
+/** Copies `binaries` and the libraries ldd names for them (ldd as a test oracle only). */
+export async function buildTestJail(jail: string, binaries: string[]): Promise<void> {
+  const files = new Set<string>();
+  for (const binary of binaries) {
+    files.add(binary);
+    const ldd = new Deno.Command("ldd", { args: [binary], stdout: "piped" }).outputSync();
+    for (const match of new TextDecoder().decode(ldd.stdout).matchAll(/(\/\S+) \(0x/g)) {
+      files.add(match[1]);
+    }
+  }
+  for (const file of files) {
+    const target = `${jail}${file}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(await Deno.realPath(file), target);
+    await Deno.chmod(target, 0o755);
+  }
+  await Deno.chmod(jail, 0o755);
+}

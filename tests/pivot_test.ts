@@ -4,8 +4,15 @@
  * nothing stays mounted on the host afterwards.
  */
 import assert from "node:assert/strict";
-import { buildTestJail } from "./chroot_test.ts";
-import { mountTable, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+
+import {
+  buildTestJail,
+  mountTable,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  withTempDir,
+} from "./helpers.ts";
 
 /** The classic escape: chroot into a subdirectory, climb out with "..", chroot there. */
 const ESCAPE_C = `
