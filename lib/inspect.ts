@@ -119,7 +119,7 @@ export interface SystemNamespace extends NamespaceEntry {
   pid: number;
   /** That process's user name (or UID). */
   user: string;
-  /** That process's command name. */
+  /** That process's command line (its name for a kernel thread), as lsns shows it. */
   command: string;
 }
 
@@ -135,6 +135,16 @@ function userNames(): Map<number, string> {
     // no passwd file: show numeric IDs
   }
   return names;
+}
+
+/** A process's command line as lsns shows it: its name for a kernel thread. */
+function commandOf(pid: number): string {
+  try {
+    const line = readFile(`/proc/${pid}/cmdline`).replace(/\0+$/, "").replaceAll("\0", " ");
+    return line || readFile(`/proc/${pid}/comm`).trim();
+  } catch {
+    return "?"; // exited meanwhile
+  }
 }
 
 /**
@@ -157,11 +167,9 @@ export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable
   for (const pid of pids) {
     let entries: NamespaceEntry[];
     let uid: number;
-    let command: string;
     try {
       entries = namespacesOf(pid);
       uid = Number(readFile(`/proc/${pid}/status`).match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
-      command = readFile(`/proc/${pid}/comm`).trim();
     } catch {
       unreadable++; // exited meanwhile, or not ours to read
       continue;
@@ -174,7 +182,7 @@ export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable
         continue;
       }
       const user = names.get(uid) ?? String(uid);
-      found.set(key, { type, inode, processes: 1, pid, user, command });
+      found.set(key, { type, inode, processes: 1, pid, user, command: commandOf(pid) });
     }
   }
   const namespaces = [...found.values()].sort((a, b) =>

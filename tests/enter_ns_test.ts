@@ -179,7 +179,10 @@ privilegedTest(
       const entry = json.processes[0].namespaces.find((ns: { type: string }) => ns.type === "uts");
       assert.deepEqual(entry, { type: "uts", inode: Number(uts), differs: true });
       const all = await runCli(["ns", "--all"]);
-      assert.match(all.stdout, new RegExp(`^${uts}\\s+uts\\s+1\\s+${pid}\\s+root\\s+sleep$`, "m"));
+      assert.match(
+        all.stdout,
+        new RegExp(`^${uts}\\s+uts\\s+1\\s+${pid}\\s+root\\s+sleep 60$`, "m"),
+      );
       const allJson = JSON.parse((await runCli(["ns", "--all", "--json"])).stdout);
       assert.ok(allJson.namespaces.some((ns: { inode: number }) => ns.inode === Number(uts)));
       assert.deepEqual(
