@@ -367,7 +367,7 @@ function childSetup(): void {
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();
-      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer!);
+      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer);
     } else {
       aimAtExit(contexts.exec, 0);
     }

@@ -187,7 +187,7 @@ function joinOwnerToo(joins: Join[]): void {
 }
 
 /** Child step: joins `join`'s namespace; a refusal names the namespace and the reason. */
-function join(join: Join): void {
+function joinNamespace(join: Join): void {
   try {
     setns(join.fd, FLAGS[join.type]);
   } catch (error) {
@@ -245,7 +245,7 @@ export async function enter(target: number | string, spec: EnterSpec = {}): Prom
       namespaces: 0,
       setup: () => {
         for (const namespace of ordered) {
-          join(namespace);
+          joinNamespace(namespace);
           if (namespace.type === "mnt" && root) {
             fchdir(root.dir);
             chroot(".");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { launch } from "../mod.ts";
 import {
   cliCommand,
+  cliCommandAs,
   NOBODY,
   privilegedTest,
   readableSources,
@@ -69,20 +70,7 @@ privilegedTest("cgroup: -C shows the process at the root of its cgroup view", as
   await Deno.mkdir(group);
   try {
     const inGroup = async (args: string[], asUser?: number) => {
-      const setpriv = asUser === undefined ? [] : [
-        "setpriv",
-        `--reuid=${asUser}`,
-        `--regid=${asUser}`,
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
-        `DENO_DIR=/tmp/invoke_ns_deno_dir_${asUser}`,
-        `${readableSources()}/deno`,
-        "run",
-        "-A",
-        `${readableSources()}/main.ts`,
-      ];
-      const cli = asUser === undefined ? cliCommand() : setpriv;
+      const cli = asUser === undefined ? cliCommand() : cliCommandAs(asUser, []);
       const out = await new Deno.Command("sh", {
         args: ["-c", `echo $$ > ${group}/cgroup.procs && exec "$@"`, "sh", ...cli, ...args],
         stdout: "piped",
