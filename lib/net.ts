@@ -63,7 +63,8 @@ let vethCounter = 0;
 
 /** Why `spec` cannot be used, or null. Checked before anything is created. */
 export async function vethProblem(spec: VethSpec): Promise<string | null> {
-  const { formatCidr, formatIPv4, networkAddress, parseCidr } = await import("./netlink.ts");
+  const codec = await import("./netlink.ts");
+  const { formatCidr, formatIPv4, networkAddress, parseCidr } = codec;
   try {
     if (spec.host !== undefined) parseCidr(spec.host);
     if (spec.guest !== undefined) parseCidr(spec.guest);
@@ -76,7 +77,7 @@ export async function vethProblem(spec: VethSpec): Promise<string | null> {
   if (spec.host && spec.guest) {
     const [host, guest] = [parseCidr(spec.host), parseCidr(spec.guest)];
     for (const [text, cidr] of [[spec.host, host], [spec.guest, guest]] as const) {
-      const problem = linkAddressProblem(cidr, formatIPv4, networkAddress);
+      const problem = linkAddressProblem(cidr, codec);
       if (problem) return `${text}: ${problem}`;
     }
     if (formatCidr(networkAddress(host)) !== formatCidr(networkAddress(guest))) {
@@ -102,11 +103,7 @@ export async function vethProblem(spec: VethSpec): Promise<string | null> {
  * address, on a network of /8 to /30, and neither that network's own address
  * nor its broadcast address.
  */
-function linkAddressProblem(
-  cidr: Cidr,
-  formatIPv4: (address: Uint8Array) => string,
-  networkAddress: (cidr: Cidr) => Cidr,
-): string | null {
+function linkAddressProblem(cidr: Cidr, codec: CidrCodec): string | null {
   const first = cidr.address[0];
   if (first === 0 || first === 127 || first >= 224) {
     return "not a unicast address for a link (0.x, 127.x loopback, 224 and up multicast/reserved)";
@@ -114,33 +111,30 @@ function linkAddressProblem(
   if (cidr.prefixLength < 8 || cidr.prefixLength > 30) {
     return "the prefix length must be 8 to 30 (a network with room for both ends)";
   }
-  const network = networkAddress(cidr).address;
-  const broadcast = network.map((byte, i) =>
-    byte | (0xff >> Math.min(8, Math.max(0, cidr.prefixLength - 8 * i)))
-  );
+  const { formatIPv4, networkAddress, broadcastAddress } = codec;
   const address = formatIPv4(cidr.address);
-  if (address === formatIPv4(network)) return "that is the network's own address";
-  if (address === formatIPv4(broadcast)) return "that is the network's broadcast address";
+  if (address === formatIPv4(networkAddress(cidr).address)) {
+    return "that is the network's own address";
+  }
+  if (address === formatIPv4(broadcastAddress(cidr))) {
+    return "that is the network's broadcast address";
+  }
   return null;
 }
 
-/** The host address among `used` on the network of `cidr` (or containing it), if any. */
-function addressInUse(cidr: Cidr, used: InterfaceAddress[]): string | undefined {
-  const within = (address: Uint8Array, network: Cidr) => {
-    const bits = network.prefixLength;
-    return [...address].every((byte, i) => {
-      const mask = 0xff & (0xff << (8 - Math.min(8, Math.max(0, bits - 8 * i))));
-      return (byte & mask) === (network.address[i] & mask);
-    });
-  };
-  const found = used.find((entry) => {
-    const other = { address: octets(entry.address), prefixLength: entry.prefixLength };
-    return within(other.address, cidr) || within(cidr.address, other);
-  });
+/** The host address among `used` whose network overlaps `cidr`'s, if any. */
+function addressInUse(cidr: Cidr, used: InterfaceAddress[], codec: CidrCodec): string | undefined {
+  const found = used.find((entry) =>
+    codec.networksOverlap(cidr, {
+      address: codec.parseIPv4(entry.address),
+      prefixLength: entry.prefixLength,
+    })
+  );
   return found && `${found.address}/${found.prefixLength}`;
 }
 
-const octets = (address: string) => new Uint8Array(address.split(".").map(Number));
+/** The CIDR helpers of lib/netlink.ts, loaded only when a veth is asked for. */
+type CidrCodec = typeof import("./netlink.ts");
 
 /** The first 10.0.N.0/24 with no address of the host's in it. */
 function freeSubnet(used: string[]): number {
@@ -171,7 +165,8 @@ async function withHostLock<T>(fn: () => T): Promise<T> {
 export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
   // Loaded only when asked for: a plain launch does without the netlink code.
   const { RouteSocket } = await import("./rtnetlink.ts");
-  const { formatIPv4, parseCidr } = await import("./netlink.ts");
+  const codec = await import("./netlink.ts");
+  const { formatIPv4, parseCidr } = codec;
   const name = spec.name ??
     (vethCounter++ === 0 ? `ns${Deno.pid}` : `ns${Deno.pid}-${vethCounter}`);
   return await withHostLock(() => {
@@ -187,7 +182,7 @@ export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
         const n = freeSubnet(used.map((entry) => entry.address));
         [host, guest] = [`10.0.${n}.1/24`, `10.0.${n}.2/24`];
       } else {
-        const taken = addressInUse(parseCidr(host), used);
+        const taken = addressInUse(parseCidr(host), used, codec);
         if (taken) {
           throw new LaunchError(
             "veth",

@@ -651,11 +651,26 @@ export function formatCidr(cidr: Cidr): string {
   return `${formatIPv4(cidr.address)}/${cidr.prefixLength}`;
 }
 
+/** How many of byte `i`'s bits belong to the network part of a /`prefixLength`. */
+const networkBits = (prefixLength: number, i: number) =>
+  Math.min(8, Math.max(0, prefixLength - 8 * i));
+
 /** The network a CIDR belongs to: its host bits cleared (10.0.0.7/24 -> 10.0.0.0/24). */
 export function networkAddress(cidr: Cidr): Cidr {
-  const address = cidr.address.map((byte, i) => {
-    const bits = Math.min(8, Math.max(0, cidr.prefixLength - 8 * i));
-    return byte & (0xff << (8 - bits));
-  });
+  const address = cidr.address.map((byte, i) =>
+    byte & (0xff << (8 - networkBits(cidr.prefixLength, i)))
+  );
   return { address, prefixLength: cidr.prefixLength };
+}
+
+/** The broadcast address of a CIDR's network: its host bits set (10.0.0.7/24 -> 10.0.0.255). */
+export function broadcastAddress(cidr: Cidr): Uint8Array {
+  return cidr.address.map((byte, i) => byte | (0xff >> networkBits(cidr.prefixLength, i)));
+}
+
+/** Whether two networks share addresses: under the shorter prefix, they are the same network. */
+export function networksOverlap(a: Cidr, b: Cidr): boolean {
+  const prefixLength = Math.min(a.prefixLength, b.prefixLength);
+  const network = (cidr: Cidr) => formatCidr(networkAddress({ ...cidr, prefixLength }));
+  return network(a) === network(b);
 }

@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import {
   attribute,
+  broadcastAddress,
   CidrError,
   deleteLinkRequest,
   dumpAddressesRequest,
   dumpLinksRequest,
   encodeMessage,
   formatCidr,
+  formatIPv4,
   getLinkRequest,
   IFLA_IFNAME,
   IFLA_INFO_DATA,
@@ -23,6 +25,7 @@ import {
   nestedAttribute,
   NetlinkFormatError,
   networkAddress,
+  networksOverlap,
   newAddressRequest,
   newDefaultRouteRequest,
   newVethRequest,
@@ -397,4 +400,18 @@ Deno.test("cidr: network address clears the host bits", () => {
   assert.equal(network("172.31.255.255/0"), "0.0.0.0/0");
   assert.equal(network("172.31.255.255/32"), "172.31.255.255/32");
   assert.equal(network("10.0.0.7/31"), "10.0.0.6/31");
+});
+
+Deno.test("cidr: broadcast address sets the host bits; networks overlap under the shorter prefix", () => {
+  const broadcast = (text: string) => formatIPv4(broadcastAddress(parseCidr(text)));
+  assert.equal(broadcast("10.0.0.7/24"), "10.0.0.255");
+  assert.equal(broadcast("192.168.1.130/25"), "192.168.1.255");
+  assert.equal(broadcast("10.1.2.3/12"), "10.15.255.255");
+  assert.equal(broadcast("10.0.0.7/32"), "10.0.0.7");
+  const overlap = (a: string, b: string) => networksOverlap(parseCidr(a), parseCidr(b));
+  assert.equal(overlap("10.204.0.5/24", "10.204.0.1/24"), true);
+  assert.equal(overlap("10.204.0.9/16", "10.204.1.1/24"), true);
+  assert.equal(overlap("10.204.1.1/24", "10.204.0.9/16"), true);
+  assert.equal(overlap("10.204.1.1/24", "10.204.0.1/24"), false);
+  assert.equal(overlap("192.168.1.1/25", "192.168.1.129/25"), false);
 });
