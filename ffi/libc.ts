@@ -588,7 +588,7 @@ export function defaultSignalAction(signal: number): Uint8Array<ArrayBuffer> {
     Deno.UnsafePointer.of(previous),
     8n,
   );
-  check("rt_sigaction", result, signalLabel(signal));
+  check("rt_sigaction", result, `signal ${signal}`);
   return previous;
 }
 
@@ -596,8 +596,6 @@ export function defaultSignalAction(signal: number): Uint8Array<ArrayBuffer> {
 export function restoreSignalAction(signal: number, action: Uint8Array<ArrayBuffer>): void {
   check("rt_sigaction", libc.syscall4(SYS_rt_sigaction, BigInt(signal), action, null, 8n));
 }
-
-const signalLabel = (signal: number) => `signal ${signal}`;
 
 /** pthread_sigmask(2) on a 64-bit mask; returns the previous mask. */
 export function setSignalMask(how: number, mask: bigint): bigint {
