@@ -128,6 +128,12 @@ export interface CloneRequest {
    * that joined them (a PID namespace joined with setns in `setup`).
    */
   execInGrandchild?: boolean;
+  /**
+   * Kill the command (PR_SET_PDEATHSIG, SIGKILL) when the caller dies
+   * (default true). Set in the child before setup and again after it, as a
+   * change of credentials during setup clears it.
+   */
+  dieWithParent?: boolean;
 }
 
 /** What happened by the time `clone` returned in the parent. */
@@ -342,12 +348,12 @@ function aimAtCommand(exec: ExecRequest): void {
  * spawn -> exec -> report -> exit chain on its copy of the contexts, then
  * points the child's own exec context at `_exit(0)`.
  */
-function spawnGrandchild(sp: bigint): number {
+function spawnGrandchild(sp: bigint, dieWithParent: boolean): number {
   const pid = raw.clone(
     pointer(addresses.setcontext),
     pointer((sp - BigInt(STACKS.grandchild.top)) & ~15n),
     CLONE.PARENT | SIGNALS.SIGCHLD,
-    pointer(contexts.spawn.address),
+    pointer((dieWithParent ? contexts.spawn : contexts.exec).address),
     null,
     null,
     null,
@@ -360,18 +366,19 @@ function spawnGrandchild(sp: bigint): number {
 /** The JS function the child runs first, on its carved stack. */
 function childSetup(): void {
   const job = current!;
+  const dieWithParent = job.request.dieWithParent ?? true;
   try {
-    prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    if (dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
     sanitizeChild(job.resetSignals, job.execReport?.writeEnd);
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();
-      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer);
+      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer, dieWithParent);
     } else {
       aimAtExit(contexts.exec, 0);
     }
-    prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    if (dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
   } catch (error) {
     job.failure = error instanceof ChildSetupError ? error : new ChildSetupError(
       error instanceof SyscallError ? error.call : "setup",

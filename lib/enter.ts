@@ -16,7 +16,7 @@
  * @module
  */
 
-import { ChildSetupError, cloneChild } from "../ffi/clone.ts";
+import { ChildSetupError } from "../ffi/clone.ts";
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import {
@@ -39,7 +39,11 @@ import {
 } from "../ffi/libc.ts";
 import { commandEnvironment } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
-import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
+import type { JoinedNamespace, Plan } from "./plan.ts";
+import { Reporter } from "./report.ts";
+import { runPlan } from "./runner.ts";
+import { call, type ChildStep, flagNames } from "./step.ts";
+import { LaunchError, type LaunchResult } from "./supervise.ts";
 
 /** CLONE_NEW* value of each namespace type. */
 const FLAGS: Record<NamespaceType, number> = {
@@ -85,7 +89,7 @@ export interface EnterSpec {
 const TIME_REFUSAL = "a process that shares its memory with Deno's threads cannot join a time " +
   "namespace (EUSERS)";
 
-/** An open namespace to join. */
+/** An open namespace to join (while planning). */
 interface Join {
   type: NamespaceType;
   fd: number;
@@ -172,34 +176,155 @@ function ownNamespace(type: NamespaceType): number | undefined {
 /**
  * Rootless, joining a namespace takes the rights its owning user namespace
  * grants: as the run form implies `-U`, that user namespace is joined too
- * (first) unless it is ours or already among `joins`.
+ * (first) unless it is ours or already among `joins`. Returns how the plan
+ * names it, or null when it need not be joined.
  */
-function joinOwnerToo(joins: Join[]): void {
-  if (joins.length === 0 || joins.some((join) => join.type === "user")) return;
+function owningUserNamespace(joins: Join[]): string | null {
+  if (joins.length === 0 || joins.some((join) => join.type === "user")) return null;
   let owner: number;
   try {
     owner = ioctl(joins[0].fd, NS_GET_USERNS);
   } catch {
-    return; // not allowed to see it: the join itself will say why
+    return null; // not allowed to see it: the join itself will say why
   }
-  if (inodeOf(owner) === ownNamespace("user")) close(owner);
-  else joins.unshift({ type: "user", fd: owner });
+  try {
+    return inodeOf(owner) === ownNamespace("user") ? null : "<owner of the namespaces>";
+  } finally {
+    close(owner);
+  }
 }
 
-/** Child step: joins `join`'s namespace; a refusal names the namespace and the reason. */
-function joinNamespace(join: Join): void {
+/** Child step: joins a namespace of `type` by `fd`; a refusal names the namespace and the reason. */
+function joinNamespace(type: NamespaceType, fd: number): void {
   try {
-    setns(join.fd, FLAGS[join.type]);
+    setns(fd, FLAGS[type]);
   } catch (error) {
     if (!(error instanceof SyscallError)) throw error;
     const hint = error.code === "EPERM" && getuid() !== 0 ? "; it needs root" : "";
     throw new ChildSetupError(
       "enter",
-      `cannot join the ${join.type} namespace (${error.code}: ${error.description})${hint}`,
+      `cannot join the ${type} namespace (${error.code}: ${error.description})${hint}`,
       125,
       error,
     );
   }
+}
+
+/**
+ * Plans joining the namespaces of a running process (`target` a PID) or the
+ * one namespace a namespace file names (`target` a path): which namespaces
+ * are joined, in which order, and the child's steps. The namespace files are
+ * opened by the plan's first parent step (and closed by its undo); planning
+ * itself only reads. Throws a {@link LaunchError} for a target that cannot
+ * be entered.
+ */
+export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
+  const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;
+  const probe = pid !== null
+    ? openProcessNamespaces(pid, spec)
+    : [openNamespaceFile(String(target))].filter((join) => join !== null);
+  const rootless = getuid() !== 0;
+  // Learn the joins (and the owning user namespace) from these fds, then let
+  // them go: the parent's step opens its own when the plan runs.
+  let owner: string | null = null;
+  try {
+    if (rootless) owner = owningUserNamespace(probe);
+  } finally {
+    for (const join of probe) close(join.fd);
+  }
+  const source = (type: NamespaceType) => pid !== null ? `/proc/${pid}/ns/${type}` : String(target);
+  const joins: JoinedNamespace[] = probe.map((join) => ({
+    type: join.type,
+    path: source(join.type),
+  }));
+  if (owner) joins.unshift({ type: "user", path: owner });
+  const byType = new Map(joins.map((join) => [join.type, join]));
+  const user = byType.get("user");
+  const joinOrder = [
+    ...(user && rootless ? [user] : []),
+    ...JOIN_ORDER.flatMap((type) => byType.has(type) ? [byType.get(type)!] : []),
+    ...(user && !rootless ? [user] : []),
+  ];
+  const withRoot = byType.has("mnt") && pid !== null;
+  const fds = new Map<string, number>();
+  const openAll = (): void => {
+    // the owning user namespace is found from an open namespace of it: last
+    for (const join of joins.filter((join) => join.path !== owner)) {
+      fds.set(join.path, openOrExplain(join.path, pid !== null ? `process ${pid}` : join.path));
+    }
+    if (owner) fds.set(owner, ioctl(fds.values().next().value!, NS_GET_USERNS));
+    if (withRoot) {
+      const flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+      fds.set("root", openOrExplain(`/proc/${pid}/root`, `process ${pid}`, flags));
+      fds.set("cwd", openOrExplain(`/proc/${pid}/cwd`, `process ${pid}`, flags));
+    }
+  };
+  const child: ChildStep[] = joinOrder.flatMap((join): ChildStep[] => {
+    const steps: ChildStep[] = [{
+      name: "enter",
+      calls: [call("setns", `<fd of ${join.path}>`, flagNames(FLAGS[join.type], CLONE, "CLONE_"))],
+      why: `join the ${join.type} namespace`,
+      run: () => joinNamespace(join.type, fds.get(join.path)!),
+    }];
+    if (join.type === "mnt" && withRoot) {
+      steps.push({
+        name: "enter",
+        calls: [
+          call("fchdir", `<fd of /proc/${pid}/root>`),
+          call("chroot", "."),
+          call("fchdir", `<fd of /proc/${pid}/cwd>`),
+        ],
+        why: "take the target's root and working directory too",
+        run: () => {
+          fchdir(fds.get("root")!);
+          chroot(".");
+          fchdir(fds.get("cwd")!);
+        },
+      });
+    }
+    if (join.type === "user") {
+      steps.push({
+        name: "enter",
+        calls: [call("setresuid", 0, 0, 0), call("setresgid", 0, 0, 0)],
+        why: "become the user namespace's root, as nsenter does",
+        run: becomeRootIfMapped,
+      });
+    }
+    return steps;
+  });
+  const command = spec.command?.length ? spec.command : [defaultShell(withRoot ? pid : null)];
+  return {
+    create: [],
+    join: joinOrder,
+    cloneFlags: 0,
+    parent: [{
+      name: "enter",
+      calls: joins.map((join) =>
+        join.path === owner
+          ? call("ioctl", "<a namespace fd>", "NS_GET_USERNS")
+          : call("open", join.path, "O_RDONLY|O_CLOEXEC")
+      ),
+      why: "hold the namespaces to join",
+      run: openAll,
+      undo: () => {
+        for (const fd of fds.values()) close(fd);
+        fds.clear();
+      },
+    }],
+    child,
+    exec: {
+      command: command[0],
+      argv: command,
+      env: commandEnvironment(spec.env, spec.keepEnv),
+    },
+    execInGrandchild: byType.has("pid"),
+    dieWithParent: true,
+    cleanup: [],
+    report: new Reporter(false),
+    mountPoints: [],
+    userAsked: false,
+    interruptibleSetup: false,
+  };
 }
 
 /**
@@ -215,57 +340,7 @@ function joinNamespace(join: Join): void {
  * ```
  */
 export async function enter(target: number | string, spec: EnterSpec = {}): Promise<LaunchResult> {
-  const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;
-  const joins = pid !== null
-    ? openProcessNamespaces(pid, spec)
-    : [openNamespaceFile(String(target))].filter((join) => join !== null);
-  const rootless = getuid() !== 0;
-  if (rootless) joinOwnerToo(joins);
-  const fds = joins.map((join) => join.fd);
-  const byType = new Map(joins.map((join) => [join.type, join]));
-  const user = byType.get("user");
-  const ordered = [
-    ...(user && rootless ? [user] : []),
-    ...JOIN_ORDER.flatMap((type) => byType.has(type) ? [byType.get(type)!] : []),
-    ...(user && !rootless ? [user] : []),
-  ];
-  let root: { dir: number; cwd: number } | null = null;
-  if (byType.has("mnt") && pid !== null) {
-    const flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    root = {
-      dir: openOrExplain(`/proc/${pid}/root`, `process ${pid}`, flags),
-      cwd: openOrExplain(`/proc/${pid}/cwd`, `process ${pid}`, flags),
-    };
-    fds.push(root.dir, root.cwd);
-  }
-  const command = spec.command?.length ? spec.command : [defaultShell(root ? pid : null)];
-  const forwarder = spec.forwardSignals ? new SignalForwarder() : null;
-  try {
-    const outcome = cloneChild({
-      namespaces: 0,
-      setup: () => {
-        for (const namespace of ordered) {
-          joinNamespace(namespace);
-          if (namespace.type === "mnt" && root) {
-            fchdir(root.dir);
-            chroot(".");
-            fchdir(root.cwd);
-          }
-          if (namespace.type === "user") becomeRootIfMapped();
-        }
-      },
-      exec: {
-        command: command[0],
-        argv: command,
-        env: commandEnvironment(spec.env, spec.keepEnv),
-      },
-      execInGrandchild: byType.has("pid"),
-    });
-    return await superviseChild(outcome, forwarder);
-  } finally {
-    forwarder?.stop();
-    for (const fd of fds) close(fd);
-  }
+  return await runPlan(planEnter(target, spec), { forwardSignals: spec.forwardSignals });
 }
 
 /** `$SHELL` when the command's root (the target's, when `pid` is given) has it, else /bin/sh. */

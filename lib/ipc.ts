@@ -40,6 +40,7 @@ import {
 } from "../ffi/libc.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import type { Reporter } from "./report.ts";
+import { call, type ChildStep } from "./step.ts";
 
 /** The clone flag for a new IPC namespace. */
 export const IPC_NAMESPACE = CLONE.NEWIPC;
@@ -187,4 +188,29 @@ export function removeDemoQueue(demo: QueueDemo): void {
 export function reportDemoQueueRemoved(demo: QueueDemo, report: Reporter): void {
   report.parent(`closing message queue ${demo.name}`);
   report.parent(`removing message queue ${demo.name}`);
+}
+
+/**
+ * The child step of the queue demo: the child's send, then the parent's
+ * receive, run in the child (see the module docs); `demo` is the queue the
+ * parent opened.
+ */
+export function queueDemoStep(
+  name: string,
+  demo: () => QueueDemo,
+  report: Reporter,
+): ChildStep {
+  return {
+    name: "mq",
+    calls: [
+      call("mq_open", name, "O_WRONLY"),
+      call("mq_send", name, "<a line from stdin>"),
+      call("mq_timedreceive", name, "<the parent's descriptor>"),
+    ],
+    why: "the seed's demo: a queue is visible only in the IPC namespace it was made in",
+    run: () => {
+      sendFromChild(demo(), report);
+      receiveInParent(demo(), report);
+    },
+  };
 }

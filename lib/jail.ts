@@ -18,6 +18,7 @@ import { accessible, chdir, chroot, F_OK, mkdir, mount, pivotRoot, umount2 } fro
 import { ChildSetupError } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import type { Reporter } from "./report.ts";
+import { call, type ChildStep } from "./step.ts";
 
 /** Why `dir` cannot be a jail, or null when it can. Checked before anything is created. */
 export function jailProblem(dir: string): string | null {
@@ -72,4 +73,39 @@ export function pivotIntoJail(dir: string, report: Reporter): void {
   umount2(".", MNT_DETACH);
   report.child("changing directory into chroot jail");
   chdir("/");
+}
+
+/** The child step that binds the jail onto itself (a mount point for pivot_root). */
+export function jailMountStep(dir: string): ChildStep {
+  return {
+    name: "jail",
+    calls: [call("mount", dir, dir, null, "MS_BIND|MS_REC", null)],
+    why: "pivot_root needs the new root to be a mount point",
+    run: () => prepareJailMount(dir),
+  };
+}
+
+/** The child step that makes the jail the root by pivot_root, the old root detached. */
+export function pivotStep(dir: string, report: Reporter): ChildStep {
+  return {
+    name: "pivot_root",
+    calls: [
+      call("chdir", dir),
+      call("pivot_root", ".", "."),
+      call("umount2", ".", "MNT_DETACH"),
+      call("chdir", "/"),
+    ],
+    why: "the jail becomes /, and the host's tree is detached: nothing left to escape to",
+    run: () => pivotIntoJail(dir, report),
+  };
+}
+
+/** The child step that jails with a plain chroot, as the seed did. */
+export function chrootStep(dir: string, report: Reporter): ChildStep {
+  return {
+    name: "chroot",
+    calls: [call("chroot", dir), call("chdir", "/")],
+    why: "the seed's jail: / is the jail for this process (root can still break out)",
+    run: () => enterChrootJail(dir, report),
+  };
 }

@@ -9,6 +9,7 @@
 
 import { CLONE, MS } from "../ffi/constants.ts";
 import { realPathInRoot, RootPathError } from "../jail/rootpath.ts";
+import { call, type ChildStep } from "./step.ts";
 import {
   accessible,
   close,
@@ -201,4 +202,45 @@ export function performMounts(requests: MountRequest[], root: string): void {
         break;
     }
   }
+}
+
+/** The child step that makes the new mount namespace's propagation private. */
+export function privateMountsStep(): ChildStep {
+  return {
+    name: "mount",
+    calls: [call("mount", null, "/", null, "MS_REC|MS_PRIVATE", null)],
+    why: "so nothing mounted inside shows on the host, even where / is shared",
+    run: makeMountsPrivate,
+  };
+}
+
+/** The child step that makes `requests` under `root` (`""` for the current root). */
+export function mountsStep(requests: MountRequest[], root: string): ChildStep {
+  const calls = requests.flatMap((request) => {
+    const target = `${root}${request.target}`;
+    switch (request.kind) {
+      case "bind":
+        return [call("mount", request.source, target, null, "MS_BIND|MS_REC", null)];
+      case "ro-bind":
+        return [
+          call("mount", request.source, target, null, "MS_BIND|MS_REC", null),
+          call("mount", null, target, null, "MS_BIND|MS_REMOUNT|MS_RDONLY", null),
+        ];
+      case "tmpfs":
+        return [call("mount", "tmpfs", target, "tmpfs", "MS_NOSUID|MS_NODEV", "mode=0755")];
+      case "dev":
+        return [
+          call("mount", "tmpfs", target, "tmpfs", "MS_NOSUID|MS_NOEXEC", "mode=0755"),
+          ...DEV_NODES.map((node) =>
+            call("mount", `/dev/${node}`, `${target}/${node}`, null, "MS_BIND", null)
+          ),
+        ];
+    }
+  });
+  return {
+    name: "mount",
+    calls,
+    why: "the bind, tmpfs and /dev mounts asked for",
+    run: () => performMounts(requests, root),
+  };
 }

@@ -48,7 +48,7 @@ export interface VethSpec {
 
 /** A network namespace made ready by {@link prepareVeth}. */
 export interface PreparedNetwork {
-  /** The namespace, open; closed by {@link bornInNetwork}'s caller once the child exists. */
+  /** The namespace, open; closed by {@link enterNetwork}'s restore once the child exists. */
   namespaceFd: number;
   /** The host end's name, to delete after the child. */
   hostName: string;
@@ -227,23 +227,34 @@ export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
   });
 }
 
-/** Runs `fn` (the clone) with the main thread in `network`'s namespace, so the child is born there. */
-export function bornInNetwork<T>(network: PreparedNetwork, fn: () => T): T {
+/**
+ * Moves the calling thread into `network`'s namespace, so that a child cloned
+ * now is born there; returns the function that moves it back and closes the
+ * namespace (the child holds it from then on).
+ */
+export function enterNetwork(network: PreparedNetwork): () => void {
   const saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   try {
     setns(network.namespaceFd, CLONE.NEWNET, "veth network namespace");
-    try {
-      return fn();
-    } finally {
-      setns(saved, CLONE.NEWNET, "host network namespace");
-    }
-  } finally {
+  } catch (error) {
     close(saved);
+    throw error;
   }
+  return () => {
+    try {
+      setns(saved, CLONE.NEWNET, "host network namespace");
+    } finally {
+      close(saved);
+      close(network.namespaceFd);
+      network.namespaceFd = -1;
+    }
+  };
 }
 
 /** Parent step, after the child or on failure: deletes the host end if it is still there. */
 export async function removeVeth(network: PreparedNetwork): Promise<void> {
+  if (network.namespaceFd >= 0) close(network.namespaceFd);
+  network.namespaceFd = -1;
   const { RouteSocket } = await import("./rtnetlink.ts");
   const socket = new RouteSocket();
   try {

@@ -7,11 +7,25 @@
 
 import { CLONE, MS } from "../ffi/constants.ts";
 import { mount } from "../ffi/libc.ts";
+import { call, type ChildStep, flagNames } from "./step.ts";
 
 /** The clone flag for a new PID namespace. */
 export const PID_NAMESPACE = CLONE.NEWPID;
 
+/** The flags a fresh /proc is mounted with. */
+const PROC_FLAGS = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+
 /** Child step: mounts a new proc instance (of the child's PID namespace) on `target`. */
 export function mountProc(target: string): void {
-  mount("proc", target, "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  mount("proc", target, "proc", PROC_FLAGS);
+}
+
+/** The child step that mounts a fresh /proc on `target`. */
+export function procStep(target: string): ChildStep {
+  return {
+    name: "proc",
+    calls: [call("mount", "proc", target, "proc", flagNames(PROC_FLAGS, MS, "MS_"), null)],
+    why: "so /proc shows only this PID namespace",
+    run: () => mountProc(target),
+  };
 }

@@ -14,6 +14,7 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { unshare, writeFile } from "../ffi/libc.ts";
+import { call, type ChildStep } from "./step.ts";
 
 /** The unshare flag for a new time namespace (not usable with clone(2)). */
 export const TIME_NAMESPACE = CLONE.NEWTIME;
@@ -40,4 +41,21 @@ export function prepareTimeNamespace(offsets: TimeOffsets): void {
     "/proc/self/timens_offsets",
     `monotonic ${offsets.monotonic} 0\nboottime ${offsets.boottime} 0\n`,
   );
+}
+
+/** The child step that creates the time namespace the command execs into. */
+export function timeNamespaceStep(offsets: TimeOffsets): ChildStep {
+  return {
+    name: "timens",
+    calls: [
+      call("unshare", "CLONE_NEWTIME"),
+      call(
+        "write",
+        "/proc/self/timens_offsets",
+        `monotonic ${offsets.monotonic} 0\\nboottime ${offsets.boottime} 0`,
+      ),
+    ],
+    why: "a time namespace applies to the children of who unshares it, and to itself at exec",
+    run: () => prepareTimeNamespace(offsets),
+  };
 }

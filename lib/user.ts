@@ -9,6 +9,7 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { readFile, writeFile } from "../ffi/libc.ts";
+import { call, type ChildStep } from "./step.ts";
 
 /** The clone flag for a new user namespace. */
 export const USER_NAMESPACE = CLONE.NEWUSER;
@@ -48,4 +49,18 @@ export function userNamespacesDisabled(): string | null {
     // no such knob: the kernel decides at clone time
   }
   return null;
+}
+
+/** The child step that writes the child's own ID maps. */
+export function idMapStep(map: IdMapping): ChildStep {
+  return {
+    name: "uid_map",
+    calls: [
+      call("write", "/proc/self/setgroups", "deny"),
+      call("write", "/proc/self/uid_map", `${map.uid} ${map.outsideUid} 1`),
+      call("write", "/proc/self/gid_map", `${map.gid} ${map.outsideGid} 1`),
+    ],
+    why: "map your IDs to the IDs inside (setgroups denied first, as a rootless map needs)",
+    run: () => writeIdMaps(map),
+  };
 }

@@ -5,6 +5,7 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { sethostname } from "../ffi/libc.ts";
+import { call, type ChildStep } from "./step.ts";
 
 /** The clone flag for a new UTS namespace. */
 export const UTS_NAMESPACE = CLONE.NEWUTS;
@@ -24,4 +25,14 @@ export function hostnameProblem(name: string): string | null {
 /** Child step: sets the hostname of the new UTS namespace. */
 export function setHostname(name: string): void {
   sethostname(name);
+}
+
+/** The child step that sets the hostname. */
+export function hostnameStep(name: string): ChildStep {
+  return {
+    name: "sethostname",
+    calls: [call("sethostname", name, new TextEncoder().encode(name).length)],
+    why: "the new UTS namespace's own hostname",
+    run: () => setHostname(name),
+  };
 }

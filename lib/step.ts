@@ -1,0 +1,107 @@
+/**
+ * Setup steps as data: what a launch does, in order, each step named, with
+ * the libc calls it makes and their arguments, and the closure that makes
+ * them. A plan ({@link ../lib/plan.ts}) is a list of these; one runner
+ * ({@link ../lib/runner.ts}) executes any plan. Modelled on bubblewrap's
+ * `SetupOp` list and crun's `configure_init_status`.
+ *
+ * Values known only at run time (the child's PID, the program path found on
+ * PATH) appear in a step's arguments as named placeholders (`<child-pid>`).
+ * @module
+ */
+
+import { ChildSetupError } from "../ffi/clone.ts";
+
+/** Who runs a step: the tool, the clone child, or the grandchild it forks. */
+export type Actor = "parent" | "child" | "grandchild";
+
+/** A libc call a step makes, as data: the function and its arguments, C-style. */
+export interface Call {
+  /** The function, e.g. `"mount"`, `"sethostname"`. */
+  fn: string;
+  /** Its arguments: strings, numbers, flag names joined by `|`, or placeholders. */
+  args: (string | number | null)[];
+}
+
+/** What a child step may read at run time. */
+export interface ChildContext {
+  /** The child's PID in the parent's PID namespace (CLONE_PARENT_SETTID). */
+  outerPid: number;
+}
+
+/** The parts every step has. */
+interface StepBase {
+  /** The step's name, which is the `step` of any error it raises. */
+  name: string;
+  /** The calls it makes, in order. */
+  calls: Call[];
+  /** A few words on why, for `--explain`. */
+  why: string;
+}
+
+/**
+ * A step the clone child runs before exec. Synchronous, and it may call only
+ * `ffi/` functions: it runs in the parent's memory while the parent waits.
+ */
+export interface ChildStep extends StepBase {
+  /** Runs the step; throws on failure. */
+  run: (context: ChildContext) => void;
+}
+
+/**
+ * A step the tool itself runs. `undo` (if any) runs when the launch ends,
+ * whatever the exit path, in the reverse order of the steps that ran; with
+ * `undoAfterClone` it runs as soon as the child exists instead.
+ */
+export interface ParentStep extends StepBase {
+  /** Runs the step; throws on failure. */
+  run: () => void | Promise<void>;
+  /** Reverts what `run` did; never throws. */
+  undo?: () => void | Promise<void>;
+  /** Whether `undo` runs right after clone rather than at the end. */
+  undoAfterClone?: boolean;
+}
+
+/** Shorthand for a {@link Call}. */
+export function call(fn: string, ...args: (string | number | null)[]): Call {
+  return { fn, args };
+}
+
+/**
+ * Runs child steps in order. A failure is re-thrown as a
+ * {@link ChildSetupError} whose step is the failing step's name.
+ */
+export function runChildSteps(steps: ChildStep[], context: ChildContext): void {
+  for (const step of steps) {
+    try {
+      step.run(context);
+    } catch (error) {
+      if (error instanceof ChildSetupError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ChildSetupError(step.name, message, 125, error);
+    }
+  }
+}
+
+/**
+ * Names the bits of `value` from `table` as C would write them
+ * (`flagNames(MS.REC | MS.PRIVATE, MS, "MS_")` is `"MS_REC|MS_PRIVATE"`),
+ * with any unnamed rest in hex; `"0"` when no bit is set.
+ */
+export function flagNames(
+  value: number | bigint,
+  table: Record<string, number | bigint>,
+  prefix: string,
+): string {
+  let rest = BigInt(value);
+  const names: string[] = [];
+  for (const [name, bit] of Object.entries(table)) {
+    const flag = BigInt(bit);
+    if (flag !== 0n && (rest & flag) === flag) {
+      names.push(`${prefix}${name}`);
+      rest &= ~flag;
+    }
+  }
+  if (rest !== 0n) names.push(`0x${rest.toString(16)}`);
+  return names.length ? names.join("|") : "0";
+}
