@@ -149,7 +149,7 @@ export function readableSources(): string {
   // Deno itself may live under a private home too (npx keeps it in ~/.npm).
   Deno.copyFileSync(deno, `${target}/deno`);
   Deno.chmodSync(`${target}/deno`, 0o755);
-  for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail"]) {
+  for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail", "tests"]) {
     try {
       copy(`${root}${part}`, `${target}/${part}`);
     } catch (error) {

@@ -1,0 +1,417 @@
+/**
+ * The plan as data, without privilege: for representative specs, which
+ * namespaces are created and joined, the child's steps in order (with their
+ * calls), the parent's steps and clean-up, and each validation error.
+ * Runs as any user: the caller is given to the planner.
+ */
+
+import assert from "node:assert/strict";
+import { CLONE } from "../ffi/constants.ts";
+import { planEnter } from "../lib/enter.ts";
+import { type Caller, type LaunchOptions, type LaunchSpec, planLaunch } from "../lib/plan.ts";
+import { flagNames } from "../lib/step.ts";
+import { LaunchError } from "../lib/supervise.ts";
+import { NOBODY, privilegedTest, readableSources } from "./helpers.ts";
+
+const ROOT: Caller = { uid: 0, gid: 0 };
+const USER: Caller = { uid: 1000, gid: 1000 };
+
+const jail = Deno.makeTempDirSync({ prefix: "invoke_ns_plan_" });
+Deno.mkdirSync(`${jail}/proc`);
+Deno.mkdirSync(`${jail}/tmp`);
+const realJail = Deno.realPathSync(jail);
+
+interface Case {
+  what: string;
+  spec: LaunchSpec;
+  options?: LaunchOptions;
+  caller?: Caller;
+  create: string[];
+  child: string[];
+  parent?: string[];
+  cleanup?: string[];
+}
+
+const CASES: Case[] = [
+  {
+    what: "no namespace (as the seed without options)",
+    spec: { command: [] },
+    create: [],
+    child: [],
+  },
+  {
+    what: "-v: the seed's PID lines and what it executes",
+    spec: { command: ["true"] },
+    options: { verbose: true },
+    create: [],
+    child: ["getpid", "exec"],
+  },
+  {
+    what: "-p (lab step 3)",
+    spec: { command: ["bash"], pid: true },
+    create: ["pid"],
+    child: [],
+  },
+  {
+    what: "-pm (lab step 4): private propagation, then a fresh /proc",
+    spec: { command: ["bash"], pid: true, mount: true },
+    create: ["pid", "mnt"],
+    child: ["mount", "proc"],
+  },
+  {
+    what: "-pmu calculus (lab step 5)",
+    spec: { command: ["bash"], pid: true, mount: true, hostname: "calculus" },
+    create: ["pid", "mnt", "uts"],
+    child: ["mount", "proc", "sethostname"],
+  },
+  {
+    what: "-pmnu calculus (lab step 6)",
+    spec: { command: ["bash"], pid: true, mount: true, net: true, hostname: "calculus" },
+    create: ["pid", "mnt", "uts", "net"],
+    child: ["mount", "proc", "sethostname"],
+  },
+  {
+    what: "-i no (lab step 7): the queue opened by the parent, the demo in the child",
+    spec: { command: [] },
+    options: { queueDemo: "/invoke_ns_plan_test" },
+    create: [],
+    child: ["mq"],
+    parent: ["mq_open"],
+    cleanup: ["mq_unlink"],
+  },
+  {
+    what: "-i yes: the same in a new IPC namespace",
+    spec: { command: [], ipc: true },
+    options: { queueDemo: "/invoke_ns_plan_test" },
+    create: ["ipc"],
+    child: ["mq"],
+    parent: ["mq_open"],
+    cleanup: ["mq_unlink"],
+  },
+  {
+    what: "-pmu -c DIR (lab step 8): pivot_root, /proc mounted before the pivot",
+    spec: { command: ["bash"], pid: true, mount: true, hostname: "calculus", jail },
+    create: ["pid", "mnt", "uts"],
+    child: ["mount", "jail", "proc", "pivot_root", "sethostname"],
+  },
+  {
+    what: "-c DIR without -m: the seed's chroot",
+    spec: { command: ["bash"], jail },
+    create: [],
+    child: ["chroot"],
+  },
+  {
+    what: "-pm --chroot -c DIR: chroot, then /proc inside",
+    spec: { command: ["bash"], pid: true, mount: true, jail, chrootOnly: true },
+    create: ["pid", "mnt"],
+    child: ["mount", "chroot", "proc"],
+  },
+  {
+    what: "binds in a jail: mounts after the jail's bind, before the pivot",
+    spec: {
+      command: ["sh"],
+      mount: true,
+      jail,
+      mounts: [{ kind: "tmpfs", target: "/tmp" }, { kind: "dev", target: "/dev" }],
+    },
+    create: ["mnt"],
+    child: ["mount", "jail", "mount", "pivot_root"],
+    cleanup: ["mount"],
+  },
+  {
+    what: "rootless -pmu: the user namespace implied, the child writes its maps first",
+    spec: { command: ["sh"], pid: true, mount: true, hostname: "box" },
+    caller: USER,
+    create: ["user", "pid", "mnt", "uts"],
+    child: ["uid_map", "mount", "proc", "sethostname"],
+  },
+  {
+    what: "rootless without any namespace: no user namespace either",
+    spec: { command: ["sh"] },
+    caller: USER,
+    create: [],
+    child: [],
+  },
+  {
+    what: "-U as root, -C, -T, --no-new-privs",
+    spec: { command: ["sh"], user: true, cgroup: true, time: { boottime: 60 }, noNewPrivs: true },
+    create: ["user", "cgroup"],
+    child: ["uid_map", "timens", "prctl"],
+  },
+  {
+    what: "--json: PIDs and namespaces read before any jail",
+    spec: { command: ["sh"], pid: true, mount: true, jail },
+    options: { announceStart: true },
+    create: ["pid", "mnt"],
+    child: ["getpid", "namespaces", "mount", "jail", "proc", "pivot_root"],
+  },
+];
+
+for (const c of CASES) {
+  Deno.test(`plan: ${c.what}`, () => {
+    const plan = planLaunch(c.spec, c.options, c.caller ?? ROOT);
+    assert.deepEqual(plan.create, c.create);
+    assert.deepEqual(plan.join, []);
+    assert.deepEqual(plan.child.map((step) => step.name), c.child);
+    assert.deepEqual(plan.parent.map((step) => step.name), c.parent ?? []);
+    assert.deepEqual(plan.cleanup.map((step) => step.name), c.cleanup ?? []);
+    assert.equal(plan.execInGrandchild, false);
+    assert.equal(plan.dieWithParent, true);
+    const flags = { user: CLONE.NEWUSER, pid: CLONE.NEWPID, mnt: CLONE.NEWNS, uts: CLONE.NEWUTS };
+    for (const [type, flag] of Object.entries(flags)) {
+      assert.equal((plan.cloneFlags & flag) !== 0, c.create.includes(type), type);
+    }
+    for (const step of [...plan.parent, ...plan.child, ...plan.cleanup]) {
+      assert.ok(step.why.length > 0, `${step.name} says why`);
+    }
+  });
+}
+
+Deno.test("plan: each step carries its calls with the real arguments", () => {
+  const plan = planLaunch(
+    { command: ["bash"], pid: true, mount: true, hostname: "calculus", jail },
+    {},
+    USER,
+  );
+  const calls = plan.child.flatMap((step) => step.calls.map((c) => [step.name, c.fn, ...c.args]));
+  assert.deepEqual(calls, [
+    ["uid_map", "write", "/proc/self/setgroups", "deny"],
+    ["uid_map", "write", "/proc/self/uid_map", "0 1000 1"],
+    ["uid_map", "write", "/proc/self/gid_map", "0 1000 1"],
+    ["mount", "mount", null, "/", null, "MS_REC|MS_PRIVATE", null],
+    ["jail", "mount", realJail, realJail, null, "MS_BIND|MS_REC", null],
+    ["proc", "mount", "proc", `${realJail}/proc`, "proc", "MS_NOSUID|MS_NODEV|MS_NOEXEC", null],
+    ["pivot_root", "chdir", realJail],
+    ["pivot_root", "pivot_root", ".", "."],
+    ["pivot_root", "umount2", ".", "MNT_DETACH"],
+    ["pivot_root", "chdir", "/"],
+    ["sethostname", "sethostname", "calculus", 8],
+  ]);
+  assert.deepEqual(plan.exec?.argv, ["bash"]);
+  assert.ok(plan.exec?.env.some((entry) => entry.startsWith("PATH=")));
+});
+
+Deno.test("plan: flag names as C writes them", () => {
+  assert.equal(flagNames(CLONE.NEWPID | CLONE.NEWNS, CLONE, "CLONE_"), "CLONE_NEWNS|CLONE_NEWPID");
+  assert.equal(flagNames(0, CLONE, "CLONE_"), "0");
+  assert.equal(flagNames(CLONE.NEWUTS | 1, CLONE, "CLONE_"), "CLONE_NEWUTS|0x1");
+});
+
+const ERRORS: {
+  what: string;
+  spec: LaunchSpec;
+  options?: LaunchOptions;
+  caller?: Caller;
+  step: string;
+  code: number;
+  message: RegExp;
+}[] = [
+  {
+    what: "a hostname too long",
+    spec: { command: [], hostname: "x".repeat(65) },
+    step: "usage",
+    code: 2,
+    message: /65 bytes long \(at most 64\)/,
+  },
+  {
+    what: "an empty hostname",
+    spec: { command: [], hostname: "" },
+    step: "usage",
+    code: 2,
+    message: /hostname is empty/,
+  },
+  {
+    what: "a NUL in an argument",
+    spec: { command: ["echo", "a\0b"] },
+    step: "usage",
+    code: 2,
+    message: /NUL byte/,
+  },
+  {
+    what: "an empty command name",
+    spec: { command: [""] },
+    step: "usage",
+    code: 2,
+    message: /empty name/,
+  },
+  {
+    what: "mounts without -m",
+    spec: { command: [], mounts: [{ kind: "tmpfs", target: "/tmp" }] },
+    step: "usage",
+    code: 2,
+    message: /need -m/,
+  },
+  {
+    what: "a relative mount target",
+    spec: { command: [], mount: true, mounts: [{ kind: "tmpfs", target: "tmp" }] },
+    step: "mount",
+    code: 125,
+    message: /absolute path/,
+  },
+  {
+    what: "a missing bind source",
+    spec: {
+      command: [],
+      mount: true,
+      mounts: [{ kind: "bind", source: "/no/such/source", target: "/x" }],
+    },
+    step: "mount",
+    code: 125,
+    message: /no such file/,
+  },
+  {
+    what: "a missing jail",
+    spec: { command: [], jail: "/no/such/jail" },
+    step: "jail",
+    code: 125,
+    message: /no such directory/,
+  },
+  {
+    what: "--chroot without a jail",
+    spec: { command: [], chrootOnly: true },
+    step: "usage",
+    code: 2,
+    message: /--chroot needs a jail/,
+  },
+  {
+    what: "--veth rootless",
+    spec: { command: [], veth: {} },
+    caller: USER,
+    step: "veth",
+    code: 125,
+    message: /needs root/,
+  },
+  {
+    what: "a mapped ID out of range",
+    spec: { command: [], user: { uid: -1 } },
+    step: "usage",
+    code: 2,
+    message: /not a valid user or group ID/,
+  },
+  {
+    what: "a fractional time offset",
+    spec: { command: [], time: { boottime: 1.5 } },
+    step: "usage",
+    code: 2,
+    message: /not an integer/,
+  },
+  {
+    what: "a bad variable name",
+    spec: { command: [], env: { "A=B": "c" } },
+    step: "usage",
+    code: 2,
+    message: /not a variable name/,
+  },
+  {
+    what: "a bad queue name",
+    spec: { command: [] },
+    options: { queueDemo: "no-slash" },
+    step: "usage",
+    code: 2,
+    message: /a queue name is/,
+  },
+];
+
+for (const c of ERRORS) {
+  Deno.test(`plan: refused: ${c.what}`, () => {
+    assert.throws(
+      () => planLaunch(c.spec, c.options, c.caller ?? ROOT),
+      (error: unknown) => {
+        assert.ok(error instanceof LaunchError);
+        assert.equal(error.step, c.step);
+        assert.equal(error.exitCode, c.code);
+        assert.match(error.message, c.message);
+        return true;
+      },
+    );
+  });
+}
+
+Deno.test("plan: enter by PID joins what differs, a PID namespace through the grandchild", async () => {
+  // A process of our own in new UTS and user namespaces (unshare(1) needs no privilege then).
+  const child = new Deno.Command("unshare", {
+    args: ["--user", "--map-root-user", "--uts", "--pid", "--fork", "sleep", "30"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    let target = 0;
+    for (let i = 0; i < 200 && target === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const found = [...Deno.readDirSync("/proc")].find((entry) => {
+        try {
+          return /^\d+$/.test(entry.name) &&
+            Deno.readTextFileSync(`/proc/${entry.name}/status`).includes(`PPid:\t${child.pid}\n`);
+        } catch {
+          return false;
+        }
+      });
+      if (found) target = Number(found.name);
+    }
+    assert.ok(target > 0, "the sleep inside exists");
+    const plan = planEnter(target, { command: ["hostname"] });
+    const types = plan.join.map((join) => join.type);
+    assert.ok(
+      types.includes("uts") && types.includes("user") && types.includes("pid"),
+      String(types),
+    );
+    assert.ok(!types.includes("net"), "the same network namespace is not joined");
+    assert.equal(plan.execInGrandchild, true);
+    assert.deepEqual(plan.create, []);
+    assert.equal(plan.cloneFlags, 0);
+    assert.deepEqual(plan.parent.map((step) => step.name), ["enter"]);
+    assert.ok(plan.child.every((step) => step.name === "enter"));
+    assert.equal(
+      plan.child.filter((step) => step.calls[0].fn === "setns").length,
+      plan.join.length,
+    );
+    assert.deepEqual(plan.exec?.argv, ["hostname"]);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stderr.cancel();
+  }
+});
+
+Deno.test("plan: enter by namespace file joins that one namespace", () => {
+  const plan = planEnter("/proc/self/ns/uts", { command: ["true"] });
+  assert.deepEqual(plan.join, [{ type: "uts", path: "/proc/self/ns/uts" }]);
+  assert.equal(plan.execInGrandchild, false);
+  assert.deepEqual(plan.child[0].calls[0], {
+    fn: "setns",
+    args: ["<fd of /proc/self/ns/uts>", "CLONE_NEWUTS"],
+  });
+});
+
+Deno.test("plan: enter refuses a missing process and a time namespace by name", () => {
+  assert.throws(() => planEnter(2 ** 22 + 7, {}), /no such process/);
+  assert.throws(() => planEnter("/no/such/file", {}), /no such process or file/);
+});
+
+// The same tests as an unprivileged user, once (not again from within).
+if (Deno.env.get("INVOKE_NS_PLAN_AS") === undefined) {
+  privilegedTest("plan: every plan test passes as nobody too", async () => {
+    const sources = readableSources();
+    const output = await new Deno.Command("setpriv", {
+      args: [
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--clear-groups",
+        "env",
+        "HOME=/tmp",
+        `DENO_DIR=/tmp/invoke_ns_deno_dir_${NOBODY}`,
+        "INVOKE_NS_PLAN_AS=nobody",
+        "NO_COLOR=1",
+        `${sources}/deno`,
+        "test",
+        "--allow-all",
+        `${sources}/tests/plan_test.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, text);
+    assert.match(text, /ok \| \d+ passed \| 0 failed/);
+  });
+}
