@@ -19,6 +19,10 @@ export const UC_STACK_SIZE = 32;
 export const UC_GREGS = 40;
 /** Index of the stack pointer in `gregs`. */
 export const REG_RSP = 15;
+/** Index of the first integer argument register (`rdi`) in `gregs`. */
+export const REG_RDI = 8;
+/** Index of the third integer argument register (`rdx`) in `gregs`. */
+export const REG_RDX = 12;
 /** Offset of `uc_sigmask`. */
 export const UC_SIGMASK = 296;
 

@@ -22,22 +22,39 @@
  * setup callback recorded in (shared) JS memory.
  *
  * With `execInGrandchild` (a PID namespace joined with setns applies only to
- * the joiner's children) the child does not exec: after setup it forks a
- * grandchild with a plain clone (no shared memory: a copy of everything,
- * contexts and stacks included) made a child of the caller (CLONE_PARENT),
- * and exits. Only native code runs in the grandchild:
+ * the joiner's children; a time namespace can only be joined by a task that
+ * shares its memory with nobody) the child does not exec: after setup it
+ * forks a grandchild with a plain clone (no shared memory: a copy of
+ * everything, contexts and stacks included) made a child of the caller
+ * (CLONE_PARENT), and exits. Only native code runs in the grandchild: a list
+ * of libc calls, each one *checked*, then the exec:
  *
  * ```
- * clone(&setcontext, stack, CLONE_PARENT | SIGCHLD, &spawn)
- *   spawn  : prctl(PR_SET_PDEATHSIG, SIGKILL); uc_link ->
- *   exec   : execve(path, argv, envp); uc_link (when execve fails) ->
+ * clone(&setcontext, stack, CLONE_PARENT | SIGCHLD, &steps[0])
+ *   for each step (e.g. prctl(PR_SET_PDEATHSIG, SIGKILL), setns(fd, CLONE_NEWTIME)):
+ *     clear  : memset(&errno, 0, 4)
+ *     call   : the libc function, with its arguments
+ *     record : write(pipe, &errno, 4)            (0 when it succeeded)
+ *     patch  : memcpy(&gate.rdi, &errno, 4); memcpy(&gate.rdx, &errno, 4)
+ *     gate   : bsearch(errno, base, errno, 1, _exit)
+ *   exec   : execve(path, argv, envp); uc_link (only when execve fails) ->
  *   report : write(pipe, &errno, 4)   (the pipe is O_CLOEXEC: an exec closes it); uc_link ->
  *   exit   : _exit(126)
  * ```
+ *
+ * A context chain cannot look at a return value, so the check is made of
+ * libc itself: `bsearch` with `nmemb` 0 returns at once (the chain goes on),
+ * and with `nmemb` > 0 calls its comparison function, here `_exit`, with the
+ * key, here the errno: a failed step ends the grandchild before the next one.
+ * The parent reads the records: a non-zero one names the step that failed
+ * and its errno; one more record than steps is the exec's errno; end of file
+ * after all of them means the exec succeeded.
  * @module
  */
 
 import {
+  REG_RDI,
+  REG_RDX,
   REG_RSP,
   UC_GREGS,
   UC_LINK,
@@ -129,11 +146,30 @@ export interface CloneRequest {
    */
   execInGrandchild?: boolean;
   /**
+   * With `execInGrandchild`: libc calls the grandchild makes before exec,
+   * in order, each checked (a failure stops it and is reported).
+   */
+  grandchildSteps?: NativeCall[];
+  /**
    * Kill the command (PR_SET_PDEATHSIG, SIGKILL) when the caller dies
    * (default true). Set in the child before setup and again after it, as a
    * change of credentials during setup clears it.
    */
   dieWithParent?: boolean;
+}
+
+/** A libc call the grandchild makes before exec: a function and its integer arguments. */
+export interface NativeCall {
+  /** The step it belongs to (the `step` of its error). */
+  step: string;
+  /** The libc function, e.g. `"setns"`. */
+  symbol: string;
+  /** Its arguments (at most six). */
+  args: (number | bigint)[];
+  /** What it acts on, for the error message. */
+  what?: string;
+  /** The fds it uses, kept open for it (they must be close-on-exec). */
+  fds?: number[];
 }
 
 /** What happened by the time `clone` returned in the parent. */
@@ -156,7 +192,6 @@ const STACKS = {
   exec: { top: 576 * KIB, bottom: 640 * KIB },
   failed: { top: 640 * KIB, bottom: 704 * KIB },
   exit: { top: 704 * KIB, bottom: 768 * KIB },
-  spawn: { top: 768 * KIB, bottom: 832 * KIB },
   report: { top: 832 * KIB, bottom: 896 * KIB },
   grandchild: { top: 896 * KIB },
 } as const;
@@ -180,7 +215,6 @@ const contexts = {
   exec: newContext(),
   failed: newContext(),
   exit: newContext(),
-  spawn: newContext(),
   report: newContext(),
 };
 
@@ -196,8 +230,9 @@ const addresses = {
   execve: symbolAddress("execve"),
   exit: symbolAddress("_exit"),
   memcpy: symbolAddress("memcpy"),
-  prctl: symbolAddress("prctl"),
   write: symbolAddress("write"),
+  memset: symbolAddress("memset"),
+  bsearch: symbolAddress("bsearch"),
   errno: BigInt(Deno.UnsafePointer.value(raw.__errno_location())),
 };
 
@@ -229,8 +264,10 @@ let current: {
     /** Keeps the C strings behind `argv` and `envp` alive (GC may run in the child). */
     keep: unknown[];
   };
-  /** With `execInGrandchild`: the pipe the grandchild reports a failed exec on. */
+  /** With `execInGrandchild`: the pipe the grandchild reports its steps and exec on. */
   execReport?: { readEnd: number; writeEnd: number };
+  /** With `execInGrandchild`: its checked steps, and the context it starts in. */
+  grandchildChain?: { steps: NativeCall[]; start: Context; keep: unknown[] };
   /** The grandchild's PID, once the child has forked it. */
   grandchild?: number;
 } | null = null;
@@ -287,15 +324,18 @@ function changedSignals(): number[] {
   return signals;
 }
 
-/** Child-side hygiene before exec: signals, fds (but `keep`), O_NONBLOCK, parent death. */
-function sanitizeChild(signals: number[], keep?: number): void {
+/**
+ * Child-side hygiene before exec: signals, fds (all above 2 but `keep`, which
+ * are close-on-exec), O_NONBLOCK.
+ */
+function sanitizeChild(signals: number[], keep: number[]): void {
   for (const signal of signals) resetSignal(signal);
-  if (keep === undefined) {
-    closeRange(3, 0xffff_ffff);
-  } else {
-    if (keep > 3) closeRange(3, keep - 1);
-    closeRange(keep + 1, 0xffff_ffff);
+  let first = 3;
+  for (const fd of [...new Set(keep)].filter((fd) => fd >= 3).sort((a, b) => a - b)) {
+    if (fd > first) closeRange(first, fd - 1);
+    first = fd + 1;
   }
+  closeRange(first, 0xffff_ffff);
   for (const fd of [0, 1, 2]) {
     let flags: number;
     try {
@@ -345,15 +385,15 @@ function aimAtCommand(exec: ExecRequest): void {
 
 /**
  * Child step for `execInGrandchild`: forks the grandchild, which runs the
- * spawn -> exec -> report -> exit chain on its copy of the contexts, then
+ * steps -> exec -> report -> exit chain on its copy of the contexts, then
  * points the child's own exec context at `_exit(0)`.
  */
-function spawnGrandchild(sp: bigint, dieWithParent: boolean): number {
+function spawnGrandchild(sp: bigint, start: Context): number {
   const pid = raw.clone(
     pointer(addresses.setcontext),
     pointer((sp - BigInt(STACKS.grandchild.top)) & ~15n),
     CLONE.PARENT | SIGNALS.SIGCHLD,
-    pointer((dieWithParent ? contexts.spawn : contexts.exec).address),
+    pointer(start.address),
     null,
     null,
     null,
@@ -363,6 +403,65 @@ function spawnGrandchild(sp: bigint, dieWithParent: boolean): number {
   return pid;
 }
 
+/** The stack each context of a checked chain gets: libc's leaf calls need little. */
+const NATIVE_STACK = 16 * KIB;
+
+/** Contexts a checked step is made of: clear, call, record, two patches, gate. */
+const CONTEXTS_PER_STEP = 6;
+
+/**
+ * Builds the grandchild's checked chain for `steps` (see the module docs),
+ * ending in `next`; returns the context it starts in and the buffers that
+ * must stay alive until the grandchild has been forked. The contexts and
+ * their stacks live in off-heap memory, which the grandchild's fork copies.
+ */
+function checkedChain(
+  steps: NativeCall[],
+  writeEnd: number,
+  next: Context,
+): { start: Context; keep: unknown[] } {
+  if (steps.length === 0) return { start: next, keep: [] };
+  const arena = offHeap(NATIVE_STACK * CONTEXTS_PER_STEP * steps.length);
+  const base = addressOf(arena);
+  const keep: unknown[] = [arena];
+  let stacks = 0;
+  /** A context on the next free stack of the arena, running `fn(args)`, then `link`. */
+  const make = (fn: bigint, args: (number | bigint)[], link: Context): Context => {
+    if (args.length > 6) throw new Error(`a native step takes at most 6 arguments`);
+    const ctx = newContext();
+    keep.push(ctx.bytes);
+    if (raw.getcontext(ctx.bytes) !== 0) throw lastError("getcontext");
+    const low = base + BigInt(NATIVE_STACK * stacks++);
+    ctx.view.setBigUint64(UC_LINK, link.address, true);
+    ctx.view.setBigUint64(UC_STACK_SP, low, true);
+    ctx.view.setBigUint64(UC_STACK_SIZE, BigInt(NATIVE_STACK), true);
+    ctx.view.setBigUint64(UC_SIGMASK, ALL_SIGNALS, true);
+    const six = [...args, 0, 0, 0, 0, 0, 0].slice(0, 6).map(BigInt) as [
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+    ];
+    raw.makecontext6(ctx.bytes, pointer(fn), 6, ...six);
+    return ctx;
+  };
+  const errno = addresses.errno;
+  const register = (ctx: Context, index: number) => ctx.address + BigInt(UC_GREGS + 8 * index);
+  // Built from the last step back, each context linking to the one after it.
+  let after = next;
+  for (const step of [...steps].reverse()) {
+    const gate = make(addresses.bsearch, [0, base, 0, 1, addresses.exit], after);
+    const patchCount = make(addresses.memcpy, [register(gate, REG_RDX), errno, 4], gate);
+    const patchKey = make(addresses.memcpy, [register(gate, REG_RDI), errno, 4], patchCount);
+    const record = make(addresses.write, [writeEnd, errno, 4], patchKey);
+    const run = make(symbolAddress(step.symbol), step.args, record);
+    after = make(addresses.memset, [errno, 0, 4], run);
+  }
+  return { start: after, keep };
+}
+
 /** The JS function the child runs first, on its carved stack. */
 function childSetup(): void {
   const job = current!;
@@ -370,11 +469,16 @@ function childSetup(): void {
   try {
     if (dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     job.request.setup({ outerPid: sharedView.getInt32(CHILD_TID_OFFSET, true) });
-    sanitizeChild(job.resetSignals, job.execReport?.writeEnd);
+    sanitizeChild(job.resetSignals, [
+      ...job.execReport ? [job.execReport.writeEnd] : [],
+      ...(job.grandchildChain?.steps ?? []).flatMap((step) => step.fds ?? []),
+    ]);
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();
-      if (job.execReport) job.grandchild = spawnGrandchild(job.stackPointer, dieWithParent);
+      if (job.execReport) {
+        job.grandchild = spawnGrandchild(job.stackPointer, job.grandchildChain!.start);
+      }
     } else {
       aimAtExit(contexts.exec, 0);
     }
@@ -409,28 +513,37 @@ function closeExecReport(report?: { readEnd: number; writeEnd: number }): void {
 
 /**
  * The parent's side of `execInGrandchild`: reaps the child (which exited once
- * it had forked), then learns from the pipe whether the grandchild's exec
- * failed (4 bytes of errno) or succeeded (end of file: the exec closed it).
+ * it had forked), then reads the grandchild's records from the pipe (see the
+ * module docs): a non-zero one is the errno of the step that failed, one past
+ * the steps is the exec's, and end of file after the steps means it exec'd.
  */
 function grandchildOutcome(
   child: number,
   grandchild: number,
   job: {
     execReport?: { readEnd: number; writeEnd: number };
+    grandchildChain?: { steps: NativeCall[] };
     clearedNonblock: number[];
     request: CloneRequest;
   },
 ): CloneOutcome {
   const { readEnd, writeEnd } = job.execReport!;
+  const steps = job.grandchildChain?.steps ?? [];
   close(writeEnd);
   let failure: ChildSetupError | undefined;
   try {
     waitForChild(child);
-    const bytes = new Uint8Array(4);
-    if (read(readEnd, bytes) === 4) {
-      const errno = new DataView(bytes.buffer).getInt32(0, true);
-      const error = new SyscallError("execve", errno, strerror(errno), job.request.exec?.command);
-      failure = new ChildSetupError("exec", error.message, 126, error);
+    const record = new Uint8Array(4);
+    for (let index = 0; index <= steps.length; index++) {
+      if (read(readEnd, record) !== 4) break; // the exec closed the pipe
+      const errno = new DataView(record.buffer).getInt32(0, true);
+      if (errno === 0) continue;
+      const step = steps[index];
+      const error = step
+        ? new SyscallError(step.symbol, errno, strerror(errno), step.what)
+        : new SyscallError("execve", errno, strerror(errno), job.request.exec?.command);
+      failure = new ChildSetupError(step?.step ?? "exec", error.message, step ? 125 : 126, error);
+      break;
     }
   } finally {
     close(readEnd);
@@ -479,14 +592,18 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
       addresses.errno,
       4n,
     );
-    prepare(contexts.spawn, sp, STACKS.spawn, contexts.exec, ALL_SIGNALS);
-    raw.makecontext2(
-      contexts.spawn.bytes,
-      pointer(addresses.prctl),
-      2,
-      BigInt(PR_SET_PDEATHSIG),
-      BigInt(SIGNALS.SIGKILL),
-    );
+    const steps = [
+      ...(request.dieWithParent ?? true
+        ? [{
+          step: "prctl",
+          symbol: "prctl",
+          args: [PR_SET_PDEATHSIG, SIGNALS.SIGKILL],
+          what: "PR_SET_PDEATHSIG",
+        }]
+        : []),
+      ...request.grandchildSteps ?? [],
+    ];
+    current.grandchildChain = { steps, ...checkedChain(steps, writeEnd, contexts.exec) };
   }
   const afterExec = current.execReport ? contexts.report : contexts.failed;
   prepare(contexts.exec, sp, STACKS.exec, afterExec, 0n);

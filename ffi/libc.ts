@@ -98,6 +98,11 @@ const SYMBOLS = {
     parameters: ["buffer", "pointer", "i32", "i64", "i64", "i64"],
     result: "void",
   },
+  makecontext6: {
+    name: "makecontext",
+    parameters: ["buffer", "pointer", "i32", "i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "void",
+  },
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },

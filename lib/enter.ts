@@ -11,8 +11,9 @@
  * joiner's *children*, so then the command runs in a grandchild the child
  * forks (like `nsenter --fork`; see `execInGrandchild` in ffi/clone.ts):
  * this works rootless too, once the container's user namespace is joined.
- * - time: a task that shares its memory with others cannot join a time
- *   namespace (EUSERS), and the clone child shares Deno's: refused.
+ * A time namespace cannot be joined by a task that shares its memory (EUSERS),
+ * and the clone child shares Deno's: it is joined by that grandchild too, as
+ * a checked native step just before exec.
  * @module
  */
 
@@ -82,12 +83,7 @@ export interface EnterSpec {
   keepEnv?: boolean;
   /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
   forwardSignals?: boolean;
-  /** Told about a namespace that differs but is not joined (time), before the command starts. */
-  onSkip?: (type: NamespaceType, why: string) => void;
 }
-
-const TIME_REFUSAL = "a process that shares its memory with Deno's threads cannot join a time " +
-  "namespace (EUSERS)";
 
 /** An open namespace to join (while planning). */
 interface Join {
@@ -134,11 +130,7 @@ function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
   // regain dropped capabilities); like nsenter, it is skipped.
   const types = (wanted ?? NAMESPACE_TYPES.filter(differs))
     .filter((type) => type !== "user" || differs("user"));
-  if (types.includes("time")) {
-    if (wanted) throw cannot(`joining a time namespace is not supported: ${TIME_REFUSAL}`);
-    spec.onSkip?.("time", TIME_REFUSAL);
-  }
-  return types.filter((type) => type !== "time").map((type) => ({
+  return types.map((type) => ({
     type,
     fd: openOrExplain(`/proc/${pid}/ns/${type}`, `process ${pid}`),
   }));
@@ -155,7 +147,6 @@ function openNamespaceFile(path: string): Join | null {
     const flag = ioctl(fd, NS_GET_NSTYPE);
     const type = NAMESPACE_TYPES.find((name) => FLAGS[name] === flag);
     if (!type) throw cannot(`${path}: unknown namespace type ${flag}`);
-    if (type === "time") throw cannot(`joining a time namespace is not supported: ${TIME_REFUSAL}`);
     if (type === "user" && inodeOf(fd) === ownNamespace("user")) {
       close(fd);
       return null;
@@ -259,43 +250,48 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       fds.set("cwd", openOrExplain(`/proc/${pid}/cwd`, `process ${pid}`, flags));
     }
   };
-  const child: ChildStep[] = joinOrder.flatMap((join): ChildStep[] => {
-    const steps: ChildStep[] = [{
-      name: "enter",
-      calls: [call("setns", `<fd of ${join.path}>`, flagNames(FLAGS[join.type], CLONE, "CLONE_"))],
-      why: `join the ${join.type} namespace`,
-      run: () => joinNamespace(join.type, fds.get(join.path)!),
-    }];
-    if (join.type === "mnt" && withRoot) {
-      steps.push({
+  const time = byType.get("time");
+  const child: ChildStep[] = joinOrder.filter((join) => join !== time).flatMap(
+    (join): ChildStep[] => {
+      const steps: ChildStep[] = [{
         name: "enter",
         calls: [
-          call("fchdir", `<fd of /proc/${pid}/root>`),
-          call("chroot", "."),
-          call("fchdir", `<fd of /proc/${pid}/cwd>`),
+          call("setns", `<fd of ${join.path}>`, flagNames(FLAGS[join.type], CLONE, "CLONE_")),
         ],
-        why: "take the target's root and working directory too",
-        run: () => {
-          fchdir(fds.get("root")!);
-          chroot(".");
-          fchdir(fds.get("cwd")!);
-        },
-      });
-    }
-    if (join.type === "user") {
-      steps.push({
-        name: "enter",
-        calls: [call("setresuid", 0, 0, 0), call("setresgid", 0, 0, 0)],
-        why: "become the user namespace's root, as nsenter does",
-        run: becomeRootIfMapped,
-      });
-    }
-    return steps;
-  });
+        why: `join the ${join.type} namespace`,
+        run: () => joinNamespace(join.type, fds.get(join.path)!),
+      }];
+      if (join.type === "mnt" && withRoot) {
+        steps.push({
+          name: "enter",
+          calls: [
+            call("fchdir", `<fd of /proc/${pid}/root>`),
+            call("chroot", "."),
+            call("fchdir", `<fd of /proc/${pid}/cwd>`),
+          ],
+          why: "take the target's root and working directory too",
+          run: () => {
+            fchdir(fds.get("root")!);
+            chroot(".");
+            fchdir(fds.get("cwd")!);
+          },
+        });
+      }
+      if (join.type === "user") {
+        steps.push({
+          name: "enter",
+          calls: [call("setresuid", 0, 0, 0), call("setresgid", 0, 0, 0)],
+          why: "become the user namespace's root, as nsenter does",
+          run: becomeRootIfMapped,
+        });
+      }
+      return steps;
+    },
+  );
   const command = spec.command?.length ? spec.command : [defaultShell(withRoot ? pid : null)];
   return {
     create: [],
-    join: joinOrder,
+    join: time ? [...joinOrder, time] : joinOrder,
     cloneFlags: 0,
     parent: [{
       name: "enter",
@@ -312,12 +308,26 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       },
     }],
     child,
+    grandchild: time
+      ? [{
+        name: "enter",
+        calls: [call("setns", `<fd of ${time.path}>`, "CLONE_NEWTIME")],
+        why: "a time namespace is joined by a task that shares its memory with nobody",
+        native: () => ({
+          step: "enter",
+          symbol: "setns",
+          args: [fds.get(time.path)!, CLONE.NEWTIME],
+          what: "the time namespace",
+          fds: [fds.get(time.path)!],
+        }),
+      }]
+      : [],
     exec: {
       command: command[0],
       argv: command,
       env: commandEnvironment(spec.env, spec.keepEnv),
     },
-    execInGrandchild: byType.has("pid"),
+    execInGrandchild: byType.has("pid") || time !== undefined,
     dieWithParent: true,
     cleanup: [],
     report: new Reporter(false),

@@ -49,7 +49,7 @@ import {
 } from "./net.ts";
 import { PID_NAMESPACE, procStep } from "./pid.ts";
 import { Reporter } from "./report.ts";
-import { call, type ChildStep, flagNames, type ParentStep } from "./step.ts";
+import { call, type ChildStep, flagNames, type GrandchildStep, type ParentStep } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
 import { timeNamespaceStep, type TimeOffsets } from "./time.ts";
 import { type IdMapping, idMapStep, USER_NAMESPACE } from "./user.ts";
@@ -181,6 +181,8 @@ export interface Plan {
   parent: ParentStep[];
   /** The child's steps, in order. */
   child: ChildStep[];
+  /** The grandchild's checked native steps, in order (with `execInGrandchild`). */
+  grandchild: GrandchildStep[];
   /** What the child execs; none: it exits 0 after setup (as the seed). */
   exec?: ExecPlan;
   /** Exec in a grandchild (a PID namespace joined by setns applies to children only). */
@@ -476,6 +478,7 @@ export function planLaunch(
     cloneFlags: create.reduce((flags, [, flag]) => flags | flag, 0),
     parent,
     child,
+    grandchild: [],
     exec: command === undefined
       ? undefined
       : { command, argv: spec.command, env: commandEnvironment(env, spec.keepEnv) },
@@ -509,6 +512,7 @@ export function describePlan(plan: Plan): string[] {
     ...plan.parent.flatMap((step) => format("parent", step.name, step.calls)),
     `parent: clone: ${cloneCall(plan)}`,
     ...plan.child.flatMap((step) => format("child", step.name, step.calls)),
+    ...plan.grandchild.flatMap((step) => format("grandchild", step.name, step.calls)),
     ...(plan.exec
       ? [
         `${plan.execInGrandchild ? "grandchild" : "child"}: exec: execve(${

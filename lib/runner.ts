@@ -107,6 +107,7 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
             beforeExec: plan.beforeExec,
             exec: plan.exec,
             execInGrandchild: plan.execInGrandchild,
+            grandchildSteps: plan.grandchild.map((step) => step.native()),
             dieWithParent: plan.dieWithParent,
           });
         } catch (error) {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ChildSetupError } from "../ffi/clone.ts";
+import { ChildSetupError, type NativeCall } from "../ffi/clone.ts";
 
 /** Who runs a step: the tool, the clone child, or the grandchild it forks. */
 export type Actor = "parent" | "child" | "grandchild";
@@ -46,6 +46,16 @@ interface StepBase {
 export interface ChildStep extends StepBase {
   /** Runs the step; throws on failure. */
   run: (context: ChildContext) => void;
+}
+
+/**
+ * A step the grandchild runs: one libc call, made by native code and checked
+ * (see ffi/clone.ts). Its arguments may be known only once the parent's
+ * steps have run (an fd they opened): `native` is asked just before clone.
+ */
+export interface GrandchildStep extends StepBase {
+  /** The call, with its real arguments. */
+  native: () => NativeCall;
 }
 
 /**

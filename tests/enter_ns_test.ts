@@ -200,7 +200,6 @@ Deno.test("enter and ns: bad targets give one line and the documented status", a
     [["enter", "999999999", "true"], 125, /no such process: 999999999/],
     [["enter", "/etc/passwd", "true"], 125, /\/etc\/passwd: not a namespace file/],
     [["enter", "/no/such/file", "true"], 125, /no such process or file/],
-    [["enter", "-T", String(Deno.pid), "true"], 125, /time namespace is not supported/],
     [["enter", "-x", "1"], 2, /invalid option -- 'x'/],
     [["ns", "abc"], 2, /'abc' is not a PID/],
     [["ns", "999999999"], 1, /999999999: no such process/],
