@@ -7,6 +7,7 @@
 import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
+import { parseIdRange } from "../lib/user.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { writeOut, writeOutBestEffort } from "./output.ts";
 
@@ -28,6 +29,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "keep-env", value: "none" },
   { name: "map-user", value: "required" },
   { name: "map-group", value: "required" },
+  { name: "map-users", value: "required" },
+  { name: "map-groups", value: "required" },
+  { name: "map-auto", value: "none" },
   { name: "monotonic", value: "required" },
   { name: "boottime", value: "required" },
   { name: "mq-name", value: "required" },
@@ -64,6 +68,9 @@ More options:
     -e KEY=VAL   add a variable to the command's environment
     --keep-env   pass the whole environment (default: PATH, TERM, HOME and a few more)
     --map-user UID, --map-group GID   IDs you become inside the user namespace (default 0)
+    --map-users INNER:OUTER:COUNT, --map-groups INNER:OUTER:COUNT  whole ID maps
+                 (repeatable; rootless through newuidmap, from your /etc/subuid ranges)
+    --map-auto   you are 0 inside, your /etc/subuid and /etc/subgid range 1 and up
     --monotonic SECS, --boottime SECS  clock offsets of the time namespace
     --mq-name NAME    queue name for -i (default ${DEMO_QUEUE})
     --stop-timeout SECS  after forwarding SIGTERM/SIGHUP, SIGKILL after this long (default 10)
@@ -193,6 +200,22 @@ export function parseRun(args: string[]): RunRequest {
       case "map-group":
         user.gid = integer(value, option.spelled, 0, 0xfffffffe);
         spec.user = user;
+        break;
+      case "map-users":
+      case "map-groups": {
+        let range;
+        try {
+          range = parseIdRange(value, option.spelled);
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        const ranges = spec.idRanges ?? { users: [], groups: [] };
+        ranges[option.name === "map-users" ? "users" : "groups"].push(range);
+        spec.idRanges = ranges;
+        break;
+      }
+      case "map-auto":
+        spec.mapAuto = true;
         break;
       case "monotonic":
       case "boottime":

@@ -74,6 +74,7 @@ import {
   cstrVector,
   F_GETFL,
   F_OK,
+  F_SETFD,
   F_SETFL,
   fcntl,
   lastError,
@@ -145,6 +146,8 @@ export interface CloneRequest {
    * that joined them (a PID namespace joined with setns in `setup`).
    */
   execInGrandchild?: boolean;
+  /** Fds above 2 that stay open for the exec'd program (the child clears their close-on-exec). */
+  keepFds?: number[];
   /**
    * With `execInGrandchild`: libc calls the grandchild makes before exec,
    * in order, each checked (a failure stops it and is reported).
@@ -328,7 +331,7 @@ function changedSignals(): number[] {
  * Child-side hygiene before exec: signals, fds (all above 2 but `keep`, which
  * are close-on-exec), O_NONBLOCK.
  */
-function sanitizeChild(signals: number[], keep: number[]): void {
+function sanitizeChild(signals: number[], keep: number[], clearedNonblock: number[]): void {
   for (const signal of signals) resetSignal(signal);
   let first = 3;
   for (const fd of [...new Set(keep)].filter((fd) => fd >= 3).sort((a, b) => a - b)) {
@@ -345,17 +348,18 @@ function sanitizeChild(signals: number[], keep: number[]): void {
     }
     if (flags & O_NONBLOCK) {
       fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-      current!.clearedNonblock.push(fd);
+      clearedNonblock.push(fd);
     }
   }
 }
 
-/** Chooses the program to exec and aims the exec context at it. */
-function aimAtCommand(exec: ExecRequest): void {
-  const plan = current!.execPlan!;
-  let found: Uint8Array<ArrayBuffer> | undefined;
+/** The first candidate that is an executable file, as execvp would pick; throws if none. */
+function findProgram(
+  candidates: Uint8Array<ArrayBuffer>[],
+  command: string,
+): Uint8Array<ArrayBuffer> {
   let existing = false;
-  for (const candidate of plan.candidates) {
+  for (const candidate of candidates) {
     if (raw.access(candidate, F_OK) !== 0) continue;
     existing = true;
     const directory = raw.open(candidate, O_DIRECTORY, 0);
@@ -363,16 +367,17 @@ function aimAtCommand(exec: ExecRequest): void {
       raw.close(directory);
       continue;
     }
-    if (raw.access(candidate, X_OK) === 0) {
-      found = candidate;
-      break;
-    }
+    if (raw.access(candidate, X_OK) === 0) return candidate;
   }
-  if (!found) {
-    throw existing
-      ? new ChildSetupError("exec", `${exec.command}: permission denied or not a file`, 126)
-      : new ChildSetupError("exec", `${exec.command}: command not found`, 127);
-  }
+  throw existing
+    ? new ChildSetupError("exec", `${command}: permission denied or not a file`, 126)
+    : new ChildSetupError("exec", `${command}: command not found`, 127);
+}
+
+/** Chooses the program to exec and aims the exec context at it. */
+function aimAtCommand(exec: ExecRequest): void {
+  const plan = current!.execPlan!;
+  const found = findProgram(plan.candidates, exec.command);
   raw.makecontext3(
     contexts.exec.bytes,
     pointer(addresses.execve),
@@ -381,6 +386,38 @@ function aimAtCommand(exec: ExecRequest): void {
     plan.argv,
     plan.envp,
   );
+}
+
+/**
+ * Execs `exec` in the calling process itself, as the last step of a process
+ * that is not the clone child (the init stage, `lib/init.ts`): the same
+ * hygiene as the child's (signals reset, fds above 2 closed but `keep`,
+ * which must be close-on-exec, O_NONBLOCK cleared on 0-2) and the same
+ * search of PATH. `beforeExec` is told which of 0-2 had O_NONBLOCK cleared.
+ * Returns only on failure, with the error.
+ */
+export function execInPlace(
+  exec: ExecRequest,
+  keep: number[],
+  beforeExec: (clearedNonblock: number[]) => void,
+): ChildSetupError {
+  const clearedNonblock: number[] = [];
+  try {
+    const candidates = resolveCommand(exec.command, exec.env).map(cstr);
+    const argv = cstrVector(exec.argv);
+    const envp = cstrVector(exec.env);
+    sanitizeChild(changedSignals(), keep, clearedNonblock);
+    const found = findProgram(candidates, exec.command);
+    beforeExec(clearedNonblock);
+    raw.execve(found, argv.vector, envp.vector);
+    const error = lastError("execve", exec.command);
+    void [argv.keep, envp.keep];
+    return new ChildSetupError("exec", error.message, 126, error);
+  } catch (error) {
+    return error instanceof ChildSetupError
+      ? error
+      : new ChildSetupError("exec", error instanceof Error ? error.message : String(error), 125);
+  }
 }
 
 /**
@@ -472,7 +509,9 @@ function childSetup(): void {
     sanitizeChild(job.resetSignals, [
       ...job.execReport ? [job.execReport.writeEnd] : [],
       ...(job.grandchildChain?.steps ?? []).flatMap((step) => step.fds ?? []),
-    ]);
+      ...job.request.keepFds ?? [],
+    ], job.clearedNonblock);
+    for (const fd of job.request.keepFds ?? []) fcntl(fd, F_SETFD, 0);
     if (job.request.exec) {
       aimAtCommand(job.request.exec);
       job.request.beforeExec?.();

@@ -81,6 +81,7 @@ export const Errno = {
   EINVAL: 22,
   ENOSPC: 28,
   ENOSYS: 38,
+  ECONNRESET: 104,
   ETIMEDOUT: 110,
 } as const;
 

@@ -103,6 +103,17 @@ const SYMBOLS = {
     parameters: ["buffer", "pointer", "i32", "i64", "i64", "i64", "i64", "i64", "i64"],
     result: "void",
   },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  poll_async: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
@@ -314,6 +325,11 @@ export function open(path: string, flags: number, mode = 0): number {
   return check("open", libc.open(cstr(path), flags, mode), path);
 }
 
+/** dup2(2): makes `target` a copy of `fd`. */
+export function dup2(fd: number, target: number): void {
+  check("dup2", libc.dup2(fd, target));
+}
+
 /** close(2). */
 export function close(fd: number): void {
   check("close", libc.close(fd));
@@ -446,6 +462,42 @@ export function becomeUser(uid: number, gid: number): void {
   call("setresuid", SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
 }
 
+const SYS_capget = 125n, SYS_capset = 126n, LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_CLEAR_ALL = 4;
+
+/**
+ * Makes every permitted capability of the calling thread inheritable and
+ * ambient, so that it survives an exec even when the thread's UID is not
+ * (yet) mapped in its user namespace, which would otherwise drop them all.
+ */
+export function raiseAmbientCapabilities(): void {
+  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+  const data = new Uint32Array(6); // two of {effective, permitted, inheritable}
+  const headerBytes = new Uint8Array(header.buffer), dataBytes = new Uint8Array(data.buffer);
+  const headerAddress = addressOf(headerBytes), dataAddress = addressOf(dataBytes);
+  if (libc.syscall3(SYS_capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
+  data[2] = data[1]; // inheritable = permitted (low word)
+  data[5] = data[4]; // (high word)
+  if (libc.syscall3(SYS_capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
+  const last = Number(readFile("/proc/sys/kernel/cap_last_cap").trim());
+  for (let cap = 0; cap <= last; cap++) {
+    const word = cap < 32 ? data[1] : data[4];
+    if ((word >>> (cap % 32)) & 1) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
+  }
+}
+
+/** Undoes {@link raiseAmbientCapabilities}: no ambient and no inheritable capabilities. */
+export function clearAmbientCapabilities(): void {
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+  const data = new Uint32Array(6);
+  const headerBytes = new Uint8Array(header.buffer), dataBytes = new Uint8Array(data.buffer);
+  const headerAddress = addressOf(headerBytes), dataAddress = addressOf(dataBytes);
+  if (libc.syscall3(SYS_capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
+  data[2] = data[5] = 0;
+  if (libc.syscall3(SYS_capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
+}
+
 const SYS_pivot_root = 155n;
 
 /** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
@@ -558,8 +610,8 @@ export function kill(pid: number, signal: number): boolean {
 }
 
 /** prctl(2). */
-export function prctl(option: number, arg2: bigint | number = 0): void {
-  check("prctl", libc.prctl(option, BigInt(arg2), 0n, 0n, 0n));
+export function prctl(option: number, arg2: bigint | number = 0, arg3: bigint | number = 0): void {
+  check("prctl", libc.prctl(option, BigInt(arg2), BigInt(arg3), 0n, 0n));
 }
 
 /** close_range(2). */
@@ -717,7 +769,7 @@ export const O_NONBLOCK = 0o4000, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 /** open(2) flag: a handle on the file itself, for *at() calls and `/proc/self/fd` paths. */
 export const O_PATH = 0o10000000;
 /** fcntl(2) commands. */
-export const F_GETFL = 3, F_SETFL = 4;
+export const F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
 /** access(2) modes. */
 export const F_OK = 0, X_OK = 1;
 /** waitpid(2) option. */

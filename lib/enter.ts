@@ -40,7 +40,7 @@ import {
 } from "../ffi/libc.ts";
 import { commandEnvironment } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
-import type { JoinedNamespace, Plan } from "./plan.ts";
+import { currentCaller, type JoinedNamespace, type Plan } from "./plan.ts";
 import { Reporter } from "./report.ts";
 import { runPlan } from "./runner.ts";
 import { call, type ChildStep, flagNames } from "./step.ts";
@@ -334,6 +334,9 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
     mountPoints: [],
     userAsked: false,
     interruptibleSetup: false,
+    stage: "child",
+    sync: [],
+    request: { spec: { command }, options: {}, caller: currentCaller() },
   };
 }
 

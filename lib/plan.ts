@@ -14,7 +14,18 @@
 
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CLONE } from "../ffi/constants.ts";
-import { getgid, getpid, getuid, PR_SET_NO_NEW_PRIVS, prctl } from "../ffi/libc.ts";
+import {
+  accessible,
+  becomeUser,
+  clearAmbientCapabilities,
+  getgid,
+  getpid,
+  getuid,
+  PR_SET_NO_NEW_PRIVS,
+  prctl,
+  writeFile,
+  X_OK,
+} from "../ffi/libc.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
 import { type NamespaceEntry, namespacesAtExec, type NamespaceType } from "./inspect.ts";
@@ -52,7 +63,22 @@ import { Reporter } from "./report.ts";
 import { call, type ChildStep, flagNames, type GrandchildStep, type ParentStep } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
 import { timeNamespaceStep, type TimeOffsets } from "./time.ts";
-import { type IdMapping, idMapStep, USER_NAMESPACE } from "./user.ts";
+import {
+  automaticRanges,
+  type IdMapping,
+  idMapStep,
+  idMapText,
+  type IdRange,
+  type IdRanges,
+  idRangesProblem,
+  parseSubordinateIds,
+  rangesAllowed,
+  type SubordinateRange,
+  subordinateRangesOf,
+  USER_NAMESPACE,
+} from "./user.ts";
+import { runHelper } from "./helper.ts";
+import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
 
 /**
@@ -97,6 +123,19 @@ export interface LaunchSpec {
    * Implied when the caller is not root and asks for any namespace.
    */
   user?: boolean | { uid?: number; gid?: number };
+  /**
+   * Whole ID maps for a new user namespace (implies `user`): ranges written
+   * by the parent while the child waits, as root directly and rootless
+   * through newuidmap/newgidmap (which allow your own ID and your ranges in
+   * /etc/subuid and /etc/subgid). The command runs as root inside when 0 is
+   * mapped.
+   */
+  idRanges?: IdRanges;
+  /**
+   * The ID maps from /etc/subuid and /etc/subgid: you become 0 inside and
+   * your first subordinate range 1 and up (as rootless podman).
+   */
+  mapAuto?: boolean;
   /** New cgroup namespace. */
   cgroup?: boolean;
   /**
@@ -144,11 +183,27 @@ export interface Caller {
   uid: number;
   /** The caller's real GID. */
   gid: number;
+  /** /etc/subuid and /etc/subgid as text, when read (for ID ranges). */
+  subordinate?: { uid: string; gid: string };
+  /** The caller's user name, when known (subuid lines may name it). */
+  name?: string;
 }
 
-/** The real caller. */
-export function currentCaller(): Caller {
-  return { uid: getuid(), gid: getgid() };
+/** The real caller; the subordinate ID files are read only when `ranges` is set. */
+export function currentCaller(ranges = false): Caller {
+  const caller: Caller = { uid: getuid(), gid: getgid() };
+  if (!ranges) return caller;
+  const read = (path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch {
+      return "";
+    }
+  };
+  caller.subordinate = { uid: read("/etc/subuid"), gid: read("/etc/subgid") };
+  caller.name = read("/etc/passwd").split("\n").map((line) => line.split(":"))
+    .find((fields) => fields[2] === String(caller.uid))?.[0];
+  return caller;
 }
 
 /** What is exec'd once setup is done. */
@@ -203,6 +258,17 @@ export interface Plan {
   userAsked: boolean;
   /** Whether `SIGTERM`/`SIGHUP` should end the tool at once during setup (the queue demo). */
   interruptibleSetup: boolean;
+  /**
+   * Where the child's steps run: in the clone child itself (`"child"`, the
+   * fast way: it shares the tool's memory while the tool waits), or in an
+   * init stage the child execs (`"init"`: a fresh Deno, independent of the
+   * tool, so the tool can act while it waits at the plan's sync points).
+   */
+  stage: "child" | "init";
+  /** The parent's steps at each sync point of the child (`"init"` stage only). */
+  sync: { point: string; steps: ParentStep[] }[];
+  /** What the init stage plans from: the same spec, options and caller. */
+  request: { spec: LaunchSpec; options: StageOptions; caller: Caller };
 }
 
 /** Clone flags by namespace type, in the order `create` lists them. */
@@ -252,7 +318,7 @@ interface LaunchState {
 export function planLaunch(
   spec: LaunchSpec,
   options: LaunchOptions = {},
-  caller: Caller = currentCaller(),
+  caller: Caller = currentCaller(Boolean(spec.idRanges || spec.mapAuto)),
 ): Plan {
   const platform = unsupportedPlatform();
   if (platform) throw new LaunchError("platform", platform, 125);
@@ -301,10 +367,19 @@ export function planLaunch(
     const problem = environmentProblem(key, String(value));
     if (problem) throw usage(`env: ${problem}`);
   }
+  const ranges = idRangesOf(spec, caller);
+  if (ranges && (typeof spec.user === "object")) {
+    throw usage("--map-user/--map-group give one ID; --map-users/--map-groups the whole map");
+  }
+  if (ranges && options.queueDemo !== undefined) {
+    throw usage("-i cannot be combined with --map-users, --map-groups or --map-auto");
+  }
   let mapping: IdMapping | undefined;
   const wantsIsolation = wanted.size > 0 || time !== undefined || jail !== undefined ||
     spec.veth !== undefined;
-  if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
+  if (ranges) {
+    wanted.add("user");
+  } else if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
     const inside = typeof spec.user === "object" ? spec.user : {};
     mapping = {
       uid: requireInteger(inside.uid ?? 0, "map-user"),
@@ -425,6 +500,24 @@ export function planLaunch(
     });
   }
   if (mapping) child.push(idMapStep(mapping));
+  const sync: Plan["sync"] = [];
+  if (ranges) {
+    sync.push({ point: "uid_map", steps: [idRangesStep(ranges, caller)] });
+    child.push({
+      name: "uid_map",
+      calls: [call("write", "<channel>", "uid_map"), call("read", "<channel>")],
+      why: "wait while the parent writes the ID maps (ranges need its privilege)",
+      run: ({ sync }) => sync!("uid_map"),
+    });
+    if (mapsRoot(ranges)) {
+      child.push({
+        name: "setresuid",
+        calls: [call("setgroups", 0, null), call("setresgid", 0, 0, 0), call("setresuid", 0, 0, 0)],
+        why: "become root inside: 0 is mapped",
+        run: () => becomeUser(0, 0),
+      });
+    }
+  }
   if (options.queueDemo !== undefined) {
     child.push(queueDemoStep(options.queueDemo, () => state.demo!, report));
   }
@@ -459,6 +552,18 @@ export function planLaunch(
       run: () => prctl(PR_SET_NO_NEW_PRIVS, 1),
     });
   }
+  if (ranges) {
+    child.push({
+      name: "capabilities",
+      calls: [
+        call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_CLEAR_ALL"),
+        call("capset", "<inheritable 0>"),
+      ],
+      why:
+        "the init stage kept its capabilities through its own exec; the command's come from its UID",
+      run: clearAmbientCapabilities,
+    });
+  }
   const command = spec.command[0];
   if (command !== undefined && report.verbose) {
     child.push({
@@ -491,6 +596,144 @@ export function planLaunch(
     mapping,
     userAsked: Boolean(spec.user),
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
+    stage: ranges ? "init" : "child",
+    sync,
+    request: {
+      spec,
+      options: { verbose: options.verbose, announceStart: options.announceStart },
+      caller,
+    },
+  };
+}
+
+/** The ID ranges `spec` asks for (explicit or from /etc/subuid), checked; null for none. */
+function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
+  let ranges: IdRanges | null = null;
+  if (spec.mapAuto) {
+    if (spec.idRanges) throw usage("--map-auto chooses the ranges: drop --map-users/--map-groups");
+    const entries = subordinate(caller);
+    const users = automaticRanges(caller.uid, entries.uid);
+    const groups = automaticRanges(caller.gid, entries.gid);
+    const who = caller.name ?? String(caller.uid);
+    if (!users) {
+      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subuid`, 125);
+    }
+    if (!groups) {
+      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subgid`, 125);
+    }
+    ranges = { users, groups };
+  } else if (spec.idRanges) {
+    ranges = { users: [...spec.idRanges.users], groups: [...spec.idRanges.groups] };
+  }
+  if (!ranges) return null;
+  for (const [list, what] of [[ranges.users, "uid"], [ranges.groups, "gid"]] as const) {
+    for (const range of list) {
+      for (const value of [range.inside, range.outside, range.count]) {
+        requireInteger(value, `${what} map`);
+      }
+    }
+    const problem = idRangesProblem(list, what);
+    if (problem) throw usage(problem);
+  }
+  // Whoever has no map of one kind gets the caller's own ID at 0, as the kernel wants both.
+  if (ranges.users.length === 0) ranges.users = [{ inside: 0, outside: caller.uid, count: 1 }];
+  if (ranges.groups.length === 0) ranges.groups = [{ inside: 0, outside: caller.gid, count: 1 }];
+  if (caller.uid !== 0) {
+    const entries = subordinate(caller);
+    const who = caller.name ?? String(caller.uid);
+    const uid = rangesAllowed(ranges.users, caller.uid, entries.uid);
+    if (uid) {
+      throw new LaunchError(
+        "uid_map",
+        `UIDs ${uid.outside}-${
+          uid.outside + uid.count - 1
+        } are neither yours nor ${who}'s in /etc/subuid`,
+        125,
+      );
+    }
+    const gid = rangesAllowed(ranges.groups, caller.gid, entries.gid);
+    if (gid) {
+      throw new LaunchError(
+        "uid_map",
+        `GIDs ${gid.outside}-${
+          gid.outside + gid.count - 1
+        } are neither yours nor ${who}'s in /etc/subgid`,
+        125,
+      );
+    }
+  }
+  return ranges;
+}
+
+/** The caller's subordinate ranges (from `caller`, or read now). */
+function subordinate(caller: Caller): { uid: SubordinateRange[]; gid: SubordinateRange[] } {
+  const files = caller.subordinate ?? { uid: "", gid: "" };
+  return {
+    uid: subordinateRangesOf(parseSubordinateIds(files.uid), caller.name, caller.uid),
+    gid: subordinateRangesOf(parseSubordinateIds(files.gid), caller.name, caller.gid),
+  };
+}
+
+/** Whether inside ID 0 is mapped in both maps. */
+function mapsRoot(ranges: IdRanges): boolean {
+  const zero = (list: IdRange[]) => list.some((range) => range.inside === 0);
+  return zero(ranges.users) && zero(ranges.groups);
+}
+
+/** The paths of the setuid helpers rootless ranges need. */
+const NEWUIDMAP = "/usr/bin/newuidmap", NEWGIDMAP = "/usr/bin/newgidmap";
+
+/**
+ * The parent's step at the child's `uid_map` sync point: writes the ranges
+ * into the child's maps, as root directly, rootless through newuidmap and
+ * newgidmap (started through the engine).
+ */
+function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
+  const triples = (list: IdRange[]) =>
+    list.flatMap((r) => [r.inside, r.outside, r.count].map(String));
+  if (caller.uid === 0) {
+    return {
+      name: "uid_map",
+      calls: [
+        call("write", "/proc/<child-pid>/uid_map", idMapText(ranges.users).trim()),
+        call("write", "/proc/<child-pid>/gid_map", idMapText(ranges.groups).trim()),
+      ],
+      why: "root may map any ranges into the child's user namespace",
+      run: ({ childPid }) => {
+        writeFile(`/proc/${childPid}/uid_map`, idMapText(ranges.users));
+        writeFile(`/proc/${childPid}/gid_map`, idMapText(ranges.groups));
+      },
+    };
+  }
+  return {
+    name: "uid_map",
+    calls: [
+      call("execve", NEWUIDMAP, "<child-pid>", ...triples(ranges.users)),
+      call("execve", NEWGIDMAP, "<child-pid>", ...triples(ranges.groups)),
+    ],
+    why: "the setuid helpers map your ranges from /etc/subuid and /etc/subgid",
+    run: async ({ childPid }) => {
+      for (
+        const [helper, list] of [[NEWUIDMAP, ranges.users], [NEWGIDMAP, ranges.groups]] as const
+      ) {
+        if (!accessible(helper, X_OK)) {
+          throw new LaunchError(
+            "uid_map",
+            `${helper} is needed for ID ranges without root (Debian and Ubuntu: apt install uidmap)`,
+            125,
+          );
+        }
+        const ran = await runHelper([helper, String(childPid), ...triples(list)]);
+        if (ran.code !== 0) {
+          const said = ran.stderr.split("\n").pop() || `exited with ${ran.code}`;
+          throw new LaunchError(
+            "uid_map",
+            `${helper.slice(helper.lastIndexOf("/") + 1)}: ${said}`,
+            125,
+          );
+        }
+      }
+    },
   };
 }
 

@@ -6,12 +6,22 @@
  * @module
  */
 
-import { cloneChild } from "../ffi/clone.ts";
+import { ChildSetupError, cloneChild, type CloneOutcome, type CloneRequest } from "../ffi/clone.ts";
+import { channelPair, receiveMessageAsync, sendMessage } from "../ffi/channel.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import { defaultSignalAction, getuid, restoreSignalAction } from "../ffi/libc.ts";
+import {
+  close,
+  defaultSignalAction,
+  getuid,
+  kill,
+  raiseAmbientCapabilities,
+  restoreSignalAction,
+  waitForExit,
+} from "../ffi/libc.ts";
 import type { Plan } from "./plan.ts";
-import { type ParentStep, runChildSteps } from "./step.ts";
+import { type FromInit, initExec, type ToInit } from "./stage.ts";
+import { type ParentContext, type ParentStep, runChildSteps } from "./step.ts";
 import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
 import { userNamespacesDisabled } from "./user.ts";
 
@@ -58,9 +68,9 @@ function cloneFailure(error: SyscallError, plan: Plan): LaunchError {
 }
 
 /** Runs a parent step, naming it in a failed call's error. */
-async function runParentStep(step: ParentStep): Promise<void> {
+async function runParentStep(step: ParentStep, context: ParentContext): Promise<void> {
   try {
-    await step.run();
+    await step.run(context);
   } catch (error) {
     if (error instanceof SyscallError) {
       throw new LaunchError(step.name, error.message, 125, { cause: error });
@@ -87,33 +97,23 @@ async function undoAll(steps: ParentStep[]): Promise<void> {
  */
 export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<LaunchResult> {
   const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
+  const context: ParentContext = { childPid: 0 };
   const undoAtEnd: ParentStep[] = [];
   try {
     const undoAfterClone: ParentStep[] = [];
     let outcome;
     try {
       for (const step of plan.parent) {
-        await runParentStep(step);
+        await runParentStep(step, context);
         if (step.undo) (step.undoAfterClone ? undoAfterClone : undoAtEnd).push(step);
       }
-      // The demo's child may wait at its prompt for long, with the parent
-      // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
-      // end the tool at once (and the child with it, PR_SET_PDEATHSIG).
-      outcome = withDefaultActions(plan.interruptibleSetup ? STOP_SIGNALS : [], () => {
-        try {
-          return cloneChild({
-            namespaces: plan.cloneFlags,
-            setup: (context) => runChildSteps(plan.child, context),
-            beforeExec: plan.beforeExec,
-            exec: plan.exec,
-            execInGrandchild: plan.execInGrandchild,
-            grandchildSteps: plan.grandchild.map((step) => step.native()),
-            dieWithParent: plan.dieWithParent,
-          });
-        } catch (error) {
-          throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
-        }
-      });
+      outcome = plan.stage === "init"
+        ? await startInitStage(plan, context, undoAfterClone)
+        : cloneForPlan(plan, {
+          setup: (child) => runChildSteps(plan.child, child),
+          beforeExec: plan.beforeExec,
+          exec: plan.exec,
+        });
     } finally {
       await undoAll(undoAfterClone);
     }
@@ -122,11 +122,101 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     forwarder?.stop();
     for (const step of plan.cleanup) {
       try {
-        await step.run();
+        await step.run(context);
       } catch {
         // best effort, as undo
       }
     }
     await undoAll(undoAtEnd);
   }
+}
+
+/** The clone of `plan` (its namespaces and grandchild), with what the child does. */
+function cloneForPlan(
+  plan: Plan,
+  child: Pick<CloneRequest, "setup" | "beforeExec" | "exec" | "keepFds">,
+): CloneOutcome {
+  // The demo's child may wait at its prompt for long, with the parent
+  // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
+  // end the tool at once (and the child with it, PR_SET_PDEATHSIG).
+  return withDefaultActions(plan.interruptibleSetup ? STOP_SIGNALS : [], () => {
+    try {
+      return cloneChild({
+        namespaces: plan.cloneFlags,
+        ...child,
+        execInGrandchild: plan.execInGrandchild,
+        grandchildSteps: plan.grandchild.map((step) => step.native()),
+        dieWithParent: plan.dieWithParent,
+      });
+    } catch (error) {
+      throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
+    }
+  });
+}
+
+/**
+ * The `"init"` stage: the clone child execs into the init stage
+ * (`lib/init.ts`), which plans the same launch and runs the child's steps;
+ * meanwhile this side runs the parent's steps at each sync point. Resolves
+ * once the init stage has exec'd the command (its end of the channel closes)
+ * or failed. `undoAfterClone` steps are undone as soon as the child exists.
+ */
+async function startInitStage(
+  plan: Plan,
+  context: ParentContext,
+  undoAfterClone: ParentStep[],
+): Promise<CloneOutcome> {
+  const [mine, theirs] = channelPair();
+  let outcome: CloneOutcome;
+  try {
+    outcome = cloneForPlan(plan, {
+      // Until the parent maps its IDs, an exec would drop every capability.
+      setup: () => plan.create.includes("user") && raiseAmbientCapabilities(),
+      exec: initExec(theirs),
+      keepFds: [theirs],
+    });
+  } catch (error) {
+    close(mine);
+    throw error;
+  } finally {
+    close(theirs);
+  }
+  await undoAll(undoAfterClone.splice(0));
+  if (outcome.failure) {
+    close(mine);
+    return outcome;
+  }
+  context.childPid = outcome.pid;
+  let failure: ChildSetupError | undefined;
+  let clearedNonblock: number[] = [];
+  try {
+    sendMessage(mine, { type: "plan", ...plan.request, outerPid: outcome.pid } satisfies ToInit);
+    for (;;) {
+      const { message, fds } = await receiveMessageAsync<FromInit>(mine);
+      for (const fd of fds) close(fd);
+      if (message === null) break;
+      if (message.type === "sync") {
+        try {
+          for (const step of plan.sync.find((s) => s.point === message.point)?.steps ?? []) {
+            await runParentStep(step, context);
+          }
+        } catch (error) {
+          sendMessage(mine, { type: "abort" } satisfies ToInit);
+          await waitForExit(outcome.pid);
+          throw error;
+        }
+        sendMessage(mine, { type: "go" } satisfies ToInit);
+      } else if (message.type === "failed") {
+        failure = new ChildSetupError(message.step, message.message, message.exitCode);
+      } else if (message.type === "exec") {
+        clearedNonblock = message.clearedNonblock;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof LaunchError)) kill(outcome.pid, SIGNALS.SIGKILL);
+    throw error;
+  } finally {
+    close(mine);
+  }
+  return { pid: outcome.pid, failure, clearedNonblock };
 }

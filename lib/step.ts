@@ -27,6 +27,14 @@ export interface Call {
 export interface ChildContext {
   /** The child's PID in the parent's PID namespace (CLONE_PARENT_SETTID). */
   outerPid: number;
+  /** In the init stage: tells the parent the child waits at `point`, until it is done there. */
+  sync?: (point: string) => void;
+}
+
+/** What a parent step may read at run time. */
+export interface ParentContext {
+  /** The child's PID (0 before clone). */
+  childPid: number;
 }
 
 /** The parts every step has. */
@@ -65,7 +73,7 @@ export interface GrandchildStep extends StepBase {
  */
 export interface ParentStep extends StepBase {
   /** Runs the step; throws on failure. */
-  run: () => void | Promise<void>;
+  run: (context: ParentContext) => void | Promise<void>;
   /** Reverts what `run` did; never throws. */
   undo?: () => void | Promise<void>;
   /** Whether `undo` runs right after clone rather than at the end. */

@@ -1,0 +1,77 @@
+/**
+ * The init stage: the clone child, exec'd into a fresh Deno (as runc's
+ * `runc init`), runs the child's steps of a plan as an ordinary process,
+ * independent of the tool, so the tool can act while it waits at the plan's
+ * sync points (writing ID maps for ranges, for one). It then execs the
+ * command itself. See `lib/stage.ts` for the protocol.
+ *
+ * It plans the launch again from the same spec and caller the tool planned
+ * it from, so both run the same steps; it has its own memory, so nothing of
+ * the tool's is shared (and, being its own process, it may outlive it).
+ * @module
+ */
+
+import { ChildSetupError, execInPlace } from "../ffi/clone.ts";
+import { receiveMessage, sendMessage } from "../ffi/channel.ts";
+import { SIGNALS } from "../ffi/constants.ts";
+import { PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
+import { planLaunch } from "./plan.ts";
+import { type FromInit, INIT_VARIABLE, type ToInit } from "./stage.ts";
+import { runChildSteps } from "./step.ts";
+
+/** Tells the tool about a failure; returns the status to exit with. */
+function report(channel: number, error: unknown): number {
+  const failure = error instanceof ChildSetupError ? error : new ChildSetupError(
+    "setup",
+    error instanceof Error ? error.message : String(error),
+    125,
+  );
+  try {
+    sendMessage(
+      channel,
+      {
+        type: "failed",
+        step: failure.step,
+        message: failure.message,
+        exitCode: failure.exitCode,
+      } satisfies FromInit,
+    );
+  } catch {
+    // the tool is gone: the status says it
+  }
+  return failure.exitCode;
+}
+
+/** Runs the init stage on `channel`; returns only when it failed (or had no command). */
+export function runInitStage(channel: number): number {
+  const { message } = receiveMessage<ToInit>(channel);
+  if (message?.type !== "plan") return 125;
+  try {
+    const plan = planLaunch(message.spec, message.options, message.caller);
+    if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    runChildSteps(plan.child, {
+      outerPid: message.outerPid,
+      sync: (point) => {
+        sendMessage(channel, { type: "sync", point } satisfies FromInit);
+        const answer = receiveMessage<ToInit>(channel).message;
+        if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool", 125);
+      },
+    });
+    if (!plan.exec) return 0;
+    // credential changes clear it: set again, last
+    if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    const failure = execInPlace(plan.exec, [channel], (clearedNonblock) => {
+      plan.beforeExec?.();
+      sendMessage(channel, { type: "exec", clearedNonblock } satisfies FromInit);
+    });
+    return report(channel, failure);
+  } catch (error) {
+    return report(channel, error);
+  }
+}
+
+if (import.meta.main) {
+  const channel = Number(Deno.env.get(INIT_VARIABLE));
+  Deno.env.delete(INIT_VARIABLE);
+  Deno.exit(runInitStage(channel));
+}

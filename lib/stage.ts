@@ -1,0 +1,65 @@
+/**
+ * The init stage's protocol: how the tool starts it and what the two say to
+ * each other over their channel (`ffi/channel.ts`). The tool's side is in
+ * `lib/runner.ts`, the init stage's in `lib/init.ts`.
+ *
+ * ```
+ * tool                                  init stage (the clone child, exec'd into Deno)
+ * plan {spec, options, caller, pid} ──▶ plans the same launch, runs the child's steps
+ *                                   ◀── sync {point}     (waits)
+ * runs its steps for that point     ──▶ go | abort
+ *                                   ◀── failed {step, message, exitCode} | exec {clearedNonblock}
+ *                                   ◀── end of file: it exec'd the command (the channel is
+ *                                       close-on-exec) or it died
+ * ```
+ * @module
+ */
+
+import type { ExecRequest } from "../ffi/clone.ts";
+import type { Caller, LaunchSpec } from "./plan.ts";
+
+/** The environment variable that tells a starting Deno it is an init stage, and its channel fd. */
+export const INIT_VARIABLE = "INVOKE_NS_INIT";
+
+/** The permissions the init stage runs with: the CLI's own four. */
+export const INIT_PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
+
+/** The launch options the init stage needs (the serialisable ones). */
+export interface StageOptions {
+  /** `-v`. */
+  verbose?: boolean;
+  /** `--json`'s start line. */
+  announceStart?: boolean;
+}
+
+/** Tool to init stage. */
+export type ToInit =
+  | { type: "plan"; spec: LaunchSpec; options: StageOptions; caller: Caller; outerPid: number }
+  | { type: "go" }
+  | { type: "abort" };
+
+/** Init stage to tool. */
+export type FromInit =
+  | { type: "sync"; point: string }
+  | { type: "failed"; step: string; message: string; exitCode: number }
+  | { type: "exec"; clearedNonblock: number[] };
+
+/**
+ * What the clone child execs to become the init stage: this Deno running
+ * `lib/init.ts` with the CLI's permissions, or, in the compiled executable,
+ * the executable itself (its `main.ts` looks at {@link INIT_VARIABLE} first).
+ */
+export function initExec(channel: number): ExecRequest {
+  const deno = Deno.execPath();
+  const env = Object.entries(Deno.env.toObject())
+    .filter(([key]) => key !== INIT_VARIABLE)
+    .map(([key, value]) => `${key}=${value}`);
+  env.push(`${INIT_VARIABLE}=${channel}`);
+  if (Deno.build.standalone) return { command: deno, argv: [deno], env };
+  const entry = decodeURIComponent(new URL("./init.ts", import.meta.url).pathname);
+  return {
+    command: deno,
+    argv: [deno, "run", "-q", "--no-config", "--no-prompt", ...INIT_PERMISSIONS, entry],
+    env,
+  };
+}
