@@ -25,6 +25,7 @@ export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
 export type { MountRequest } from "./lib/mount.ts";
 export type { VethSpec } from "./lib/net.ts";
 export type { TimeOffsets } from "./lib/time.ts";
+export type { IdRange, IdRanges } from "./lib/user.ts";
 export { enter } from "./lib/enter.ts";
 export type { EnterSpec } from "./lib/enter.ts";
 export { listAllNamespaces, NAMESPACE_TYPES, namespacesOf } from "./lib/inspect.ts";
