@@ -13,6 +13,7 @@ import { run } from "./cli/run.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
+import { INIT_VARIABLE } from "./lib/stage.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
@@ -62,6 +63,12 @@ function fail(message: string): void {
 
 /** Runs the CLI on `args`; returns the exit status. Never throws. */
 export async function main(args: string[]): Promise<number> {
+  // The compiled executable is also the init stage of its launches (cli/init.ts).
+  if (Deno.build.standalone && Deno.env.get(INIT_VARIABLE) !== undefined) {
+    const channel = Number(Deno.env.get(INIT_VARIABLE));
+    Deno.env.delete(INIT_VARIABLE);
+    return await (await import("./cli/init.ts")).runInitStage(channel);
+  }
   if (args[0] === "--version" || args[0] === "-V") {
     writeOut(versionText());
     return 0;

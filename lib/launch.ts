@@ -15,7 +15,7 @@
 import { getpid } from "../ffi/libc.ts";
 import { vethProblem } from "./net.ts";
 import { type LaunchOptions, type LaunchSpec, planLaunch } from "./plan.ts";
-import { runPlan } from "./runner.ts";
+import { runPlan, runPlanDetached } from "./runner.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
 import { describeMapping } from "./user.ts";
 
@@ -53,4 +53,20 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
     plan.report.parent(`new user namespace${implied}: ${describeMapping(plan.mapping)}`);
   }
   return await runPlan(plan, options);
+}
+
+/**
+ * Sets a launch up and resolves with its PID once it waits at its start
+ * FIFO (`spec.startFifo`, required), leaving it to go on alone: it runs the
+ * command when someone opens the FIFO for reading, as OCI `create` and
+ * `start` do. It is not killed when the caller exits. Nothing is cleaned up
+ * for it: what it made lasts until whoever ends it cleans up.
+ */
+export async function launchDetached(
+  spec: LaunchSpec,
+  options: LaunchOptions = {},
+): Promise<{ pid: number }> {
+  if (spec.startFifo === undefined) throw new LaunchError("usage", "startFifo: required", 2);
+  const plan = planLaunch(spec, { ...options, dieWithParent: false });
+  return await runPlanDetached(plan, "created");
 }

@@ -26,7 +26,7 @@ import {
   writeFile,
   X_OK,
 } from "../ffi/libc.ts";
-import { CGROUP_NAMESPACE } from "./cgroup.ts";
+import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroup.ts";
 import { commandEnvironment, environmentProblem } from "./env.ts";
 import { type NamespaceEntry, namespacesAtExec, type NamespaceType } from "./inspect.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
@@ -78,6 +78,7 @@ import {
   USER_NAMESPACE,
 } from "./user.ts";
 import { runHelper } from "./helper.ts";
+import { type Hook, hookCalls, hookProblem, type Hooks, runHooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
 
@@ -136,14 +137,34 @@ export interface LaunchSpec {
    * your first subordinate range 1 and up (as rootless podman).
    */
   mapAuto?: boolean;
-  /** New cgroup namespace. */
+  /**
+   * New cgroup namespace. It is made by the child's last step (unshare), so
+   * that the command's cgroups (`cgroups`) are joined first and become its
+   * root, `0::/`, as docker shows.
+   */
   cgroup?: boolean;
+  /**
+   * Cgroups the command joins (their directories, under /sys/fs/cgroup, v1
+   * or v2): the child joins them just before it makes its cgroup namespace,
+   * and in the init stage as its very last step before exec, so that nothing
+   * of the tool (its memory, its threads) is ever charged to them.
+   */
+  cgroups?: string[];
   /**
    * New time namespace, with CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets in
    * seconds (Linux 5.17 or later). The child makes it and enters it at exec;
    * the caller's clocks are never touched, so every launch gets its own.
    */
   time?: boolean | Partial<TimeOffsets>;
+  /** Programs run at given points of the launch (as OCI hooks); see {@link Hooks}. */
+  hooks?: Hooks;
+  /** Merged into the state given to hooks on stdin (`{"pid": …}` is always there). */
+  hookState?: Record<string, unknown>;
+  /**
+   * The child waits, before its last steps and the command, until someone
+   * opens this FIFO for reading (as OCI `start` does runc's `exec.fifo`).
+   */
+  startFifo?: string;
   /** Variables added to the clean default environment. */
   env?: Record<string, string>;
   /** Pass the caller's whole environment instead of the clean default. */
@@ -169,6 +190,8 @@ export interface LaunchOptions {
   stopTimeoutMs?: number;
   /** Called with the child's PID once the command has started. */
   onStart?: (pid: number) => void;
+  /** Kill the command when the tool dies (PR_SET_PDEATHSIG; default true). */
+  dieWithParent?: boolean;
   /**
    * Print a JSON line `{"event":"start","pid":…,"pidInside":…,"namespaces":{…}}`
    * on stdout from the child itself, just before the command starts, so it
@@ -279,7 +302,6 @@ const CLONE_FLAG: [NamespaceType, number][] = [
   ["uts", UTS_NAMESPACE],
   ["ipc", IPC_NAMESPACE],
   ["net", NET_NAMESPACE],
-  ["cgroup", CGROUP_NAMESPACE],
 ];
 
 function usage(message: string): LaunchError {
@@ -395,6 +417,11 @@ export function planLaunch(
   if (spec.chrootOnly && jail === undefined) throw usage("--chroot needs a jail (-c DIR)");
   const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
   const create = CLONE_FLAG.filter(([type]) => wanted.has(type));
+  const cgroups = [...spec.cgroups ?? []];
+  for (const dir of cgroups) {
+    const problem = cgroupProblem(dir);
+    if (problem) throw new LaunchError("cgroup", problem, 125);
+  }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
   const mountPoints = missingMountPoints(mounts, jail ?? "");
@@ -503,12 +530,9 @@ export function planLaunch(
   const sync: Plan["sync"] = [];
   if (ranges) {
     sync.push({ point: "uid_map", steps: [idRangesStep(ranges, caller)] });
-    child.push({
-      name: "uid_map",
-      calls: [call("write", "<channel>", "uid_map"), call("read", "<channel>")],
-      why: "wait while the parent writes the ID maps (ranges need its privilege)",
-      run: ({ sync }) => sync!("uid_map"),
-    });
+    child.push(
+      syncStep("uid_map", "wait while the parent writes the ID maps (ranges need its privilege)"),
+    );
     if (mapsRoot(ranges)) {
       child.push({
         name: "setresuid",
@@ -520,6 +544,32 @@ export function planLaunch(
   }
   if (options.queueDemo !== undefined) {
     child.push(queueDemoStep(options.queueDemo, () => state.demo!, report));
+  }
+  const hooks = spec.hooks ?? {};
+  for (const [point, list] of Object.entries(hooks)) {
+    if (!["createRuntime", "createContainer", "startContainer"].includes(point)) {
+      throw usage(
+        `hooks.${point}: not a hook point (createRuntime, createContainer, startContainer)`,
+      );
+    }
+    (list as Hook[]).forEach((hook, i) => {
+      const problem = hookProblem(hook, `hooks.${point}[${i}]`);
+      if (problem) throw usage(problem);
+    });
+  }
+  const hookState = (pid: number) => ({ ...spec.hookState, pid });
+  if (hooks.createRuntime?.length) {
+    const list = hooks.createRuntime;
+    sync.push({
+      point: "createRuntime",
+      steps: [{
+        name: "createRuntime",
+        calls: hookCalls(list),
+        why: "OCI createRuntime hooks: in the runtime's namespaces, once the container's exist",
+        run: ({ childPid }) => runHooks("createRuntime", list, hookState(childPid)),
+      }],
+    });
+    child.push(syncStep("createRuntime", "wait while the tool runs the createRuntime hooks"));
   }
   if (time) child.push(timeNamespaceStep(time));
   // Read before any chroot, which may leave no /proc to read them from.
@@ -535,11 +585,20 @@ export function planLaunch(
   }
   const withProc = Boolean(spec.pid && spec.mount);
   if (spec.mount) child.push(privateMountsStep());
+  const createContainer = hooks.createContainer ?? [];
   if (jail && pivot) child.push(jailMountStep(jail));
   if (mounts.length) child.push(mountsStep(mounts, jail ?? ""));
   // In a pivot_root jail /proc is mounted before the pivot: once the old root is
   // detached no procfs is visible, and a user namespace may only mount one then.
   if (jail && pivot && withProc) child.push(procStep(`${jail}/proc`));
+  if (createContainer.length) {
+    child.push({
+      name: "createContainer",
+      calls: hookCalls(createContainer),
+      why: "OCI createContainer hooks: in the container's namespaces, before pivot_root",
+      run: ({ outerPid }) => runHooks("createContainer", createContainer, hookState(outerPid)),
+    });
+  }
   if (jail && pivot) child.push(pivotStep(jail, report));
   if (jail && !pivot) child.push(chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
@@ -564,6 +623,35 @@ export function planLaunch(
       run: clearAmbientCapabilities,
     });
   }
+  if (cgroups.length > 0) {
+    child.push({
+      name: "cgroup",
+      calls: cgroups.map((dir) => call("write", `${dir}/cgroup.procs`, "0")),
+      why: "join the command's cgroups last: nothing of the tool is charged to them",
+      run: () => joinCgroups(cgroups),
+    });
+  }
+  if (spec.cgroup) child.push(cgroupNamespaceStep());
+  if (spec.startFifo !== undefined) {
+    const fifo = spec.startFifo;
+    if (!fifo.startsWith("/")) throw usage("startFifo: must be an absolute path");
+    child.push(syncStep("created", "tell the tool the container is created (it may leave now)"));
+    child.push({
+      name: "start",
+      calls: [call("open", fifo, "O_WRONLY"), call("write", fifo, "0")],
+      why: "wait until start opens the FIFO: the command runs only then",
+      run: () => waitForStart(fifo),
+    });
+  }
+  const startContainer = hooks.startContainer ?? [];
+  if (startContainer.length) {
+    child.push({
+      name: "startContainer",
+      calls: hookCalls(startContainer),
+      why: "OCI startContainer hooks: in the container, just before the command",
+      run: ({ outerPid }) => runHooks("startContainer", startContainer, hookState(outerPid)),
+    });
+  }
   const command = spec.command[0];
   if (command !== undefined && report.verbose) {
     child.push({
@@ -578,7 +666,11 @@ export function planLaunch(
     report.print(`${JSON.stringify({ ...state.start, namespaces: inodes })}\n`);
   };
   return {
-    create: create.map(([type]) => type),
+    create: [
+      ...create.map(([type]) => type),
+      ...(time ? ["time" as const] : []),
+      ...(spec.cgroup ? ["cgroup" as const] : []),
+    ],
     join: [],
     cloneFlags: create.reduce((flags, [, flag]) => flags | flag, 0),
     parent,
@@ -588,7 +680,7 @@ export function planLaunch(
       ? undefined
       : { command, argv: spec.command, env: commandEnvironment(env, spec.keepEnv) },
     execInGrandchild: false,
-    dieWithParent: true,
+    dieWithParent: options.dieWithParent ?? true,
     beforeExec: options.announceStart ? announce : undefined,
     cleanup,
     report,
@@ -596,14 +688,45 @@ export function planLaunch(
     mapping,
     userAsked: Boolean(spec.user),
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
-    stage: ranges ? "init" : "child",
+    stage: ranges || spec.startFifo !== undefined || Object.values(hooks).some((l) => l?.length)
+      ? "init"
+      : "child",
     sync,
     request: {
       spec,
-      options: { verbose: options.verbose, announceStart: options.announceStart },
+      options: {
+        verbose: options.verbose,
+        announceStart: options.announceStart,
+        dieWithParent: options.dieWithParent,
+      },
       caller,
     },
   };
+}
+
+/** A child step that waits at sync point `point` while the tool runs its steps there. */
+function syncStep(point: string, why: string): ChildStep {
+  return {
+    name: point,
+    calls: [call("write", "<channel>", point), call("read", "<channel>")],
+    why,
+    run: ({ sync }) => {
+      if (!sync) throw new Error(`${point}: a sync point needs the init stage`);
+      sync(point);
+    },
+  };
+}
+
+/** Child step: blocks until a reader opens `fifo` (a FIFO, never a file it would write to). */
+function waitForStart(fifo: string): void {
+  if (!Deno.lstatSync(fifo).isFifo) throw new Error(`${fifo}: not a FIFO`);
+  const file = Deno.openSync(fifo, { write: true });
+  try {
+    if (!file.statSync().isFifo) throw new Error(`${fifo}: not a FIFO`);
+    file.writeSync(new Uint8Array([0x30]));
+  } finally {
+    file.close();
+  }
 }
 
 /** The ID ranges `spec` asks for (explicit or from /etc/subuid), checked; null for none. */

@@ -131,6 +131,47 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
   }
 }
 
+/**
+ * Starts `plan` and resolves once its child has passed the sync point
+ * `point` (the `"created"` of a plan with a start FIFO): the child then goes
+ * on without the tool, waiting for whoever opens the FIFO, and the tool may
+ * exit (the plan must not have `dieWithParent`). Nothing is cleaned up on
+ * success — what the launch made lives as long as the container; on failure
+ * every step is undone and the child reaped, as with {@link runPlan}.
+ */
+export async function runPlanDetached(plan: Plan, point: string): Promise<{ pid: number }> {
+  if (plan.stage !== "init" || !plan.child.some((step) => step.name === point)) {
+    throw new Error(`a detached launch needs the init stage and a "${point}" sync point`);
+  }
+  const context: ParentContext = { childPid: 0 };
+  const undo: ParentStep[] = [];
+  try {
+    const undoAfterClone: ParentStep[] = [];
+    let outcome;
+    try {
+      for (const step of plan.parent) {
+        await runParentStep(step, context);
+        if (step.undo) (step.undoAfterClone ? undoAfterClone : undo).push(step);
+      }
+      outcome = await startInitStage(plan, context, undoAfterClone, point);
+    } finally {
+      await undoAll(undoAfterClone);
+    }
+    if (outcome.failure) await superviseChild(outcome, null); // reaps it, then throws
+    return { pid: outcome.pid };
+  } catch (error) {
+    for (const step of plan.cleanup) {
+      try {
+        await step.run(context);
+      } catch {
+        // best effort
+      }
+    }
+    await undoAll(undo);
+    throw error;
+  }
+}
+
 /** The clone of `plan` (its namespaces and grandchild), with what the child does. */
 function cloneForPlan(
   plan: Plan,
@@ -156,15 +197,17 @@ function cloneForPlan(
 
 /**
  * The `"init"` stage: the clone child execs into the init stage
- * (`lib/init.ts`), which plans the same launch and runs the child's steps;
+ * (`cli/init.ts`), which plans the same launch and runs the child's steps;
  * meanwhile this side runs the parent's steps at each sync point. Resolves
  * once the init stage has exec'd the command (its end of the channel closes)
- * or failed. `undoAfterClone` steps are undone as soon as the child exists.
+ * or failed, or, with `detachAt`, once it has passed that sync point (it then
+ * goes on alone). `undoAfterClone` steps are undone as soon as the child exists.
  */
 async function startInitStage(
   plan: Plan,
   context: ParentContext,
   undoAfterClone: ParentStep[],
+  detachAt?: string,
 ): Promise<CloneOutcome> {
   const [mine, theirs] = channelPair();
   let outcome: CloneOutcome;
@@ -206,6 +249,7 @@ async function startInitStage(
           throw error;
         }
         sendMessage(mine, { type: "go" } satisfies ToInit);
+        if (message.point === detachAt) break;
       } else if (message.type === "failed") {
         failure = new ChildSetupError(message.step, message.message, message.exitCode);
       } else if (message.type === "exec") {

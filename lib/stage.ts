@@ -1,7 +1,7 @@
 /**
  * The init stage's protocol: how the tool starts it and what the two say to
  * each other over their channel (`ffi/channel.ts`). The tool's side is in
- * `lib/runner.ts`, the init stage's in `lib/init.ts`.
+ * `lib/runner.ts`, the init stage's in `cli/init.ts`.
  *
  * ```
  * tool                                  init stage (the clone child, exec'd into Deno)
@@ -30,6 +30,8 @@ export interface StageOptions {
   verbose?: boolean;
   /** `--json`'s start line. */
   announceStart?: boolean;
+  /** PR_SET_PDEATHSIG. */
+  dieWithParent?: boolean;
 }
 
 /** Tool to init stage. */
@@ -46,7 +48,7 @@ export type FromInit =
 
 /**
  * What the clone child execs to become the init stage: this Deno running
- * `lib/init.ts` with the CLI's permissions, or, in the compiled executable,
+ * `cli/init.ts` with the CLI's permissions, or, in the compiled executable,
  * the executable itself (its `main.ts` looks at {@link INIT_VARIABLE} first).
  */
 export function initExec(channel: number): ExecRequest {
@@ -56,7 +58,7 @@ export function initExec(channel: number): ExecRequest {
     .map(([key, value]) => `${key}=${value}`);
   env.push(`${INIT_VARIABLE}=${channel}`);
   if (Deno.build.standalone) return { command: deno, argv: [deno], env };
-  const entry = decodeURIComponent(new URL("./init.ts", import.meta.url).pathname);
+  const entry = decodeURIComponent(new URL("../cli/init.ts", import.meta.url).pathname);
   return {
     command: deno,
     argv: [deno, "run", "-q", "--no-config", "--no-prompt", ...INIT_PERMISSIONS, entry],

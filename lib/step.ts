@@ -48,12 +48,14 @@ interface StepBase {
 }
 
 /**
- * A step the clone child runs before exec. Synchronous, and it may call only
- * `ffi/` functions: it runs in the parent's memory while the parent waits.
+ * A step the clone child runs before exec. In the `"child"` stage it must be
+ * synchronous and may call only `ffi/` functions: it runs in the parent's
+ * memory while the parent waits. In the `"init"` stage (its own process) it
+ * may be asynchronous (run a hook, for one).
  */
 export interface ChildStep extends StepBase {
   /** Runs the step; throws on failure. */
-  run: (context: ChildContext) => void;
+  run: (context: ChildContext) => void | Promise<void>;
 }
 
 /**
@@ -92,13 +94,31 @@ export function call(fn: string, ...args: (string | number | null)[]): Call {
 export function runChildSteps(steps: ChildStep[], context: ChildContext): void {
   for (const step of steps) {
     try {
-      step.run(context);
+      if (step.run(context) instanceof Promise) {
+        throw new Error("an asynchronous step needs the init stage");
+      }
     } catch (error) {
-      if (error instanceof ChildSetupError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new ChildSetupError(step.name, message, 125, error);
+      throw named(step, error);
     }
   }
+}
+
+/** {@link runChildSteps} for the init stage, where steps may be asynchronous. */
+export async function runChildStepsAsync(steps: ChildStep[], context: ChildContext): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step.run(context);
+    } catch (error) {
+      throw named(step, error);
+    }
+  }
+}
+
+/** `error` as a {@link ChildSetupError} of `step`. */
+function named(step: ChildStep, error: unknown): ChildSetupError {
+  if (error instanceof ChildSetupError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ChildSetupError(step.name, message, 125, error);
 }
 
 /**

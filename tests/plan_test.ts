@@ -135,8 +135,8 @@ const CASES: Case[] = [
   {
     what: "-U as root, -C, -T, --no-new-privs",
     spec: { command: ["sh"], user: true, cgroup: true, time: { boottime: 60 }, noNewPrivs: true },
-    create: ["user", "cgroup"],
-    child: ["uid_map", "timens", "prctl"],
+    create: ["user", "time", "cgroup"],
+    child: ["uid_map", "timens", "prctl", "cgroupns"],
   },
   {
     what: "--json: PIDs and namespaces read before any jail",
@@ -158,6 +158,8 @@ for (const c of CASES) {
     assert.equal(plan.execInGrandchild, false);
     assert.equal(plan.dieWithParent, true);
     const flags = { user: CLONE.NEWUSER, pid: CLONE.NEWPID, mnt: CLONE.NEWNS, uts: CLONE.NEWUTS };
+    // made by the child's own unshare, after it has joined its cgroups
+    assert.equal(plan.cloneFlags & (CLONE.NEWCGROUP | CLONE.NEWTIME), 0);
     for (const [type, flag] of Object.entries(flags)) {
       assert.equal((plan.cloneFlags & flag) !== 0, c.create.includes(type), type);
     }

@@ -3,7 +3,9 @@
  * `runc init`), runs the child's steps of a plan as an ordinary process,
  * independent of the tool, so the tool can act while it waits at the plan's
  * sync points (writing ID maps for ranges, for one). It then execs the
- * command itself. See `lib/stage.ts` for the protocol.
+ * command itself. See `lib/stage.ts` for the protocol. This file is the
+ * init stage's entry point (the compiled executable reaches it through
+ * `main.ts`).
  *
  * It plans the launch again from the same spec and caller the tool planned
  * it from, so both run the same steps; it has its own memory, so nothing of
@@ -15,9 +17,10 @@ import { ChildSetupError, execInPlace } from "../ffi/clone.ts";
 import { receiveMessage, sendMessage } from "../ffi/channel.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import { PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
-import { planLaunch } from "./plan.ts";
-import { type FromInit, INIT_VARIABLE, type ToInit } from "./stage.ts";
-import { runChildSteps } from "./step.ts";
+import { planLaunch } from "../lib/plan.ts";
+import { type FromInit, INIT_VARIABLE, type ToInit } from "../lib/stage.ts";
+import { runChildStepsAsync } from "../lib/step.ts";
+import { writeErrorLine } from "./output.ts";
 
 /** Tells the tool about a failure; returns the status to exit with. */
 function report(channel: number, error: unknown): number {
@@ -43,13 +46,13 @@ function report(channel: number, error: unknown): number {
 }
 
 /** Runs the init stage on `channel`; returns only when it failed (or had no command). */
-export function runInitStage(channel: number): number {
+export async function runInitStage(channel: number): Promise<number> {
   const { message } = receiveMessage<ToInit>(channel);
   if (message?.type !== "plan") return 125;
   try {
     const plan = planLaunch(message.spec, message.options, message.caller);
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
-    runChildSteps(plan.child, {
+    await runChildStepsAsync(plan.child, {
       outerPid: message.outerPid,
       sync: (point) => {
         sendMessage(channel, { type: "sync", point } satisfies FromInit);
@@ -62,7 +65,11 @@ export function runInitStage(channel: number): number {
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     const failure = execInPlace(plan.exec, [channel], (clearedNonblock) => {
       plan.beforeExec?.();
-      sendMessage(channel, { type: "exec", clearedNonblock } satisfies FromInit);
+      try {
+        sendMessage(channel, { type: "exec", clearedNonblock } satisfies FromInit);
+      } catch {
+        // a detached launch: the tool has left, nobody restores O_NONBLOCK
+      }
     });
     return report(channel, failure);
   } catch (error) {
@@ -73,5 +80,5 @@ export function runInitStage(channel: number): number {
 if (import.meta.main) {
   const channel = Number(Deno.env.get(INIT_VARIABLE));
   Deno.env.delete(INIT_VARIABLE);
-  Deno.exit(runInitStage(channel));
+  Deno.exit(await runInitStage(channel));
 }
