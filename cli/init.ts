@@ -22,7 +22,10 @@ import { type FromInit, INIT_VARIABLE, type ToInit } from "../lib/stage.ts";
 import { runChildStepsAsync } from "../lib/step.ts";
 import { writeErrorLine } from "./output.ts";
 
-/** Tells the tool about a failure; returns the status to exit with. */
+/**
+ * Tells the tool about a failure, or, once the tool has left (a detached
+ * launch), says it on stderr; returns the status to exit with.
+ */
 function report(channel: number, error: unknown): number {
   const failure = error instanceof ChildSetupError ? error : new ChildSetupError(
     "setup",
@@ -40,7 +43,7 @@ function report(channel: number, error: unknown): number {
       } satisfies FromInit,
     );
   } catch {
-    // the tool is gone: the status says it
+    writeErrorLine(`invoke_ns: ${failure.step}: ${failure.message}`);
   }
   return failure.exitCode;
 }
