@@ -124,6 +124,8 @@ export interface ExecRequest {
   argv: string[];
   /** The environment, as `KEY=VALUE` strings. */
   env: string[];
+  /** Searched for a command without a slash when `env` has no PATH. */
+  fallbackPath?: string;
 }
 
 /** What the engine is asked to do. */
@@ -185,7 +187,6 @@ export interface CloneOutcome {
   clearedNonblock: number[];
 }
 
-const PATH_DEFAULT = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const KIB = 1024;
 
 /** Carved stack regions, as offsets below the parent's stack pointer. */
@@ -297,11 +298,12 @@ function aimAtExit(ctx: Context, code: number): void {
   raw.makecontext1(ctx.bytes, pointer(addresses.exit), 1, BigInt(code));
 }
 
-/** The first executable candidate for `command`, as execvp would pick. */
-function resolveCommand(command: string, env: string[]): string[] {
-  if (command.includes("/")) return [command];
-  const path = env.find((entry) => entry.startsWith("PATH="))?.slice(5) ?? PATH_DEFAULT;
-  return path.split(":").map((dir) => `${dir || "."}/${command}`);
+/** The paths `exec`'s command may be at, in PATH order, as execvp would look. */
+function resolveCommand(exec: ExecRequest): string[] {
+  if (exec.command.includes("/")) return [exec.command];
+  const path = exec.env.find((entry) => entry.startsWith("PATH="))?.slice(5) ??
+    exec.fallbackPath ?? "";
+  return path.split(":").map((dir) => `${dir || "."}/${exec.command}`);
 }
 
 /**
@@ -403,7 +405,7 @@ export function execInPlace(
 ): ChildSetupError {
   const clearedNonblock: number[] = [];
   try {
-    const candidates = resolveCommand(exec.command, exec.env).map(cstr);
+    const candidates = resolveCommand(exec).map(cstr);
     const argv = cstrVector(exec.argv);
     const envp = cstrVector(exec.env);
     sanitizeChild(changedSignals(), keep, clearedNonblock);
@@ -602,7 +604,7 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
     const argv = cstrVector(request.exec.argv);
     const envp = cstrVector(request.exec.env);
     current.execPlan = {
-      candidates: resolveCommand(request.exec.command, request.exec.env).map(cstr),
+      candidates: resolveCommand(request.exec).map(cstr),
       argv: addressOf(argv.vector),
       envp: addressOf(envp.vector),
       keep: [argv.keep, envp.keep],

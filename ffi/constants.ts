@@ -33,6 +33,9 @@ export const MS = {
   SLAVE: 1n << 19n,
 } as const;
 
+/** How many symlinks a path walk follows before ELOOP, as the kernel (MAXSYMLINKS). */
+export const MAX_SYMLINKS = 40;
+
 /** umount2(2) flag: detach lazily. */
 export const MNT_DETACH = 2;
 

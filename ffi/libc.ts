@@ -534,7 +534,7 @@ export function receiveMessage(fd: number, buffer: Uint8Array<ArrayBuffer>): num
   for (;;) {
     const n = Number(libc.recv(fd, buffer, BigInt(buffer.length), 0));
     if (n >= 0) return n;
-    if (errno() !== 4) throw lastError("recv");
+    if (errno() !== Errno.EINTR) throw lastError("recv");
   }
 }
 
@@ -593,13 +593,6 @@ export function waitForChild(pid: number): WaitStatus {
     if (errno() !== Errno.EINTR) throw lastError("waitpid", String(pid));
   }
   return decodeStatus(status[0]);
-}
-
-/** waitpid(2) with WNOHANG: the status if `pid` has ended, else null. */
-export function pollExit(pid: number): WaitStatus | null {
-  const status = new Int32Array(1);
-  const result = check("waitpid", libc.waitpid(pid, new Uint8Array(status.buffer), WNOHANG));
-  return result === 0 ? null : decodeStatus(status[0]);
 }
 
 /** kill(2); returns false when the process no longer exists. */
@@ -685,7 +678,7 @@ export function pollReadable(fds: number[], timeoutMs: number): number[] {
   for (;;) {
     const result = libc.poll(new Uint8Array(table.buffer), BigInt(fds.length), timeoutMs);
     if (result >= 0) break;
-    if (errno() !== 4) throw lastError("poll");
+    if (errno() !== Errno.EINTR) throw lastError("poll");
   }
   return fds.flatMap((_, i) => ((table[2 * i + 1] >> 16) !== 0 ? [i] : []));
 }

@@ -15,9 +15,9 @@
 
 import { posix } from "node:path";
 import { resolveInRoot, RootPathError } from "./rootpath.ts";
+import { MAX_SYMLINKS } from "../ffi/constants.ts";
 
 /** Symlinks followed per copied path, as the kernel's ELOOP limit. */
-const MAX_SYMLINKS = 40;
 
 /** What {@link copyIntoRoot} did. */
 export type CopyOutcome = "copied" | "skipped";

@@ -7,6 +7,7 @@
  */
 
 import { posix } from "node:path";
+import { DEFAULT_PATH } from "../lib/env.ts";
 import { copyIntoRoot, safeMkdirp } from "./copy.ts";
 import { resolveDependencies, ResolverCache } from "./resolve.ts";
 
@@ -17,7 +18,7 @@ export const LAB_BINARIES = ["env", "bash", "ps", "ls", "top"];
 const TERMINFO_DIRS = ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"];
 
 /** The PATH binary names are looked up on. */
-const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const SEARCH_PATH = DEFAULT_PATH.split(":");
 
 /**
  * A jail-building problem that is the caller's to fix (a binary not found, ...).

@@ -9,8 +9,7 @@
  * @module
  */
 
-/** The kernel's limit on symlinks followed while resolving one path (ELOOP). */
-const MAX_SYMLINKS = 40;
+import { MAX_SYMLINKS } from "../ffi/constants.ts";
 
 /** Raised when a path inside a root cannot be resolved or created; the message is one line. */
 export class RootPathError extends Error {

@@ -38,7 +38,7 @@ import {
   setns,
   X_OK,
 } from "../ffi/libc.ts";
-import { commandEnvironment } from "./env.ts";
+import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
 import { currentCaller, type JoinedNamespace, type Plan } from "./plan.ts";
 import { Reporter } from "./report.ts";
@@ -326,6 +326,7 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       command: command[0],
       argv: command,
       env: commandEnvironment(spec.env, spec.keepEnv),
+      fallbackPath: DEFAULT_PATH,
     },
     execInGrandchild: byType.has("pid") || time !== undefined,
     dieWithParent: true,

@@ -26,9 +26,9 @@
  */
 
 import { CLONE } from "../ffi/constants.ts";
-import { SyscallError } from "../ffi/errors.ts";
 import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
-import type { Cidr, InterfaceAddress } from "./netlink.ts";
+import type { Cidr } from "./ipv4.ts";
+import type { InterfaceAddress } from "./netlink.ts";
 import { LaunchError } from "./supervise.ts";
 
 /** The clone flag for a new network namespace. */
@@ -63,7 +63,7 @@ let vethCounter = 0;
 
 /** Why `spec` cannot be used, or null. Checked before anything is created. */
 export async function vethProblem(spec: VethSpec): Promise<string | null> {
-  const codec = await import("./netlink.ts");
+  const codec = await import("./ipv4.ts");
   const { formatCidr, formatIPv4, networkAddress, parseCidr } = codec;
   try {
     if (spec.host !== undefined) parseCidr(spec.host);
@@ -133,8 +133,8 @@ function addressInUse(cidr: Cidr, used: InterfaceAddress[], codec: CidrCodec): s
   return found && `${found.address}/${found.prefixLength}`;
 }
 
-/** The CIDR helpers of lib/netlink.ts, loaded only when a veth is asked for. */
-type CidrCodec = typeof import("./netlink.ts");
+/** The CIDR helpers of lib/ipv4.ts, loaded only when a veth is asked for. */
+type CidrCodec = typeof import("./ipv4.ts");
 
 /** The first 10.0.N.0/24 with no address of the host's in it. */
 function freeSubnet(used: string[]): number {
@@ -144,7 +144,11 @@ function freeSubnet(used: string[]): number {
       .map((octets) => octets[2]),
   );
   for (let n = 0; n < 256; n++) if (!taken.has(n)) return n;
-  throw new SyscallError("veth", 28, "No space left on device", "no free 10.0.N.0/24 network");
+  throw new LaunchError(
+    "veth",
+    "no free 10.0.N.0/24 network on this host: give the host's and the guest's addresses",
+    125,
+  );
 }
 
 /** Serialises address choice between concurrent launches (one host, many tools). */
@@ -165,7 +169,7 @@ async function withHostLock<T>(fn: () => T): Promise<T> {
 export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
   // Loaded only when asked for: a plain launch does without the netlink code.
   const { RouteSocket } = await import("./rtnetlink.ts");
-  const codec = await import("./netlink.ts");
+  const codec = await import("./ipv4.ts");
   const { formatIPv4, parseCidr } = codec;
   const name = spec.name ??
     (vethCounter++ === 0 ? `ns${Deno.pid}` : `ns${Deno.pid}-${vethCounter}`);

@@ -26,8 +26,8 @@ import {
   writeFile,
   X_OK,
 } from "../ffi/libc.ts";
-import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroup.ts";
-import { commandEnvironment, environmentProblem } from "./env.ts";
+import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroupns.ts";
+import { commandEnvironment, DEFAULT_PATH, environmentProblem } from "./env.ts";
 import { type NamespaceEntry, namespacesAtExec, type NamespaceType } from "./inspect.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
@@ -237,6 +237,8 @@ export interface ExecPlan {
   argv: string[];
   /** The environment, as `KEY=VALUE` strings. */
   env: string[];
+  /** Searched for a command without a slash when `env` has no PATH. */
+  fallbackPath?: string;
 }
 
 /** A namespace joined by file rather than created. */
@@ -676,9 +678,12 @@ export function planLaunch(
     parent,
     child,
     grandchild: [],
-    exec: command === undefined
-      ? undefined
-      : { command, argv: spec.command, env: commandEnvironment(env, spec.keepEnv) },
+    exec: command === undefined ? undefined : {
+      command,
+      argv: spec.command,
+      env: commandEnvironment(env, spec.keepEnv),
+      fallbackPath: DEFAULT_PATH,
+    },
     execInGrandchild: false,
     dieWithParent: options.dieWithParent ?? true,
     beforeExec: options.announceStart ? announce : undefined,

@@ -38,6 +38,3 @@ export class Reporter {
     }
   }
 }
-
-/** A reporter that prints nothing but the demo's dialogue. */
-export const quiet: Reporter = new Reporter(false);

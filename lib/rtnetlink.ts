@@ -18,7 +18,7 @@
  * @module
  */
 
-import { SyscallError } from "../ffi/errors.ts";
+import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
   AF_NETLINK,
   bindSocket,
@@ -31,16 +31,14 @@ import {
   socket,
   strerror,
 } from "../ffi/libc.ts";
+import { type Cidr, formatCidr, parseCidr, parseIPv4 } from "./ipv4.ts";
 import {
-  type Cidr,
   deleteLinkRequest,
   dumpAddressesRequest,
   dumpLinksRequest,
-  formatCidr,
   getLinkRequest,
   type InterfaceAddress,
   type Link,
-  moveLinkRequest,
   NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
   type NetlinkMessage,
@@ -50,10 +48,8 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   parseAddress,
-  parseCidr,
   parseDoneReply,
   parseErrorReply,
-  parseIPv4,
   parseLink,
   parseMessages,
   setLinkUpRequest,
@@ -61,7 +57,6 @@ import {
 } from "./netlink.ts";
 
 /** errno for "no such device": what RTM_GETLINK/RTM_DELLINK answer for an unknown name. */
-const ENODEV = 19;
 /**
  * Receive buffer size: the kernel never puts more than 32 KiB in one netlink
  * datagram, so a bigger buffer never truncates.
@@ -117,7 +112,7 @@ export class RouteSocket {
       );
       return parseLink(reply.payload).index;
     } catch (error) {
-      if (error instanceof SyscallError && error.errno === ENODEV) return null;
+      if (error instanceof SyscallError && error.errno === Errno.ENODEV) return null;
       throw error;
     }
   }
@@ -128,15 +123,6 @@ export class RouteSocket {
       "RTM_NEWLINK",
       (sequence) => setLinkUpRequest(sequence, index),
       `link ${index} up`,
-    );
-  }
-
-  /** Moves link `index` into the network namespace open at `namespaceFd`. */
-  moveLinkToNamespace(index: number, namespaceFd: number): void {
-    this.#request(
-      "RTM_NEWLINK",
-      (sequence) => moveLinkRequest(sequence, index, namespaceFd),
-      `link ${index} to netns fd ${namespaceFd}`,
     );
   }
 
@@ -169,7 +155,7 @@ export class RouteSocket {
       this.#request("RTM_DELLINK", (sequence) => deleteLinkRequest(sequence, name), name);
       return true;
     } catch (error) {
-      if (error instanceof SyscallError && error.errno === ENODEV) return false;
+      if (error instanceof SyscallError && error.errno === Errno.ENODEV) return false;
       throw error;
     }
   }

@@ -6,14 +6,10 @@
 import assert from "node:assert/strict";
 import {
   attribute,
-  broadcastAddress,
-  CidrError,
   deleteLinkRequest,
   dumpAddressesRequest,
   dumpLinksRequest,
   encodeMessage,
-  formatCidr,
-  formatIPv4,
   getLinkRequest,
   IFLA_IFNAME,
   IFLA_INFO_DATA,
@@ -21,11 +17,8 @@ import {
   IFLA_LINKINFO,
   IFLA_NET_NS_FD,
   IFLA_NET_NS_PID,
-  moveLinkRequest,
   nestedAttribute,
   NetlinkFormatError,
-  networkAddress,
-  networksOverlap,
   newAddressRequest,
   newDefaultRouteRequest,
   newVethRequest,
@@ -38,10 +31,8 @@ import {
   NLMSG_ERROR,
   parseAddress,
   parseAttributes,
-  parseCidr,
   parseDoneReply,
   parseErrorReply,
-  parseIPv4,
   parseLink,
   parseMessages,
   RT_SCOPE_UNIVERSE,
@@ -58,6 +49,16 @@ import {
   u32Attribute,
   VETH_INFO_PEER,
 } from "../lib/netlink.ts";
+import {
+  broadcastAddress,
+  CidrError,
+  formatCidr,
+  formatIPv4,
+  networkAddress,
+  networksOverlap,
+  parseCidr,
+  parseIPv4,
+} from "../lib/ipv4.ts";
 
 /** Little-endian bytes of a u16 and a u32, for writing expected layouts. */
 const u16 = (n: number) => [n & 0xff, n >> 8];
@@ -167,7 +168,7 @@ Deno.test("netlink: RTM_NEWROUTE request for the default route via 10.0.0.1 on l
   assert.deepEqual(newDefaultRouteRequest(3, parseIPv4("10.0.0.1"), 5), bytes(expected));
 });
 
-Deno.test("netlink: link requests: get, up, move, delete, and the dumps", () => {
+Deno.test("netlink: link requests: get, up, delete, and the dumps", () => {
   /** ifinfomsg: family 0, pad, type 0, then index, flags, change. */
   const link = (
     index: number,
@@ -178,14 +179,12 @@ Deno.test("netlink: link requests: get, up, move, delete, and the dumps", () => 
   const expected = {
     get: [...header(44, 18, 5, 4), ...link(0), ...u16(9), ...u16(3), ...ascii("eth0"), 0, 0, 0, 0],
     up: [...header(32, 16, 5, 5), ...link(3, 1, 1)],
-    move: [...header(40, 16, 5, 6), ...link(3), ...u16(8), ...u16(28), ...u32(9)],
     delete: [...header(40, 17, 5, 7), ...link(0), ...u16(7), ...u16(3), ...ascii("ab"), 0, 0],
     dumpLinks: [...header(32, 18, 0x301, 8), ...link(0)],
     dumpAddresses: [...header(24, 22, 0x301, 9), 2, 0, 0, 0, ...u32(0)], // ifaddrmsg, AF_INET
   };
   assert.deepEqual(getLinkRequest(4, "eth0"), bytes(expected.get));
   assert.deepEqual(setLinkUpRequest(5, 3), bytes(expected.up));
-  assert.deepEqual(moveLinkRequest(6, 3, 9), bytes(expected.move));
   assert.deepEqual(deleteLinkRequest(7, "ab"), bytes(expected.delete));
   assert.deepEqual(dumpLinksRequest(8), bytes(expected.dumpLinks));
   assert.deepEqual(dumpAddressesRequest(9), bytes(expected.dumpAddresses));

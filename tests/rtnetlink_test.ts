@@ -224,18 +224,6 @@ privilegedTest("rtnetlink: duplicates are EEXIST; deleteLink removes both ends",
   });
 });
 
-privilegedTest("rtnetlink: moveLinkToNamespace moves one end", async () => {
-  await withNamespaces(2, (host, guest) => {
-    host.socket.createVethPair("vh0", "vp0");
-    host.socket.moveLinkToNamespace(host.socket.linkIndex("vp0")!, guest.fd);
-    assert.equal(host.socket.linkIndex("vp0"), null);
-    const moved = guest.socket.linkIndex("vp0");
-    assert.ok(moved !== null);
-    assert.match(ip(guest, "-o", "link", "show", "vp0"), new RegExp(`^${moved}: vp0@`));
-    assert.deepEqual(guest.socket.listLinks().map((link) => link.name), ["lo", "vp0"]);
-  });
-});
-
 privilegedTest("rtnetlink: kernel errors name the request and the object", async () => {
   await withNamespaces(1, ({ socket }) => {
     const lo = socket.linkIndex("lo")!;
