@@ -90,7 +90,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (error instanceof LaunchError) {
       // The step names the message, unless the message (a failed call's) already starts with it.
-      const named = error.exitCode === 2 || error.message.startsWith(`${error.step}: `);
+      const named = error.kind === "usage" || error.message.startsWith(`${error.step}: `);
       fail(named ? error.message : `${error.step}: ${error.message}`);
       return error.exitCode;
     }

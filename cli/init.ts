@@ -20,6 +20,7 @@ import { PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
 import { planLaunch } from "../lib/plan.ts";
 import { type FromInit, INIT_VARIABLE, type ToInit } from "../lib/stage.ts";
 import { runChildStepsAsync } from "../lib/step.ts";
+import { exitStatus } from "../lib/supervise.ts";
 import { writeErrorLine } from "./output.ts";
 
 /**
@@ -30,7 +31,6 @@ function report(channel: number, error: unknown): number {
   const failure = error instanceof ChildSetupError ? error : new ChildSetupError(
     "setup",
     error instanceof Error ? error.message : String(error),
-    125,
   );
   try {
     sendMessage(
@@ -39,13 +39,14 @@ function report(channel: number, error: unknown): number {
         type: "failed",
         step: failure.step,
         message: failure.message,
-        exitCode: failure.exitCode,
+        kind: failure.kind,
+        signal: failure.signal,
       } satisfies FromInit,
     );
   } catch {
     writeErrorLine(`invoke_ns: ${failure.step}: ${failure.message}`);
   }
-  return failure.exitCode;
+  return exitStatus(failure.kind, failure.signal);
 }
 
 /** Runs the init stage on `channel`; returns only when it failed (or had no command). */
@@ -60,7 +61,7 @@ export async function runInitStage(channel: number): Promise<number> {
       sync: (point) => {
         sendMessage(channel, { type: "sync", point } satisfies FromInit);
         const answer = receiveMessage<ToInit>(channel).message;
-        if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool", 125);
+        if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool");
       },
     });
     if (!plan.exec) return 0;

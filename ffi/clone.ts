@@ -101,20 +101,39 @@ import {
 export class ChildSetupError extends Error {
   /** The step that failed, e.g. `"sethostname"` or `"exec"`. */
   readonly step: string;
-  /** The exit status the child ends with. */
-  readonly exitCode: number;
+  /** What kind of failure: see {@link ChildFailure}. */
+  readonly kind: ChildFailure;
+  /** With `"interrupted"`: the signal that interrupted it. */
+  readonly signal?: number;
   /** The underlying error, when there was one. */
   override readonly cause?: unknown;
 
   /** Builds the error; `cause` is typically a {@link SyscallError}. */
-  constructor(step: string, message: string, exitCode = 125, cause?: unknown) {
+  constructor(
+    step: string,
+    message: string,
+    kind: ChildFailure = "setup",
+    cause?: unknown,
+    signal?: number,
+  ) {
     super(message);
     this.name = "ChildSetupError";
     this.step = step;
-    this.exitCode = exitCode;
+    this.kind = kind;
     this.cause = cause;
+    this.signal = signal;
   }
 }
+
+/**
+ * Why the child stopped before the command: a setup step failed, the
+ * command was not found or could not be executed, or a signal interrupted
+ * setup (the queue demo's prompt).
+ */
+export type ChildFailure = "setup" | "not-found" | "not-executable" | "interrupted";
+
+/** The status a child that failed before exec ends with (its parent knows why already). */
+const FAILED_CHILD_STATUS = 1;
 
 /** What to run in the child once setup is done. */
 export interface ExecRequest {
@@ -372,8 +391,8 @@ function findProgram(
     if (raw.access(candidate, X_OK) === 0) return candidate;
   }
   throw existing
-    ? new ChildSetupError("exec", `${command}: permission denied or not a file`, 126)
-    : new ChildSetupError("exec", `${command}: command not found`, 127);
+    ? new ChildSetupError("exec", `${command}: permission denied or not a file`, "not-executable")
+    : new ChildSetupError("exec", `${command}: command not found`, "not-found");
 }
 
 /** Chooses the program to exec and aims the exec context at it. */
@@ -414,11 +433,11 @@ export function execInPlace(
     raw.execve(found, argv.vector, envp.vector);
     const error = lastError("execve", exec.command);
     void [argv.keep, envp.keep];
-    return new ChildSetupError("exec", error.message, 126, error);
+    return new ChildSetupError("exec", error.message, "not-executable", error);
   } catch (error) {
     return error instanceof ChildSetupError
       ? error
-      : new ChildSetupError("exec", error instanceof Error ? error.message : String(error), 125);
+      : new ChildSetupError("exec", error instanceof Error ? error.message : String(error));
   }
 }
 
@@ -528,10 +547,10 @@ function childSetup(): void {
     job.failure = error instanceof ChildSetupError ? error : new ChildSetupError(
       error instanceof SyscallError ? error.call : "setup",
       error instanceof Error ? error.message : String(error),
-      125,
+      "setup",
       error,
     );
-    aimAtExit(contexts.exec, job.failure.exitCode);
+    aimAtExit(contexts.exec, FAILED_CHILD_STATUS);
   }
 }
 
@@ -583,7 +602,12 @@ function grandchildOutcome(
       const error = step
         ? new SyscallError(step.symbol, errno, strerror(errno), step.what)
         : new SyscallError("execve", errno, strerror(errno), job.request.exec?.command);
-      failure = new ChildSetupError(step?.step ?? "exec", error.message, step ? 125 : 126, error);
+      failure = new ChildSetupError(
+        step?.step ?? "exec",
+        error.message,
+        step ? "setup" : "not-executable",
+        error,
+      );
       break;
     }
   } finally {
@@ -648,7 +672,7 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
   }
   const afterExec = current.execReport ? contexts.report : contexts.failed;
   prepare(contexts.exec, sp, STACKS.exec, afterExec, 0n);
-  aimAtExit(contexts.exec, 125); // re-aimed by the child; this guards a setup that never ran
+  aimAtExit(contexts.exec, FAILED_CHILD_STATUS); // re-aimed by the child: a guard
   prepare(contexts.setup, sp, STACKS.setup, contexts.exec, ALL_SIGNALS);
   raw.makecontext0(contexts.setup.bytes, setupCallback.pointer, 0);
   sharedView.setInt32(CHILD_TID_OFFSET, 0, true);
@@ -684,7 +708,7 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
   const execErrno = sharedView.getInt32(EXEC_ERRNO_OFFSET, true);
   if (!failure && execErrno !== 0) {
     const error = new SyscallError("execve", execErrno, strerror(execErrno), request.exec?.command);
-    failure = new ChildSetupError("exec", error.message, 126, error);
+    failure = new ChildSetupError("exec", error.message, "not-executable", error);
   }
   return { pid, failure, clearedNonblock: job.clearedNonblock };
 }

@@ -92,7 +92,7 @@ interface Join {
 }
 
 function cannot(message: string, cause?: unknown): LaunchError {
-  return new LaunchError("enter", message, 125, { cause });
+  return new LaunchError("enter", message, "setup", { cause });
 }
 
 function openOrExplain(path: string, what: string, flags = O_RDONLY | O_CLOEXEC): number {
@@ -195,7 +195,7 @@ function joinNamespace(type: NamespaceType, fd: number): void {
     throw new ChildSetupError(
       "enter",
       `cannot join the ${type} namespace (${error.code}: ${error.description})${hint}`,
-      125,
+      "setup",
       error,
     );
   }

@@ -100,7 +100,13 @@ function readLine(max: number): Uint8Array | null {
         const info = new Uint8Array(128);
         read(signals, info);
         const signal = new DataView(info.buffer).getUint32(0, true);
-        throw new ChildSetupError("mq", `interrupted by ${signalName(signal)}`, 128 + signal);
+        throw new ChildSetupError(
+          "mq",
+          `interrupted by ${signalName(signal)}`,
+          "interrupted",
+          undefined,
+          signal,
+        );
       }
       if (read(0, byte) === 0) return length === 0 ? null : line.subarray(0, length);
       if (byte[0] === 0x0a) break;

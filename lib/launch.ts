@@ -45,7 +45,7 @@ export { LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
  */
 export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
   const vethIssue = spec.veth ? await vethProblem(spec.veth) : null;
-  if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, 2);
+  if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, "usage");
   const plan = planLaunch(spec, options);
   plan.report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) {
@@ -66,7 +66,7 @@ export async function launchDetached(
   spec: LaunchSpec,
   options: LaunchOptions = {},
 ): Promise<{ pid: number }> {
-  if (spec.startFifo === undefined) throw new LaunchError("usage", "startFifo: required", 2);
+  if (spec.startFifo === undefined) throw new LaunchError("usage", "startFifo: required", "usage");
   const plan = planLaunch(spec, { ...options, dieWithParent: false });
   return await runPlanDetached(plan, "created");
 }

@@ -147,7 +147,7 @@ function freeSubnet(used: string[]): number {
   throw new LaunchError(
     "veth",
     "no free 10.0.N.0/24 network on this host: give the host's and the guest's addresses",
-    125,
+    "setup",
   );
 }
 
@@ -191,7 +191,7 @@ export async function prepareVeth(spec: VethSpec): Promise<PreparedNetwork> {
           throw new LaunchError(
             "veth",
             `${host}: the host already has ${taken} on that network; choose another`,
-            125,
+            "setup",
           );
         }
       }

@@ -307,7 +307,7 @@ const CLONE_FLAG: [NamespaceType, number][] = [
 ];
 
 function usage(message: string): LaunchError {
-  return new LaunchError("usage", message, 2);
+  return new LaunchError("usage", message, "usage");
 }
 
 function requireInteger(value: unknown, what: string): number {
@@ -345,7 +345,7 @@ export function planLaunch(
   caller: Caller = currentCaller(Boolean(spec.idRanges || spec.mapAuto)),
 ): Plan {
   const platform = unsupportedPlatform();
-  if (platform) throw new LaunchError("platform", platform, 125);
+  if (platform) throw new LaunchError("platform", platform, "setup");
   checkCommand(spec.command);
   const wanted = new Set<NamespaceType>();
   if (spec.pid) wanted.add("pid");
@@ -355,7 +355,7 @@ export function planLaunch(
     throw new LaunchError(
       "veth",
       "a veth link needs root (CAP_NET_ADMIN on the host); run with sudo, or use -n alone",
-      125,
+      "setup",
     );
   }
   if (spec.ipc) wanted.add("ipc");
@@ -376,7 +376,7 @@ export function planLaunch(
   let jail: string | undefined;
   if (spec.jail !== undefined) {
     const problem = jailProblem(String(spec.jail));
-    if (problem) throw new LaunchError("jail", problem, 125);
+    if (problem) throw new LaunchError("jail", problem, "setup");
     jail = Deno.realPathSync(spec.jail);
   }
   // copies: mountProblem settles each target (inside the jail, as seen from there)
@@ -384,7 +384,7 @@ export function planLaunch(
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
   for (const request of mounts) {
     const problem = mountProblem(request, jail);
-    if (problem) throw new LaunchError("mount", problem, 125);
+    if (problem) throw new LaunchError("mount", problem, "setup");
   }
   const env = spec.env ?? {};
   for (const [key, value] of Object.entries(env)) {
@@ -422,7 +422,7 @@ export function planLaunch(
   const cgroups = [...spec.cgroups ?? []];
   for (const dir of cgroups) {
     const problem = cgroupProblem(dir);
-    if (problem) throw new LaunchError("cgroup", problem, 125);
+    if (problem) throw new LaunchError("cgroup", problem, "setup");
   }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
@@ -447,7 +447,7 @@ export function planLaunch(
           throw new LaunchError(
             "mq_open",
             `${error.message}; remove it or choose another name${hint}`,
-            125,
+            "setup",
             { cause: error },
           );
         }
@@ -744,10 +744,10 @@ function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
     const groups = automaticRanges(caller.gid, entries.gid);
     const who = caller.name ?? String(caller.uid);
     if (!users) {
-      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subuid`, 125);
+      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subuid`, "setup");
     }
     if (!groups) {
-      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subgid`, 125);
+      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subgid`, "setup");
     }
     ranges = { users, groups };
   } else if (spec.idRanges) {
@@ -776,7 +776,7 @@ function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
         `UIDs ${uid.outside}-${
           uid.outside + uid.count - 1
         } are neither yours nor ${who}'s in /etc/subuid`,
-        125,
+        "setup",
       );
     }
     const gid = rangesAllowed(ranges.groups, caller.gid, entries.gid);
@@ -786,7 +786,7 @@ function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
         `GIDs ${gid.outside}-${
           gid.outside + gid.count - 1
         } are neither yours nor ${who}'s in /etc/subgid`,
-        125,
+        "setup",
       );
     }
   }
@@ -848,7 +848,7 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
           throw new LaunchError(
             "uid_map",
             `${helper} is needed for ID ranges without root (Debian and Ubuntu: apt install uidmap)`,
-            125,
+            "setup",
           );
         }
         const ran = await runHelper([helper, String(childPid), ...triples(list)]);
@@ -857,7 +857,7 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
           throw new LaunchError(
             "uid_map",
             `${helper.slice(helper.lastIndexOf("/") + 1)}: ${said}`,
-            125,
+            "setup",
           );
         }
       }

@@ -54,15 +54,20 @@ function cloneFailure(error: SyscallError, plan: Plan): LaunchError {
     const reason = userNamespacesDisabled() ??
       "the kernel refused to create a user namespace";
     const hint = rootless ? "; run with sudo instead" : "";
-    return new LaunchError("clone", `${reason} (${error.code}: ${error.description})${hint}`, 125, {
-      cause: error,
-    });
+    return new LaunchError(
+      "clone",
+      `${reason} (${error.code}: ${error.description})${hint}`,
+      "setup",
+      {
+        cause: error,
+      },
+    );
   }
   const hint = error.errno === Errno.EPERM && !plan.mapping ? "; run as root or add -U" : "";
   return new LaunchError(
     "clone",
     `cannot create the namespaces (${error.code}: ${error.description})${hint}`,
-    125,
+    "setup",
     { cause: error },
   );
 }
@@ -73,7 +78,7 @@ async function runParentStep(step: ParentStep, context: ParentContext): Promise<
     await step.run(context);
   } catch (error) {
     if (error instanceof SyscallError) {
-      throw new LaunchError(step.name, error.message, 125, { cause: error });
+      throw new LaunchError(step.name, error.message, "setup", { cause: error });
     }
     throw error;
   }
@@ -251,7 +256,13 @@ async function startInitStage(
         sendMessage(mine, { type: "go" } satisfies ToInit);
         if (message.point === detachAt) break;
       } else if (message.type === "failed") {
-        failure = new ChildSetupError(message.step, message.message, message.exitCode);
+        failure = new ChildSetupError(
+          message.step,
+          message.message,
+          message.kind,
+          undefined,
+          message.signal,
+        );
       } else if (message.type === "exec") {
         clearedNonblock = message.clearedNonblock;
       }

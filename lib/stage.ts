@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { ExecRequest } from "../ffi/clone.ts";
+import type { ChildFailure, ExecRequest } from "../ffi/clone.ts";
 import type { Caller, LaunchSpec } from "./plan.ts";
 
 /** The environment variable that tells a starting Deno it is an init stage, and its channel fd. */
@@ -43,7 +43,7 @@ export type ToInit =
 /** Init stage to tool. */
 export type FromInit =
   | { type: "sync"; point: string }
-  | { type: "failed"; step: string; message: string; exitCode: number }
+  | { type: "failed"; step: string; message: string; kind: ChildFailure; signal?: number }
   | { type: "exec"; clearedNonblock: number[] };
 
 /**

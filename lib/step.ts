@@ -118,7 +118,7 @@ export async function runChildStepsAsync(steps: ChildStep[], context: ChildConte
 function named(step: ChildStep, error: unknown): ChildSetupError {
   if (error instanceof ChildSetupError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new ChildSetupError(step.name, message, 125, error);
+  return new ChildSetupError(step.name, message, "setup", error);
 }
 
 /**

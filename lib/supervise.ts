@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CloneOutcome } from "../ffi/clone.ts";
+import type { ChildFailure, CloneOutcome } from "../ffi/clone.ts";
 import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { F_GETFL, F_SETFL, fcntl, kill, O_NONBLOCK, waitForExit } from "../ffi/libc.ts";
 
@@ -40,16 +40,46 @@ export interface LaunchResult {
 export class LaunchError extends Error {
   /** The setup step that failed, e.g. `"sethostname"`, `"jail"`, `"exec"`. */
   readonly step: string;
-  /** 2 bad input, 125 setup failure, 126 not executable, 127 not found. */
-  readonly exitCode: number;
+  /** What kind of failure: bad input (`"usage"`), or what went wrong in setup. */
+  readonly kind: FailureKind;
+  /** With `"interrupted"`: the signal number. */
+  readonly signal?: number;
 
   /** Builds the error; `message` is the one line shown to the user. */
-  constructor(step: string, message: string, exitCode: number, options?: ErrorOptions) {
+  constructor(
+    step: string,
+    message: string,
+    kind: FailureKind,
+    options?: ErrorOptions & { signal?: number },
+  ) {
     super(message, options);
     this.name = "LaunchError";
     this.step = step;
-    this.exitCode = exitCode;
+    this.kind = kind;
+    this.signal = options?.signal;
   }
+
+  /** The exit status the run form gives this failure: 2, 125, 126, 127, or 128+N. */
+  get exitCode(): number {
+    return exitStatus(this.kind, this.signal);
+  }
+}
+
+/** Why a launch failed before its command ran: bad input, or the child's {@link ChildFailure}. */
+export type FailureKind = "usage" | ChildFailure;
+
+/** The exit status of each kind of failure (README's table; `timeout(1)` and `env(1)`'s). */
+const EXIT_STATUS: Record<FailureKind, number> = {
+  usage: 2,
+  setup: 125,
+  "not-executable": 126,
+  "not-found": 127,
+  interrupted: 128,
+};
+
+/** The exit status of a failure of `kind` (128+N when interrupted by signal N). */
+export function exitStatus(kind: FailureKind, signal = 0): number {
+  return kind === "interrupted" ? EXIT_STATUS.interrupted + signal : EXIT_STATUS[kind];
 }
 
 /** Default grace period after a forwarded SIGTERM/SIGHUP before SIGKILL. */
@@ -122,8 +152,8 @@ export async function superviseChild(
   const status = await waitForExit(outcome.pid);
   restoreNonblocking(outcome.clearedNonblock);
   if (outcome.failure) {
-    const { step, message, exitCode, cause } = outcome.failure;
-    throw new LaunchError(step, message, exitCode, { cause });
+    const { step, message, kind, cause, signal } = outcome.failure;
+    throw new LaunchError(step, message, kind, { cause, signal });
   }
   return status.exited
     ? { code: status.code }
