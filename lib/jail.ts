@@ -13,10 +13,32 @@
  * @module
  */
 
-import { MNT_DETACH, MS } from "../ffi/constants.ts";
-import { accessible, chdir, chroot, F_OK, mkdir, mount, pivotRoot, umount2 } from "../ffi/libc.ts";
+import { MNT_DETACH } from "../ffi/constants.ts";
+import {
+  accessible,
+  AT_FDCWD,
+  AT_RECURSIVE,
+  chdir,
+  chroot,
+  close,
+  F_OK,
+  fchdir,
+  mkdir,
+  mkdirAt,
+  moveMount,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  OPEN_TREE_CLONE,
+  openAt,
+  openTree,
+  pivotRoot,
+  umount2,
+} from "../ffi/libc.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
+import { type MountPoints, openInTree } from "./mount.ts";
+import { mountProc } from "./pid.ts";
 import type { Reporter } from "./report.ts";
 
 /** Why `dir` cannot be a jail, or null when it can. Checked before anything is created. */
@@ -33,6 +55,16 @@ export function jailProblem(dir: string): string | null {
   return null;
 }
 
+/** The error for a jail whose /proc is missing and cannot be made. */
+function procMissing(dir: string, error: SyscallError): ChildSetupError {
+  return new ChildSetupError(
+    "jail",
+    `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
+      `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
+      "'invoke_ns jail'",
+  );
+}
+
 /** Creates `path` (the jail's /proc, `dir`/proc as the user knows it) when it is missing. */
 function ensureProc(path: string, dir: string): void {
   if (accessible(path, F_OK)) return;
@@ -40,12 +72,7 @@ function ensureProc(path: string, dir: string): void {
     mkdir(path, 0o555);
   } catch (error) {
     if (!(error instanceof SyscallError) || error.errno === Errno.EEXIST) throw error;
-    throw new ChildSetupError(
-      "jail",
-      `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
-        `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
-        "'invoke_ns jail'",
-    );
+    throw procMissing(dir, error);
   }
 }
 
@@ -58,16 +85,54 @@ export function enterChrootJail(dir: string, report: Reporter): void {
   ensureProc("/proc", dir);
 }
 
-/** Child step: bind `dir` onto itself so it is a mount point, ready for {@link pivotIntoJail}. */
-export function prepareJailMount(dir: string): void {
-  mount(dir, dir, null, MS.BIND | MS.REC);
-  ensureProc(`${dir}/proc`, dir);
+/**
+ * Child step: binds `dir` (and every mount below it) onto itself so that it is
+ * a mount point, ready for {@link pivotIntoJail}, and creates its `proc` when
+ * no entry of that name exists. Returns an fd of the new mount's root: every
+ * later step in the jail starts from it, never from the path.
+ */
+export function prepareJailMount(dir: string): number {
+  const at = openAt(AT_FDCWD, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    const root = openTree(at, "", OPEN_TREE_CLONE | AT_RECURSIVE, dir);
+    moveMount(root, at, dir);
+    try {
+      close(openAt(root, "proc", O_PATH | O_NOFOLLOW));
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.errno !== Errno.ENOENT) throw error;
+      try {
+        mkdirAt(root, "proc", 0o555);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        if (error.errno !== Errno.EEXIST) throw procMissing(dir, error);
+      }
+    }
+    return root;
+  } finally {
+    close(at);
+  }
 }
 
-/** Child step (in a private mount namespace): make `dir` the root, detach the old one. */
-export function pivotIntoJail(dir: string, report: Reporter): void {
+/**
+ * Child step: mounts the child's procfs on the jail's /proc, resolved inside
+ * the jail (a `proc` symlink is followed from the jail's root, never out).
+ */
+export function mountJailProc(root: number, dir: string, points: MountPoints): void {
+  const { fd } = openInTree(root, "/proc", false, points, dir);
+  try {
+    mountProc(`/proc/self/fd/${fd}`);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    throw new SyscallError("mount", error.errno, error.description, `${dir}/proc`);
+  } finally {
+    close(fd);
+  }
+}
+
+/** Child step (in a private mount namespace): make the jail open at `root` the root, detach the old one. */
+export function pivotIntoJail(root: number, report: Reporter): void {
   report.child("creating chroot jail");
-  chdir(dir);
+  fchdir(root);
   pivotRoot(".", "."); // quietly: -v says what the seed's chroot said
   umount2(".", MNT_DETACH);
   report.child("changing directory into chroot jail");

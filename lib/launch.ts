@@ -38,15 +38,20 @@ import {
   reportDemoQueueRemoved,
   sendFromChild,
 } from "./ipc.ts";
-import { enterChrootJail, jailProblem, pivotIntoJail, prepareJailMount } from "./jail.ts";
+import {
+  enterChrootJail,
+  jailProblem,
+  mountJailProc,
+  pivotIntoJail,
+  prepareJailMount,
+} from "./jail.ts";
 import {
   makeMountsPrivate,
-  missingMountPoints,
   MOUNT_NAMESPACE,
+  MountPoints,
   mountProblem,
   type MountRequest,
   performMounts,
-  removeMountPoints,
 } from "./mount.ts";
 import {
   bornInNetwork,
@@ -164,8 +169,8 @@ interface Plan {
   jail?: string;
   pivot: boolean;
   mounts: MountRequest[];
-  /** The mount points the mounts will create, removed again once the command has ended. */
-  mountPoints: string[];
+  /** The mount points the child creates, removed again once the command has ended. */
+  mountPoints: MountPoints;
   veth?: VethSpec;
   env: string[];
 }
@@ -225,14 +230,13 @@ function planLaunch(spec: LaunchSpec): Plan {
     if (problem) throw new LaunchError("jail", problem, 125);
     jail = Deno.realPathSync(spec.jail);
   }
-  // copies: mountProblem settles each target (inside the jail, as seen from there)
   const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
   for (const request of mounts) {
-    const problem = mountProblem(request, jail);
+    const problem = mountProblem(request);
     if (problem) throw new LaunchError("mount", problem, 125);
   }
-  const mountPoints = missingMountPoints(mounts, jail ?? "");
+  const mountPoints = new MountPoints(jail ?? "/");
   const env = spec.env ?? {};
   for (const [key, value] of Object.entries(env)) {
     const problem = environmentProblem(key, String(value));
@@ -318,12 +322,15 @@ function childSteps(
     if (announceStart) step("namespaces", () => (namespaces = namespacesAtExec()));
     if (spec.mount) step("mount", makeMountsPrivate);
     const jail = plan.jail;
-    if (jail && plan.pivot) step("jail", () => prepareJailMount(jail));
-    if (plan.mounts.length) step("mount", () => performMounts(plan.mounts, jail ?? ""));
+    let root: number | undefined; // the jail's root mount, once made
+    if (jail && plan.pivot) step("jail", () => (root = prepareJailMount(jail)));
+    if (plan.mounts.length) step("mount", () => performMounts(plan.mounts, plan.mountPoints, root));
     // In a pivot_root jail /proc is mounted before the pivot: once the old root is
     // detached no procfs is visible, and a user namespace may only mount one then.
-    if (jail && plan.pivot && withProc) step("proc", () => mountProc(`${jail}/proc`));
-    if (jail && plan.pivot) step("pivot_root", () => pivotIntoJail(jail, report));
+    if (jail && plan.pivot && withProc) {
+      step("proc", () => mountJailProc(root!, jail, plan.mountPoints));
+    }
+    if (jail && plan.pivot) step("pivot_root", () => pivotIntoJail(root!, report));
     if (jail && !plan.pivot) step("chroot", () => enterChrootJail(jail, report));
     if (withProc && !(jail && plan.pivot)) step("proc", () => mountProc("/proc"));
     if (hostname !== undefined) step("sethostname", () => setHostname(hostname));
@@ -423,6 +430,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       }
       report.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
     }
+    if (plan.mounts.length > 0) plan.mountPoints.prepare();
     const clone = () =>
       cloneChild({
         namespaces: plan.namespaces,
@@ -457,6 +465,6 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       reportDemoQueueRemoved(demo, report);
     }
     if (network) await removeVeth(network);
-    removeMountPoints(plan.mountPoints);
+    plan.mountPoints.remove();
   }
 }

@@ -4,24 +4,62 @@
  * first, so nothing mounted inside ever shows up on the host. With `-m`, the
  * bubblewrap-style mounts `--bind SRC:DST`, `--ro-bind SRC:DST`,
  * `--tmpfs DST` and `--dev` are made in it (inside the jail when there is one).
+ *
+ * Every mount target lies in a tree someone else may be able to write (a
+ * jail, /tmp), so the child never trusts a path there: it walks each target
+ * from a directory fd, one component at a time with O_NOFOLLOW, following
+ * symlinks itself as a process chrooted in the tree would (never out of it),
+ * creates what is missing with mkdirat/openat(O_EXCL) at that moment, and
+ * mounts onto the fd it holds (open_tree/fsmount + move_mount), never onto a
+ * path checked earlier. The mount points it created are recorded by device
+ * and inode, and {@link MountPoints.remove} deletes only those, walking the
+ * same way.
  * @module
  */
 
 import { CLONE, MS } from "../ffi/constants.ts";
-import { realPathInRoot, RootPathError } from "../jail/rootpath.ts";
+import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
-  accessible,
+  AT_FDCWD,
+  AT_RECURSIVE,
+  AT_REMOVEDIR,
   close,
-  F_OK,
-  mkdir,
+  fdChannel,
+  type FileStatus,
+  fileStatus,
+  flock,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  mkdirAt,
   mount,
-  mountFlags,
+  MOUNT_ATTR,
+  moveMount,
+  newMount,
   O_CLOEXEC,
   O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_NONBLOCK,
   O_PATH,
+  O_RDONLY,
   O_WRONLY,
   open,
+  OPEN_TREE_CLONE,
+  openAt,
+  openTree,
+  pollReadable,
+  readLink,
+  readLinkAt,
+  receiveFds,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFREG,
+  sendFd,
+  setMountAttributes,
   symlink,
+  unlinkAt,
 } from "../ffi/libc.ts";
 
 /** The clone flag for a new mount namespace. */
@@ -45,13 +83,7 @@ export function makeMountsPrivate(): void {
  * ```
  */
 export type MountRequest =
-  | {
-    kind: "bind" | "ro-bind";
-    source: string;
-    target: string;
-    /** Whether the source is a file (set by {@link mountProblem}'s caller in the parent). */
-    file?: boolean;
-  }
+  | { kind: "bind" | "ro-bind"; source: string; target: string }
   | { kind: "tmpfs"; target: string }
   | { kind: "dev"; target: "/dev" };
 
@@ -66,6 +98,14 @@ const DEV_LINKS = [
   ["stderr", "/proc/self/fd/2"],
 ];
 
+/**
+ * The attributes every bind gets, on the bound mount and each one below it:
+ * nosuid and nodev, as bubblewrap's `--bind` (a bind is a view of files, not
+ * a way to bring setuid programs or device nodes in); `--ro-bind` adds rdonly.
+ * The atime mode is left as the source has it.
+ */
+const BIND_ATTRIBUTES = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV;
+
 /** Parses `SRC:DST` (or `SRC`, meaning the same path inside). */
 export function parseBindSpec(spec: string): { source: string; target: string } {
   const at = spec.indexOf(":");
@@ -77,11 +117,9 @@ export function parseBindSpec(spec: string): { source: string; target: string } 
 /**
  * Why `request` cannot be done, or null when it can. Checked in the parent,
  * before anything is created: sources must exist and targets must be
- * absolute. Inside a jail, the target is resolved as the jailed process
- * will see it (symlinks followed from the jail's root, never out of it) and
- * `request.target` becomes that path, which holds no symlink.
+ * absolute. The target itself is resolved only by the child, as it mounts.
  */
-export function mountProblem(request: MountRequest, jail?: string): string | null {
+export function mountProblem(request: MountRequest): string | null {
   const target = request.target;
   if (!target.startsWith("/")) return `${target}: a mount target must be an absolute path`;
   if (target.split("/").includes("..")) return `${target}: a mount target may not contain ".."`;
@@ -91,114 +129,425 @@ export function mountProblem(request: MountRequest, jail?: string): string | nul
   if (request.kind === "bind" || request.kind === "ro-bind") {
     if (request.source === "") return "a bind mount needs a source";
     try {
-      request.file = !Deno.statSync(request.source).isDirectory;
+      Deno.statSync(request.source);
     } catch {
       return `${request.source}: no such file or directory (bind source)`;
-    }
-  }
-  if (jail) {
-    try {
-      request.target = realPathInRoot(jail, target);
-    } catch (error) {
-      return error instanceof RootPathError ? error.message : String(error);
     }
   }
   return null;
 }
 
 /**
- * The paths `requests` will create as mount points under `root` (`""` for
- * the current root), outermost first: those that do not exist yet.
+ * A tree that changed under the tool while it walked it (a component swapped
+ * for a symlink, a directory moved away, a name that keeps vanishing). The
+ * message is one line.
  */
-export function missingMountPoints(requests: MountRequest[], root: string): string[] {
-  const missing: string[] = [];
-  for (const request of requests) {
-    let path = root;
-    for (const part of request.target.split("/").filter(Boolean)) {
-      path += `/${part}`;
-      if (!missing.includes(path) && !accessible(path, F_OK)) missing.push(path);
-    }
+export class TreeChangedError extends Error {
+  /** Builds the error; `path` is the path inside the tree that was being walked. */
+  constructor(path: string, reason: string) {
+    super(`${path}: ${reason}`);
+    this.name = "TreeChangedError";
   }
-  return missing;
+}
+
+/** A mount point this run created: where (components below its base) and which file. */
+interface CreatedEntry {
+  /** The host directory the components start from: the tree's root, or a bind's source. */
+  base: string;
+  parts: string[];
+  dev: number;
+  ino: number;
+  directory: boolean;
+}
+
+/** A mount this run made inside the tree, so that later walks know what lies below it. */
+interface MadeMount {
+  parts: string[];
+  /** The bind's source on the host, or null for a filesystem that goes with the namespace. */
+  source: string | null;
+}
+
+/** The kernel's limit on symlinks followed while resolving one path (ELOOP). */
+const MAX_SYMLINKS = 40;
+/** How often a walk starts again when a name it created is gone the next moment. */
+const MAX_RETRIES = 8;
+/** How long the child waits for another run's cleanup to let go of a mount point, at most. */
+const LOCK_WAIT_MS = 2000;
+
+function isErrno(error: unknown, ...codes: number[]): error is SyscallError {
+  return error instanceof SyscallError && codes.includes(error.errno);
+}
+
+function components(path: string): string[] {
+  return path.split("/").filter((part) => part !== "" && part !== ".");
 }
 
 /**
- * Parent step, once the command has ended: removes the mount points a launch
- * created (from {@link missingMountPoints}), innermost first, where they are
- * still empty; the mounts themselves went with the mount namespace.
+ * The mount points of one launch, shared by parent and child (the child runs
+ * in the parent's memory): the child records what it creates and hands the
+ * parent a shared flock(2) on every mount point it uses, through a socket
+ * made before the clone; the parent, once the command has ended, removes
+ * what this run created and no other run holds.
  */
-export function removeMountPoints(paths: string[]): void {
-  for (const path of [...paths].reverse()) {
+export class MountPoints {
+  readonly #created: CreatedEntry[] = [];
+  readonly #mounts: MadeMount[] = [];
+  #channel: [number, number] | null = null;
+
+  /** `root` is the host path of the tree the targets are in: the jail, or `/`. */
+  constructor(readonly root: string) {}
+
+  /** Parent, before the clone: the socket the child hands its locks over. */
+  prepare(): void {
+    this.#channel ??= fdChannel();
+  }
+
+  /** Child: records a mount point it created at `parts` below the tree's root. */
+  recordCreated(parts: string[], status: FileStatus): void {
+    // Inside a mount this run made, the file is in that bind's source on the
+    // host, or in a filesystem that goes with the namespace (nothing to remove).
+    let within: MadeMount | null = null;
+    for (const made of this.#mounts) {
+      const inside = made.parts.length < parts.length &&
+        made.parts.every((part, i) => parts[i] === part);
+      if (inside && (!within || made.parts.length >= within.parts.length)) within = made;
+    }
+    if (within && within.source === null) return;
+    this.#created.push({
+      base: within?.source ?? this.root,
+      parts: within ? parts.slice(within.parts.length) : parts,
+      dev: status.dev,
+      ino: status.ino,
+      directory: status.type === S_IFDIR,
+    });
+  }
+
+  /** Child: records a mount made at `parts`; `source` is a bind's host path. */
+  recordMount(parts: string[], source: string | null): void {
+    this.#mounts.push({ parts, source });
+  }
+
+  /**
+   * Child: holds a shared lock on the mount point open at `fd` (O_PATH) for
+   * the rest of the run, so that no other run's cleanup removes it; the lock
+   * travels to the parent with the fd. False when the mount point was
+   * removed meanwhile (by the cleanup of a run that created it): walk again.
+   */
+  holdInUse(fd: number, directory: boolean, what: string): boolean {
+    let lock: number;
     try {
-      const info = Deno.lstatSync(path);
-      if (info.isFile && info.size === 0 || info.isDirectory) Deno.removeSync(path);
-    } catch {
-      // not empty, or gone already: left as it is
+      lock = directory
+        ? openAt(fd, ".", O_RDONLY | O_DIRECTORY)
+        : open(`/proc/self/fd/${fd}`, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    } catch (error) {
+      // unreadable to the caller: it is not one a run made (those are 0755/0644)
+      if (isErrno(error, Errno.EACCES)) return true;
+      throw error;
+    }
+    try {
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      while (!flock(lock, LOCK_SH | LOCK_NB, what)) {
+        if (Date.now() > deadline) {
+          throw new TreeChangedError(what, "is locked by another process");
+        }
+        pollReadable([], 1);
+      }
+      if (fileStatus(lock, what).nlink === 0) return false;
+      if (this.#channel) sendFd(this.#channel[1], lock);
+      return true;
+    } finally {
+      close(lock);
+    }
+  }
+
+  /**
+   * Parent, once the command has ended: lets go of the locks and removes the
+   * mount points this run created, innermost first, where they are still
+   * the very files it made (device and inode), empty, and used by no other
+   * run (an exclusive flock is refused while one holds its shared lock).
+   * Walks from the base directory with O_NOFOLLOW: a symlink the command
+   * planted on the way makes it leave that entry alone.
+   */
+  remove(): void {
+    if (this.#channel) {
+      for (const fd of receiveFds(this.#channel[0])) close(fd);
+      for (const fd of this.#channel) close(fd);
+      this.#channel = null;
+    }
+    for (const entry of this.#created.splice(0).reverse()) {
+      try {
+        removeCreated(entry);
+      } catch {
+        // changed, in use, not empty, or gone already: left as it is
+      }
     }
   }
 }
 
-/** Creates `path` (and its parents) as a directory, or as an empty file when `file`. */
-function createMountPoint(path: string, file: boolean): void {
-  const parts = path.split("/").filter(Boolean);
-  let current = "";
-  parts.forEach((part, i) => {
-    current += `/${part}`;
-    if (accessible(current, F_OK)) return;
-    if (file && i === parts.length - 1) close(open(current, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644));
-    else mkdir(current, 0o755);
-  });
+/** Removes one {@link CreatedEntry} if it is still what this run made; throws otherwise. */
+function removeCreated(entry: CreatedEntry): void {
+  const directories = [openAt(AT_FDCWD, entry.base, O_PATH | O_DIRECTORY)];
+  try {
+    for (const part of entry.parts.slice(0, -1)) {
+      directories.push(openAt(directories.at(-1)!, part, O_PATH | O_NOFOLLOW | O_DIRECTORY));
+    }
+    const parent = directories.at(-1)!;
+    const name = entry.parts.at(-1)!;
+    const flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (entry.directory ? O_DIRECTORY : 0);
+    const fd = openAt(parent, name, flags);
+    try {
+      const status = fileStatus(fd);
+      if (status.dev !== entry.dev || status.ino !== entry.ino) return;
+      if (!entry.directory && (status.type !== S_IFREG || status.size !== 0)) return;
+      if (!flock(fd, LOCK_EX | LOCK_NB)) return; // another run uses it
+      unlinkAt(parent, name, entry.directory ? AT_REMOVEDIR : 0);
+    } finally {
+      close(fd);
+    }
+  } finally {
+    for (const fd of directories) close(fd);
+  }
 }
 
-/** A read-only remount that keeps the flags the kernel locks in a user namespace. */
-function remountReadOnly(target: string): void {
-  const kept = mountFlags(target) & (MS.NOSUID | MS.NODEV | MS.NOEXEC | 1024n | 2048n | 4096n);
-  mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | kept);
+/** What {@link openInTree} found or made. */
+interface Walked {
+  /** An O_PATH fd of the mount point. */
+  fd: number;
+  /** Its path below the tree's root, every component a real directory (no symlinks). */
+  parts: string[];
 }
 
 /**
- * A tmpfs on `target` holding the host's {@link DEV_NODES}, bind-mounted, and
- * the usual symlinks. The nodes are held open (O_PATH) before the tmpfs goes
- * up and bound through `/proc/self/fd`: without a jail, `target` is the very
- * `/dev` they come from, which the tmpfs hides.
+ * Opens `path` inside the tree open at `root` as a process chrooted there
+ * would resolve it (absolute symlinks start again at the root, ".." stops
+ * there), one component at a time with O_NOFOLLOW from a directory fd, so
+ * no symlink can lead out. Missing components are created (directories, or
+ * an empty file at the end when `file`) and recorded in `points`. With
+ * `rootPath` (the tree's host path), the result is checked to lie below it:
+ * a directory moved out of the tree during the walk is caught.
  */
-function mountMinimalDev(target: string): void {
-  const nodes = DEV_NODES.map((node) => ({ node, fd: open(`/dev/${node}`, O_PATH | O_CLOEXEC) }));
+export function openInTree(
+  root: number,
+  path: string,
+  file: boolean,
+  points: MountPoints | null,
+  rootPath?: string,
+): Walked {
+  const stack: number[] = [];
+  const parts: string[] = [];
+  const pending = components(path).reverse();
+  const here = () => stack.at(-1) ?? root;
+  let symlinks = 0;
+  let retries = 0;
   try {
-    createMountPoint(target, false);
-    mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NOEXEC, "mode=0755");
-    for (const { node, fd } of nodes) {
-      createMountPoint(`${target}/${node}`, true);
-      mount(`/proc/self/fd/${fd}`, `${target}/${node}`, null, MS.BIND);
+    while (pending.length > 0) {
+      const part = pending.pop()!;
+      if (part === "..") {
+        if (stack.length > 0) close(stack.pop()!);
+        parts.pop();
+        continue;
+      }
+      const final = pending.length === 0;
+      const shown = `/${[...parts, part].join("/")}`;
+      let fd: number;
+      try {
+        fd = openAt(here(), part, O_PATH | O_NOFOLLOW);
+      } catch (error) {
+        if (!isErrno(error, Errno.ENOENT)) throw error;
+        if (++retries > MAX_RETRIES) throw new TreeChangedError(shown, "keeps vanishing");
+        if (create(here(), part, final && file, shown)) {
+          fd = openAt(here(), part, O_PATH | O_NOFOLLOW);
+          const status = fileStatus(fd, shown);
+          if (status.type === (final && file ? S_IFREG : S_IFDIR)) {
+            points?.recordCreated([...parts, part], status);
+          }
+          close(fd);
+        }
+        pending.push(part);
+        continue;
+      }
+      const status = fileStatus(fd, shown);
+      if (status.type === S_IFLNK) {
+        const target = readLinkAt(fd, "", shown);
+        close(fd);
+        if (++symlinks > MAX_SYMLINKS) {
+          throw new TreeChangedError(shown, "too many levels of symlinks");
+        }
+        if (target.startsWith("/")) {
+          while (stack.length > 0) close(stack.pop()!);
+          parts.length = 0;
+        }
+        pending.push(...components(target).reverse());
+        continue;
+      }
+      stack.push(fd);
+      parts.push(part);
+      if (!final && status.type !== S_IFDIR) {
+        throw new TreeChangedError(shown, "not a directory");
+      }
+    }
+    const fd = stack.pop() ?? openAt(root, ".", O_PATH | O_DIRECTORY);
+    if (rootPath !== undefined && rootPath !== "/") {
+      const where = readLink(`/proc/self/fd/${fd}`);
+      if (where !== rootPath && !where.startsWith(`${rootPath}/`)) {
+        close(fd);
+        throw new TreeChangedError(path, `left the tree during the walk (now ${where})`);
+      }
+    }
+    return { fd, parts };
+  } finally {
+    for (const fd of stack) close(fd);
+  }
+}
+
+/**
+ * Creates `name` in the directory `dir`: a directory, or an empty file when
+ * `file`. False when something of that name appeared meanwhile.
+ */
+function create(dir: number, name: string, file: boolean, shown: string): boolean {
+  try {
+    if (file) close(openAt(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644));
+    else mkdirAt(dir, name, 0o755);
+    return true;
+  } catch (error) {
+    if (isErrno(error, Errno.EEXIST)) return false;
+    if (error instanceof SyscallError) {
+      throw new SyscallError(file ? "open" : "mkdir", error.errno, error.description, shown);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Walks to `target` (creating it), takes the in-use lock, then calls
+ * `attach` with the target's fd; starts again when another run's cleanup
+ * removed the mount point in between.
+ */
+function atMountPoint(
+  tree: Tree,
+  target: string,
+  file: boolean,
+  attach: (fd: number, parts: string[]) => void,
+): void {
+  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    const { fd, parts } = openInTree(tree.fd, target, file, tree.points, tree.path);
+    try {
+      const directory = fileStatus(fd, target).type === S_IFDIR;
+      if (!tree.points.holdInUse(fd, directory, target)) continue;
+      attach(fd, parts);
+      return;
+    } finally {
+      close(fd);
+    }
+  }
+  throw new TreeChangedError(target, "was removed each time it was made");
+}
+
+/** The tree the child mounts in: its root fd and host path, and the launch's mount points. */
+interface Tree {
+  fd: number;
+  path: string;
+  points: MountPoints;
+}
+
+/** A bind of the host's `source` (and every mount below it), with {@link BIND_ATTRIBUTES}. */
+function bind(tree: Tree, source: string, target: string, readOnly: boolean): void {
+  const detached = openTree(AT_FDCWD, source, OPEN_TREE_CLONE | AT_RECURSIVE);
+  try {
+    const attributes = BIND_ATTRIBUTES | (readOnly ? MOUNT_ATTR.RDONLY : 0n);
+    try {
+      setMountAttributes(detached, attributes, true, source);
+    } catch (error) {
+      if (!isErrno(error, Errno.ENOSYS)) throw error;
+      throw new SyscallError(
+        "mount_setattr",
+        error.errno,
+        "binds need Linux 5.12 or later, to make every submount nosuid, nodev (and read-only)",
+        source,
+      );
+    }
+    const file = fileStatus(detached, source).type !== S_IFDIR;
+    atMountPoint(tree, target, file, (fd, parts) => {
+      moveMount(detached, fd, target);
+      tree.points.recordMount(parts, source);
+    });
+  } finally {
+    close(detached);
+  }
+}
+
+/**
+ * A tmpfs on `target` holding the host's {@link DEV_NODES}, bound, and the
+ * usual symlinks. The nodes are cloned (open_tree) before the tmpfs goes up:
+ * without a jail, `target` is the very `/dev` they come from.
+ */
+function mountMinimalDev(tree: Tree, target: string): void {
+  const nodes = DEV_NODES.map((node) => ({
+    node,
+    fd: openTree(AT_FDCWD, `/dev/${node}`, OPEN_TREE_CLONE),
+  }));
+  try {
+    const dev = newMount("tmpfs", { mode: "0755" }, MOUNT_ATTR.NOSUID | MOUNT_ATTR.NOEXEC);
+    try {
+      atMountPoint(tree, target, false, (fd, parts) => {
+        moveMount(dev, fd, target);
+        tree.points.recordMount(parts, null);
+      });
+      for (const { node, fd } of nodes) {
+        close(openAt(dev, node, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644));
+        const point = openAt(dev, node, O_PATH | O_NOFOLLOW);
+        try {
+          moveMount(fd, point, `${target}/${node}`);
+        } finally {
+          close(point);
+        }
+      }
+      for (const [name, link] of DEV_LINKS) symlink(link, `/proc/self/fd/${dev}/${name}`);
+    } finally {
+      close(dev);
     }
   } finally {
     for (const { fd } of nodes) close(fd);
   }
-  for (const [name, link] of DEV_LINKS) symlink(link, `${target}/${name}`);
 }
 
 /**
- * Child step: makes `requests` under `root` (`""` for the current root).
+ * Child step: makes `requests` in the tree open at `root` (the jail's root
+ * mount), or, without one, in the tree at `points.root` (opened here).
  * Sources are paths as the caller sees them.
  */
-export function performMounts(requests: MountRequest[], root: string): void {
-  for (const request of requests) {
-    const target = `${root}${request.target}`;
-    switch (request.kind) {
-      case "bind":
-      case "ro-bind": {
-        createMountPoint(target, request.file ?? false);
-        mount(request.source, target, null, MS.BIND | MS.REC);
-        if (request.kind === "ro-bind") remountReadOnly(target);
-        break;
+export function performMounts(
+  requests: MountRequest[],
+  points: MountPoints,
+  root?: number,
+): void {
+  const fd = root ?? openAt(AT_FDCWD, points.root, O_PATH | O_DIRECTORY);
+  const tree = { fd, path: points.root, points };
+  try {
+    for (const request of requests) {
+      switch (request.kind) {
+        case "bind":
+        case "ro-bind":
+          bind(tree, request.source, request.target, request.kind === "ro-bind");
+          break;
+        case "tmpfs": {
+          const tmpfs = newMount("tmpfs", { mode: "0755" }, MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV);
+          try {
+            atMountPoint(tree, request.target, false, (at, parts) => {
+              moveMount(tmpfs, at, request.target);
+              points.recordMount(parts, null);
+            });
+          } finally {
+            close(tmpfs);
+          }
+          break;
+        }
+        case "dev":
+          mountMinimalDev(tree, request.target);
+          break;
       }
-      case "tmpfs":
-        createMountPoint(target, false);
-        mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NODEV, "mode=0755");
-        break;
-      case "dev":
-        mountMinimalDev(target);
-        break;
     }
+  } finally {
+    if (root === undefined) close(fd);
   }
 }
