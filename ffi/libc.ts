@@ -108,6 +108,8 @@ const SYMBOLS = {
   socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  setxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  fgetxattr: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
   syscall6: {
     name: "syscall",
     parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
@@ -968,4 +970,19 @@ export function newMount(
   } finally {
     libc.close(context);
   }
+}
+
+/** setxattr(2) of `name` to `value` on `path` (followed: `/proc/self/fd/N` names an O_PATH fd's file). */
+export function setXattr(path: string, name: string, value: string): void {
+  const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;
+  check("setxattr", libc.setxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0), path);
+}
+
+const ENODATA = 61, ENOTSUP = 95;
+
+/** Whether the open file `fd` has the extended attribute `name` (false where none are supported). */
+export function hasXattr(fd: number, name: string): boolean {
+  if (Number(libc.fgetxattr(fd, cstr(name), null, 0n)) >= 0) return true;
+  if (errno() === ENODATA || errno() === ENOTSUP) return false;
+  throw lastError("fgetxattr", name);
 }

@@ -162,6 +162,29 @@ function mirrorMergedUsr(root: string): void {
   }
 }
 
+/**
+ * The real path of the jail directory `dir`, refused when it is the host's
+ * `/` (the copies would replace the host's own programs and libraries) or
+ * when `dir` leads elsewhere through a symlink: the tree written to must be
+ * the one the user named, so a link is followed only when given as its
+ * target's own path.
+ */
+async function jailRoot(dir: string): Promise<string> {
+  const root = await Deno.realPath(dir);
+  if (root === "/") {
+    throw new JailError(
+      `${dir}: is the host's root directory; a jail needs a directory of its own`,
+    );
+  }
+  const named = posix.resolve(dir);
+  if (named !== root) {
+    throw new JailError(
+      `${dir}: leads through a symlink to ${root}; name that directory itself to build the jail there`,
+    );
+  }
+  return root;
+}
+
 const PASSWD =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP = "root:x:0:\nnogroup:x:65534:\n";
@@ -191,7 +214,7 @@ export async function buildJail(
     throw new JailError(`${dir}: exists and is not a directory`);
   }
   await Deno.mkdir(dir, { recursive: true });
-  const root = await Deno.realPath(dir);
+  const root = await jailRoot(dir);
   const cache = new ResolverCache();
   const files = new Set<string>();
   for (const binary of hostBinaries) {

@@ -28,6 +28,7 @@ import {
   type FileStatus,
   fileStatus,
   flock,
+  hasXattr,
   LOCK_EX,
   LOCK_NB,
   LOCK_SH,
@@ -58,6 +59,7 @@ import {
   S_IFREG,
   sendFd,
   setMountAttributes,
+  setXattr,
   symlink,
   unlinkAt,
 } from "../ffi/libc.ts";
@@ -150,15 +152,25 @@ export class TreeChangedError extends Error {
   }
 }
 
-/** A mount point this run created: where (components below its base) and which file. */
-interface CreatedEntry {
-  /** The host directory the components start from: the tree's root, or a bind's source. */
+/**
+ * A mount point this run used or created, by where it is: components below a
+ * base directory on the host (the tree's root, or the source of a bind this
+ * run made when it lies inside one).
+ */
+interface Entry {
   base: string;
   parts: string[];
-  dev: number;
-  ino: number;
-  directory: boolean;
+  /** Device and inode of the file, when this run created it. */
+  made?: { dev: number; ino: number };
 }
+
+/**
+ * The extended attribute that marks a mount point some run of the tool
+ * created, so that the last run using it can remove it even when its
+ * creator ended first (or was killed). A process that could forge it could
+ * remove that empty directory itself: it grants nothing.
+ */
+const MARKER = "user.invoke_ns.mount-point";
 
 /** A mount this run made inside the tree, so that later walks know what lies below it. */
 interface MadeMount {
@@ -190,7 +202,7 @@ function components(path: string): string[] {
  * what this run created and no other run holds.
  */
 export class MountPoints {
-  readonly #created: CreatedEntry[] = [];
+  readonly #entries = new Map<string, Entry>();
   readonly #mounts: MadeMount[] = [];
   #channel: [number, number] | null = null;
 
@@ -202,24 +214,33 @@ export class MountPoints {
     this.#channel ??= fdChannel();
   }
 
-  /** Child: records a mount point it created at `parts` below the tree's root. */
-  recordCreated(parts: string[], status: FileStatus): void {
+  /** Notes `parts` (below the tree's root) as a candidate for removal. */
+  #note(parts: string[], made?: { dev: number; ino: number }): void {
     // Inside a mount this run made, the file is in that bind's source on the
     // host, or in a filesystem that goes with the namespace (nothing to remove).
     let within: MadeMount | null = null;
-    for (const made of this.#mounts) {
-      const inside = made.parts.length < parts.length &&
-        made.parts.every((part, i) => parts[i] === part);
-      if (inside && (!within || made.parts.length >= within.parts.length)) within = made;
+    for (const mount of this.#mounts) {
+      const inside = mount.parts.length < parts.length &&
+        mount.parts.every((part, i) => parts[i] === part);
+      if (inside && (!within || mount.parts.length >= within.parts.length)) within = mount;
     }
     if (within && within.source === null) return;
-    this.#created.push({
-      base: within?.source ?? this.root,
-      parts: within ? parts.slice(within.parts.length) : parts,
-      dev: status.dev,
-      ino: status.ino,
-      directory: status.type === S_IFDIR,
-    });
+    const base = within?.source ?? this.root;
+    const below = within ? parts.slice(within.parts.length) : parts;
+    const key = `${base}\0${below.join("/")}`;
+    const entry = this.#entries.get(key) ?? { base, parts: below };
+    if (made) entry.made = made;
+    this.#entries.set(key, entry);
+  }
+
+  /** Child: records a mount point it created at `parts` below the tree's root. */
+  recordCreated(parts: string[], status: FileStatus): void {
+    this.#note(parts, { dev: status.dev, ino: status.ino });
+  }
+
+  /** Child: records the mount point at `parts` and every directory on its way as used. */
+  recordUsed(parts: string[]): void {
+    for (let i = 1; i <= parts.length; i++) this.#note(parts.slice(0, i));
   }
 
   /** Child: records a mount made at `parts`; `source` is a bind's host path. */
@@ -261,12 +282,13 @@ export class MountPoints {
   }
 
   /**
-   * Parent, once the command has ended: lets go of the locks and removes the
-   * mount points this run created, innermost first, where they are still
-   * the very files it made (device and inode), empty, and used by no other
-   * run (an exclusive flock is refused while one holds its shared lock).
-   * Walks from the base directory with O_NOFOLLOW: a symlink the command
-   * planted on the way makes it leave that entry alone.
+   * Parent, once the command has ended: lets go of the locks, then removes,
+   * innermost first, each mount point this run used or created that is
+   * still a run's own (the very file this run made, by device and inode, or
+   * one marked by the run that made it), empty, and used by no other run (an
+   * exclusive flock is refused while one holds its shared lock). Walks from
+   * the base directory with O_NOFOLLOW: a symlink the command planted on the
+   * way makes it leave that entry alone.
    */
   remove(): void {
     if (this.#channel) {
@@ -274,9 +296,11 @@ export class MountPoints {
       for (const fd of this.#channel) close(fd);
       this.#channel = null;
     }
-    for (const entry of this.#created.splice(0).reverse()) {
+    const entries = [...this.#entries.values()].sort((a, b) => b.parts.length - a.parts.length);
+    this.#entries.clear();
+    for (const entry of entries) {
       try {
-        removeCreated(entry);
+        removeEntry(entry);
       } catch {
         // changed, in use, not empty, or gone already: left as it is
       }
@@ -284,8 +308,9 @@ export class MountPoints {
   }
 }
 
-/** Removes one {@link CreatedEntry} if it is still what this run made; throws otherwise. */
-function removeCreated(entry: CreatedEntry): void {
+/** Removes one {@link Entry} if it is still a run's own mount point and unused; throws otherwise. */
+function removeEntry(entry: Entry): void {
+  if (entry.parts.length === 0) return;
   const directories = [openAt(AT_FDCWD, entry.base, O_PATH | O_DIRECTORY)];
   try {
     for (const part of entry.parts.slice(0, -1)) {
@@ -293,14 +318,19 @@ function removeCreated(entry: CreatedEntry): void {
     }
     const parent = directories.at(-1)!;
     const name = entry.parts.at(-1)!;
-    const flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (entry.directory ? O_DIRECTORY : 0);
-    const fd = openAt(parent, name, flags);
+    const handle = openAt(parent, name, O_PATH | O_NOFOLLOW);
+    const status = fileStatus(handle);
+    close(handle);
+    const directory = status.type === S_IFDIR;
+    if (!directory && (status.type !== S_IFREG || status.size !== 0)) return;
+    const fd = openAt(parent, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
-      const status = fileStatus(fd);
-      if (status.dev !== entry.dev || status.ino !== entry.ino) return;
-      if (!entry.directory && (status.type !== S_IFREG || status.size !== 0)) return;
+      const now = fileStatus(fd);
+      if (now.dev !== status.dev || now.ino !== status.ino) return;
+      const ours = entry.made?.dev === now.dev && entry.made.ino === now.ino;
+      if (!ours && !hasXattr(fd, MARKER)) return;
       if (!flock(fd, LOCK_EX | LOCK_NB)) return; // another run uses it
-      unlinkAt(parent, name, entry.directory ? AT_REMOVEDIR : 0);
+      unlinkAt(parent, name, directory ? AT_REMOVEDIR : 0);
     } finally {
       close(fd);
     }
@@ -355,13 +385,26 @@ export function openInTree(
       } catch (error) {
         if (!isErrno(error, Errno.ENOENT)) throw error;
         if (++retries > MAX_RETRIES) throw new TreeChangedError(shown, "keeps vanishing");
-        if (create(here(), part, final && file, shown)) {
+        const made = create(here(), part, final && file, shown);
+        if (made === "gone") {
+          // the directory it was made in was removed meanwhile: start again
+          while (stack.length > 0) close(stack.pop()!);
+          parts.length = 0;
+          pending.length = 0;
+          pending.push(...components(path).reverse());
+          continue;
+        }
+        if (made === "made") {
           fd = openAt(here(), part, O_PATH | O_NOFOLLOW);
-          const status = fileStatus(fd, shown);
-          if (status.type === (final && file ? S_IFREG : S_IFDIR)) {
-            points?.recordCreated([...parts, part], status);
+          try {
+            const status = fileStatus(fd, shown);
+            if (status.type === (final && file ? S_IFREG : S_IFDIR)) {
+              points?.recordCreated([...parts, part], status);
+              mark(fd);
+            }
+          } finally {
+            close(fd);
           }
-          close(fd);
         }
         pending.push(part);
         continue;
@@ -402,19 +445,36 @@ export function openInTree(
 
 /**
  * Creates `name` in the directory `dir`: a directory, or an empty file when
- * `file`. False when something of that name appeared meanwhile.
+ * `file`. "exists" when something of that name appeared meanwhile, "gone"
+ * when `dir` itself was removed.
  */
-function create(dir: number, name: string, file: boolean, shown: string): boolean {
+function create(
+  dir: number,
+  name: string,
+  file: boolean,
+  shown: string,
+): "made" | "exists" | "gone" {
   try {
     if (file) close(openAt(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644));
     else mkdirAt(dir, name, 0o755);
-    return true;
+    return "made";
   } catch (error) {
-    if (isErrno(error, Errno.EEXIST)) return false;
+    if (isErrno(error, Errno.EEXIST)) return "exists";
+    if (isErrno(error, Errno.ENOENT) && fileStatus(dir, shown).nlink === 0) return "gone";
     if (error instanceof SyscallError) {
       throw new SyscallError(file ? "open" : "mkdir", error.errno, error.description, shown);
     }
     throw error;
+  }
+}
+
+/** Marks the mount point open at `fd` as one a run made ({@link MARKER}), where the filesystem can. */
+function mark(fd: number): void {
+  try {
+    setXattr(`/proc/self/fd/${fd}`, MARKER, "");
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    // no user xattrs here (EOPNOTSUPP, EPERM): only this run, by inode, removes it
   }
 }
 
@@ -434,6 +494,7 @@ function atMountPoint(
     try {
       const directory = fileStatus(fd, target).type === S_IFDIR;
       if (!tree.points.holdInUse(fd, directory, target)) continue;
+      tree.points.recordUsed(parts);
       attach(fd, parts);
       return;
     } finally {
