@@ -9,7 +9,13 @@
  * With `-m`, the jail uses pivot_root(2) instead, as container runtimes do:
  * DIR is bind-mounted onto itself (pivot_root needs a mount point), becomes
  * the root of the mount namespace, and the old root is detached (lazily
- * unmounted), so nothing of the host's tree is left to escape to.
+ * unmounted), so no path inside leads back to the host's tree.
+ *
+ * That confines names, not powers. Root without a user namespace keeps every
+ * capability and can get back to the host: without a PID namespace by
+ * mounting a procfs (the host's processes, and their `/proc/PID/root`), with
+ * one by mknod-ing and mounting the host's disk. Only with a user namespace
+ * is root inside unprivileged outside (README, "What a jail confines").
  * @module
  */
 
