@@ -255,6 +255,9 @@ export class MountPoints {
    * removed meanwhile (by the cleanup of a run that created it): walk again.
    */
   holdInUse(fd: number, directory: boolean, what: string): boolean {
+    // a device node or FIFO is never opened (a watchdog starts when opened):
+    // no run makes one, so no run's cleanup removes it
+    if (!directory && fileStatus(fd, what).type !== S_IFREG) return true;
     let lock: number;
     try {
       lock = directory
@@ -319,15 +322,14 @@ function removeEntry(entry: Entry): void {
     const parent = directories.at(-1)!;
     const name = entry.parts.at(-1)!;
     const handle = openAt(parent, name, O_PATH | O_NOFOLLOW);
+    directories.push(handle); // closed with them
     const status = fileStatus(handle);
-    close(handle);
     const directory = status.type === S_IFDIR;
     if (!directory && (status.type !== S_IFREG || status.size !== 0)) return;
-    const fd = openAt(parent, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    // reopened through the O_PATH handle: the very file checked, whatever the name holds now
+    const fd = open(`/proc/self/fd/${handle}`, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     try {
-      const now = fileStatus(fd);
-      if (now.dev !== status.dev || now.ino !== status.ino) return;
-      const ours = entry.made?.dev === now.dev && entry.made.ino === now.ino;
+      const ours = entry.made?.dev === status.dev && entry.made.ino === status.ino;
       if (!ours && !hasXattr(fd, MARKER)) return;
       if (!flock(fd, LOCK_EX | LOCK_NB)) return; // another run uses it
       unlinkAt(parent, name, directory ? AT_REMOVEDIR : 0);
