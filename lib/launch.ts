@@ -456,6 +456,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       // The child holds the namespace now: once it ends, the pair goes with it.
       if (network) close(network.namespaceFd);
     }
+    plan.mountPoints.mark();
     if (demo) removeDemoQueue(demo);
     return await superviseChild(outcome, forwarder, options.onStart);
   } finally {

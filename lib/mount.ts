@@ -28,6 +28,7 @@ import {
   type FileStatus,
   fileStatus,
   flock,
+  getuid,
   hasXattr,
   LOCK_EX,
   LOCK_NB,
@@ -167,10 +168,15 @@ interface Entry {
 /**
  * The extended attribute that marks a mount point some run of the tool
  * created, so that the last run using it can remove it even when its
- * creator ended first (or was killed). A process that could forge it could
- * remove that empty directory itself: it grants nothing.
+ * creator ended first (or was killed). The parent sets it and trusts it: as
+ * root in the `trusted.` namespace, which only real root can write (not the
+ * root of a user namespace), so a jailed process cannot get root to remove a
+ * directory it could not remove itself; rootless in `user.`, where a forger
+ * could only make the tool do what its own user may do anyway.
  */
-const MARKER = "user.invoke_ns.mount-point";
+function marker(): string {
+  return `${getuid() === 0 ? "trusted" : "user"}.invoke_ns.mount-point`;
+}
 
 /** A mount this run made inside the tree, so that later walks know what lies below it. */
 interface MadeMount {
@@ -285,6 +291,26 @@ export class MountPoints {
   }
 
   /**
+   * Parent, once the child has exec'd (or failed): marks each mount point
+   * this run created (still the same file, by device and inode) with
+   * {@link marker}, where the filesystem can, so that the last run using it
+   * removes it.
+   */
+  mark(): void {
+    for (const entry of this.#entries.values()) {
+      if (!entry.made) continue;
+      try {
+        withEntry(entry, (_parent, _name, handle, status) => {
+          if (status.dev !== entry.made!.dev || status.ino !== entry.made!.ino) return;
+          setXattr(`/proc/self/fd/${handle}`, marker(), "");
+        });
+      } catch {
+        // changed meanwhile, or no such attributes here: only this run removes it, by inode
+      }
+    }
+  }
+
+  /**
    * Parent, once the command has ended: lets go of the locks, then removes,
    * innermost first, each mount point this run used or created that is
    * still a run's own (the very file this run made, by device and inode, or
@@ -313,31 +339,44 @@ export class MountPoints {
 
 /** Removes one {@link Entry} if it is still a run's own mount point and unused; throws otherwise. */
 function removeEntry(entry: Entry): void {
-  if (entry.parts.length === 0) return;
-  const directories = [openAt(AT_FDCWD, entry.base, O_PATH | O_DIRECTORY)];
-  try {
-    for (const part of entry.parts.slice(0, -1)) {
-      directories.push(openAt(directories.at(-1)!, part, O_PATH | O_NOFOLLOW | O_DIRECTORY));
-    }
-    const parent = directories.at(-1)!;
-    const name = entry.parts.at(-1)!;
-    const handle = openAt(parent, name, O_PATH | O_NOFOLLOW);
-    directories.push(handle); // closed with them
-    const status = fileStatus(handle);
+  withEntry(entry, (parent, name, handle, status) => {
     const directory = status.type === S_IFDIR;
     if (!directory && (status.type !== S_IFREG || status.size !== 0)) return;
     // reopened through the O_PATH handle: the very file checked, whatever the name holds now
     const fd = open(`/proc/self/fd/${handle}`, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     try {
       const ours = entry.made?.dev === status.dev && entry.made.ino === status.ino;
-      if (!ours && !hasXattr(fd, MARKER)) return;
+      if (!ours && !hasXattr(fd, marker())) return;
       if (!flock(fd, LOCK_EX | LOCK_NB)) return; // another run uses it
       unlinkAt(parent, name, directory ? AT_REMOVEDIR : 0);
     } finally {
       close(fd);
     }
+  });
+}
+
+/**
+ * Walks to `entry` from its base with O_NOFOLLOW and calls `use` with its
+ * parent directory's fd, its name, an O_PATH handle and what statx says of
+ * it; throws when the walk meets a symlink or a missing name.
+ */
+function withEntry(
+  entry: Entry,
+  use: (parent: number, name: string, handle: number, status: FileStatus) => void,
+): void {
+  if (entry.parts.length === 0) return;
+  const fds = [openAt(AT_FDCWD, entry.base, O_PATH | O_DIRECTORY)];
+  try {
+    for (const part of entry.parts.slice(0, -1)) {
+      fds.push(openAt(fds.at(-1)!, part, O_PATH | O_NOFOLLOW | O_DIRECTORY));
+    }
+    const parent = fds.at(-1)!;
+    const name = entry.parts.at(-1)!;
+    const handle = openAt(parent, name, O_PATH | O_NOFOLLOW);
+    fds.push(handle);
+    use(parent, name, handle, fileStatus(handle));
   } finally {
-    for (const fd of directories) close(fd);
+    for (const fd of fds) close(fd);
   }
 }
 
@@ -402,7 +441,6 @@ export function openInTree(
             const status = fileStatus(fd, shown);
             if (status.type === (final && file ? S_IFREG : S_IFDIR)) {
               points?.recordCreated([...parts, part], status);
-              mark(fd);
             }
           } finally {
             close(fd);
@@ -467,16 +505,6 @@ function create(
       throw new SyscallError(file ? "open" : "mkdir", error.errno, error.description, shown);
     }
     throw error;
-  }
-}
-
-/** Marks the mount point open at `fd` as one a run made ({@link MARKER}), where the filesystem can. */
-function mark(fd: number): void {
-  try {
-    setXattr(`/proc/self/fd/${fd}`, MARKER, "");
-  } catch (error) {
-    if (!(error instanceof SyscallError)) throw error;
-    // no user xattrs here (EOPNOTSUPP, EPERM): only this run, by inode, removes it
   }
 }
 

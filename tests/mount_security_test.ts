@@ -2,11 +2,12 @@
  * Mounts and jails attacked (issue 14): a link planted in a mount point's
  * path, a target swapped between check and mount, two runs sharing a mount
  * point, `jail /` and a symlinked jail directory, writes into a submount of
- * a read-only bind, a symlinked /proc in a jail, and what a jail does not
+ * a read-only bind, a symlinked /proc in a jail, a forged cleanup mark, and what a jail does not
  * confine without a user namespace.
  */
 import assert from "node:assert/strict";
 
+import { setXattr } from "../ffi/libc.ts";
 import {
   buildTestJail,
   cliCommand,
@@ -189,6 +190,24 @@ privilegedTest(
       assert.equal(next.code, 0, next.stderr);
       assert.deepEqual(names(jail), entries, "what the killed run left was not removed");
       assert.deepEqual(mountTable(), before);
+    });
+  },
+);
+
+privilegedTest(
+  "cleanup: a mark forged by a directory's owner does not make a root run remove it",
+  async () => {
+    await withTempDir(async (dir) => {
+      const jail = await makeJail(dir, []);
+      // an empty directory its owner may mark, in a directory only root may change
+      await Deno.mkdir(`${jail}/home`);
+      await Deno.chown(`${jail}/home`, NOBODY, NOBODY);
+      setXattr(`${jail}/home`, "user.invoke_ns.mount-point", "");
+      const entries = names(jail);
+      const ran = await runCli(["-pm", "-c", jail, "--tmpfs", "/home/t", "/bin/sh", "-c", ":"]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.deepEqual(names(jail), entries, "a root run removed a directory on a forged mark");
+      assert.deepEqual(names(`${jail}/home`), [], "the run's own mount point was left");
     });
   },
 );
