@@ -12,8 +12,10 @@
  * creates what is missing with mkdirat/openat(O_EXCL) at that moment, and
  * mounts onto the fd it holds (open_tree/fsmount + move_mount), never onto a
  * path checked earlier. The mount points it created are recorded by device
- * and inode, and {@link MountPoints.remove} deletes only those, walking the
- * same way.
+ * and inode; every mount point in use is held with a shared flock(2); and
+ * {@link MountPoints.remove} deletes only what a run made and no run holds,
+ * walking with O_NOFOLLOW (docs/how-it-works.md, "Mounting in a tree
+ * someone else can write").
  * @module
  */
 
