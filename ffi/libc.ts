@@ -825,9 +825,13 @@ export function fdChannel(): [number, number] {
   return [fds[0], fds[1]];
 }
 
-/** A struct msghdr with one 1-byte iovec and room for one fd in SCM_RIGHTS, all off the V8 heap. */
+/** The most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD is 253). */
+export const FDS_PER_MESSAGE = 250;
+
+/** A struct msghdr with one 1-byte iovec and room for {@link FDS_PER_MESSAGE} fds, off the V8 heap. */
 function fdMessage(): { header: Uint8Array<ArrayBuffer>; control: DataView } {
-  const byte = offHeap(1), iovec = offHeap(16), control = offHeap(24), header = offHeap(56);
+  const space = 16 + Math.ceil((4 * FDS_PER_MESSAGE) / 8) * 8; // CMSG_SPACE
+  const byte = offHeap(1), iovec = offHeap(16), control = offHeap(space), header = offHeap(56);
   const iov = new DataView(iovec.buffer);
   iov.setBigUint64(0, addressOf(byte), true);
   iov.setBigUint64(8, 1n, true);
@@ -835,20 +839,32 @@ function fdMessage(): { header: Uint8Array<ArrayBuffer>; control: DataView } {
   msg.setBigUint64(16, addressOf(iovec), true); // msg_iov
   msg.setBigUint64(24, 1n, true); // msg_iovlen
   msg.setBigUint64(32, addressOf(control), true); // msg_control
-  msg.setBigUint64(40, 24n, true); // msg_controllen: CMSG_SPACE(4)
+  msg.setBigUint64(40, BigInt(space), true); // msg_controllen
   // keep the buffers reachable as long as the header
   (header as unknown as { keep: unknown[] }).keep = [byte, iovec];
   return { header, control: new DataView(control.buffer) };
 }
 
-/** sendmsg(2) of `fd` over a {@link fdChannel} socket (SCM_RIGHTS): the receiver gets its own copy. */
-export function sendFd(socket: number, fd: number): void {
-  const { header, control } = fdMessage();
-  control.setBigUint64(0, 20n, true); // cmsg_len: CMSG_LEN(4)
-  control.setInt32(8, SOL_SOCKET, true);
-  control.setInt32(12, SCM_RIGHTS, true);
-  control.setInt32(16, fd, true);
-  check("sendmsg", libc.sendmsg(socket, header, 0));
+/**
+ * sendmsg(2) of `fds` over a {@link fdChannel} socket (SCM_RIGHTS, at most
+ * {@link FDS_PER_MESSAGE} a message): the receiver gets its own copies, and
+ * the files stay open while in flight even when the sender closes its own.
+ */
+export function sendFds(socket: number, fds: number[]): void {
+  for (let at = 0; at < fds.length; at += FDS_PER_MESSAGE) {
+    const batch = fds.slice(at, at + FDS_PER_MESSAGE);
+    const { header, control } = fdMessage();
+    control.setBigUint64(0, BigInt(16 + 4 * batch.length), true); // cmsg_len: CMSG_LEN
+    control.setInt32(8, SOL_SOCKET, true);
+    control.setInt32(12, SCM_RIGHTS, true);
+    batch.forEach((fd, i) => control.setInt32(16 + 4 * i, fd, true));
+    new DataView(header.buffer).setBigUint64(
+      40,
+      BigInt(16 + Math.ceil(batch.length / 2) * 8),
+      true,
+    );
+    check("sendmsg", libc.sendmsg(socket, header, 0));
+  }
 }
 
 /** Every fd waiting on a {@link fdChannel} socket, received (close-on-exec) without blocking. */
@@ -860,7 +876,9 @@ export function receiveFds(socket: number): number[] {
       if (errno() === Errno.EAGAIN) return fds;
       throw lastError("recvmsg");
     }
-    if (control.getBigUint64(0, true) === 20n) fds.push(control.getInt32(16, true));
+    const length = Number(control.getBigUint64(0, true));
+    if (length < 16 || control.getInt32(12, true) !== SCM_RIGHTS) continue;
+    for (let i = 0; i < (length - 16) / 4; i++) fds.push(control.getInt32(16 + 4 * i, true));
   }
 }
 

@@ -60,7 +60,7 @@ import {
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
-  sendFd,
+  sendFds,
   setMountAttributes,
   setXattr,
   symlink,
@@ -213,6 +213,8 @@ export class MountPoints {
   readonly #entries = new Map<string, Entry>();
   readonly #mounts: MadeMount[] = [];
   #channel: [number, number] | null = null;
+  /** The child's locks, until {@link MountPoints.handOver}. */
+  readonly #held: number[] = [];
 
   /** `root` is the host path of the tree the targets are in: the jail, or `/`. */
   constructor(readonly root: string) {}
@@ -284,11 +286,29 @@ export class MountPoints {
         }
         pollReadable([], 1);
       }
-      if (fileStatus(lock, what).nlink === 0) return false;
-      if (this.#channel) sendFd(this.#channel[1], lock);
+      if (fileStatus(lock, what).nlink === 0) {
+        close(lock);
+        return false;
+      }
+      this.#held.push(lock);
       return true;
-    } finally {
+    } catch (error) {
       close(lock);
+      throw error;
+    }
+  }
+
+  /**
+   * Child, after its mounts: hands the locks to the parent, a few messages
+   * in all (one per lock could fill the socket while the parent, suspended
+   * until exec, cannot read it).
+   */
+  handOver(): void {
+    const held = this.#held.splice(0);
+    try {
+      if (this.#channel) sendFds(this.#channel[1], held);
+    } finally {
+      for (const fd of held) close(fd);
     }
   }
 
@@ -640,6 +660,7 @@ export function performMounts(
           break;
       }
     }
+    points.handOver();
   } finally {
     if (root === undefined) close(fd);
   }

@@ -195,6 +195,31 @@ privilegedTest(
 );
 
 privilegedTest(
+  "mounts: 300 mount points in one run, every lock handed over, nothing left",
+  async () => {
+    await withTempDir(async (dir) => {
+      const before = mountTable();
+      const args = Array.from({ length: 300 }, (_, i) => ["--tmpfs", `${dir}/m/t${i}`]).flat();
+      // one message per lock filled the socket while the parent could not read it: a hang
+      const run = spawnCli([
+        "-m",
+        ...args,
+        "sh",
+        "-c",
+        `grep -c ' ${dir}/m/' /proc/self/mountinfo`,
+      ]);
+      const guard = setTimeout(() => run.kill("SIGKILL"), 60_000);
+      const ran = await run.output();
+      clearTimeout(guard);
+      assert.equal(ran.code, 0, new TextDecoder().decode(ran.stderr));
+      assert.equal(new TextDecoder().decode(ran.stdout), "300\n");
+      assert.deepEqual(names(dir), []);
+      assert.deepEqual(mountTable(), before);
+    });
+  },
+);
+
+privilegedTest(
   "cleanup: a mark forged by a directory's owner does not make a root run remove it",
   async () => {
     await withTempDir(async (dir) => {
