@@ -1004,3 +1004,21 @@ export function hasXattr(fd: number, name: string): boolean {
   if (errno() === ENODATA || errno() === ENOTSUP) return false;
   throw lastError("fgetxattr", name);
 }
+
+const SYS_openat2 = 437n;
+/** openat2(2) resolve flags. */
+export const RESOLVE = { NO_MAGICLINKS: 2n, NO_SYMLINKS: 4n, IN_ROOT: 16n } as const;
+
+/**
+ * openat2(2) of `path` under `dirfd` with `resolve` ({@link RESOLVE} bits),
+ * close-on-exec; e.g. RESOLVE.NO_SYMLINKS fails with ELOOP on any symlink
+ * on the way, not only the last.
+ */
+export function openResolved(dirfd: number, path: string, flags: number, resolve: bigint): number {
+  const name = cstr(path);
+  const how = offHeap(24);
+  const view = new DataView(how.buffer);
+  view.setBigUint64(0, BigInt(flags | O_CLOEXEC), true);
+  view.setBigUint64(16, resolve, true);
+  return syscall("openat2", path, SYS_openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
+}

@@ -37,8 +37,10 @@ import {
   O_PATH,
   OPEN_TREE_CLONE,
   openAt,
+  openResolved,
   openTree,
   pivotRoot,
+  RESOLVE,
   umount2,
 } from "../ffi/libc.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
@@ -82,10 +84,33 @@ function ensureProc(path: string, dir: string): void {
   }
 }
 
+/**
+ * Opens the jail directory `dir` (a real path, checked by the parent) as an
+ * O_PATH fd, refusing any symlink on its way: one there now means the path
+ * was changed since the check.
+ */
+function openJail(dir: string): number {
+  try {
+    return openResolved(AT_FDCWD, dir, O_PATH | O_DIRECTORY, RESOLVE.NO_SYMLINKS);
+  } catch (error) {
+    if (!(error instanceof SyscallError) || error.errno !== Errno.ELOOP) throw error;
+    throw new ChildSetupError(
+      "jail",
+      `${dir}: a symlink appeared on its path since it was checked`,
+    );
+  }
+}
+
 /** Child step: chroot into `dir`, chdir to `/`, create `/proc` when missing. */
 export function enterChrootJail(dir: string, report: Reporter): void {
   report.child("creating chroot jail");
-  chroot(dir);
+  const at = openJail(dir);
+  try {
+    fchdir(at);
+  } finally {
+    close(at);
+  }
+  chroot(".");
   report.child("changing directory into chroot jail");
   chdir("/");
   ensureProc("/proc", dir);
@@ -98,7 +123,7 @@ export function enterChrootJail(dir: string, report: Reporter): void {
  * later step in the jail starts from it, never from the path.
  */
 export function prepareJailMount(dir: string): number {
-  const at = openAt(AT_FDCWD, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+  const at = openJail(dir);
   try {
     const root = openTree(at, "", OPEN_TREE_CLONE | AT_RECURSIVE, dir);
     moveMount(root, at, dir);

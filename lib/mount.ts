@@ -52,11 +52,13 @@ import {
   open,
   OPEN_TREE_CLONE,
   openAt,
+  openResolved,
   openTree,
   pollReadable,
   readLink,
   readLinkAt,
   receiveFds,
+  RESOLVE,
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
@@ -624,6 +626,16 @@ function mountMinimalDev(tree: Tree, target: string): void {
   }
 }
 
+/** Opens the tree at `path` (a real path: a symlink on it now means it changed since the check). */
+function openTreeRoot(path: string): number {
+  try {
+    return openResolved(AT_FDCWD, path, O_PATH | O_DIRECTORY, RESOLVE.NO_SYMLINKS);
+  } catch (error) {
+    if (!isErrno(error, Errno.ELOOP)) throw error;
+    throw new TreeChangedError(path, "a symlink appeared on its path since it was checked");
+  }
+}
+
 /**
  * Child step: makes `requests` in the tree open at `root` (the jail's root
  * mount), or, without one, in the tree at `points.root` (opened here).
@@ -634,7 +646,7 @@ export function performMounts(
   points: MountPoints,
   root?: number,
 ): void {
-  const fd = root ?? openAt(AT_FDCWD, points.root, O_PATH | O_DIRECTORY);
+  const fd = root ?? openTreeRoot(points.root);
   const tree = { fd, path: points.root, points };
   try {
     for (const request of requests) {
