@@ -167,17 +167,31 @@ function mirrorMergedUsr(root: string): void {
  * `/` (the copies would replace the host's own programs and libraries) or
  * when `dir` leads elsewhere through a symlink: the tree written to must be
  * the one the user named, so a link is followed only when given as its
- * target's own path.
+ * target's own path. A `dir` not made yet is judged by its nearest existing
+ * ancestor, before anything is created.
  */
-async function jailRoot(dir: string): Promise<string> {
-  const root = await Deno.realPath(dir);
+function jailRoot(dir: string): string {
+  const named = posix.resolve(dir);
+  const missing: string[] = [];
+  let existing = named;
+  let real: string;
+  for (;;) {
+    try {
+      real = Deno.realPathSync(existing);
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || existing === "/") throw error;
+      missing.unshift(posix.basename(existing));
+      existing = posix.dirname(existing);
+    }
+  }
+  const root = posix.join(real, ...missing);
   if (root === "/") {
     throw new JailError(
       `${dir}: is the host's root directory; a jail needs a directory of its own`,
     );
   }
-  const named = posix.resolve(dir);
-  if (named !== root) {
+  if (root !== named) {
     throw new JailError(
       `${dir}: leads through a symlink to ${root}; name that directory itself to build the jail there`,
     );
@@ -213,8 +227,9 @@ export async function buildJail(
   if (existing && !existing.isDirectory) {
     throw new JailError(`${dir}: exists and is not a directory`);
   }
+  jailRoot(dir);
   await Deno.mkdir(dir, { recursive: true });
-  const root = await jailRoot(dir);
+  const root = jailRoot(dir); // again: the path may have changed meanwhile
   const cache = new ResolverCache();
   const files = new Set<string>();
   for (const binary of hostBinaries) {
