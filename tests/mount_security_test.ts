@@ -275,6 +275,11 @@ privilegedTest("jail: `jail /` and a DIR that links elsewhere are refused", asyn
         "name that directory itself to build the jail there\n",
     );
     assert.equal(await Deno.readTextFile(`${other}/etc/passwd`), "precious\n");
+    // a DIR not made yet, through the link: refused before anything is created
+    const below = await runCli(["jail", `${dir}/link/new`, "/bin/true"]);
+    assert.equal(below.code, 1, below.stderr);
+    assert.match(below.stderr, /leads through a symlink to \S+\/other\/new;/);
+    assert.deepEqual(names(other), ["etc"]);
     const real = await runCli(["jail", other, "/bin/true"]);
     assert.equal(real.code, 0, real.stderr);
     assert.match(await Deno.readTextFile(`${other}/etc/passwd`), /^root:x:0:0:/);
