@@ -58,8 +58,8 @@ export async function runInitStage(channel: number): Promise<number> {
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     await runChildStepsAsync(plan.child, {
       outerPid: message.outerPid,
-      sync: (point) => {
-        sendMessage(channel, { type: "sync", point } satisfies FromInit);
+      sync: (point, data, fds) => {
+        sendMessage(channel, { type: "sync", point, data } satisfies FromInit, fds);
         const answer = receiveMessage<ToInit>(channel).message;
         if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool");
       },

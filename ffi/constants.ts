@@ -20,14 +20,11 @@ export const CLONE = {
   PARENT_SETTID: 0x00100000,
 } as const;
 
-/** mount(2) flags. */
+/** mount(2) flags (binds and their attributes use open_tree and mount_setattr, see ffi/libc.ts). */
 export const MS = {
-  RDONLY: 1n,
   NOSUID: 2n,
   NODEV: 4n,
   NOEXEC: 8n,
-  REMOUNT: 32n,
-  BIND: 4096n,
   REC: 16384n,
   PRIVATE: 1n << 18n,
   SLAVE: 1n << 19n,

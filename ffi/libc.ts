@@ -71,7 +71,6 @@ const SYMBOLS = {
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
   msgget: { parameters: ["i32", "i32"], result: "i32" },
-  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -117,6 +116,18 @@ const SYMBOLS = {
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  setxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  fgetxattr: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  syscall6: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -507,13 +518,6 @@ export function pivotRoot(newRoot: string, putOld: string): void {
   if (result === -1n) throw lastError("pivot_root", newRoot);
 }
 
-/** The mount flags of the filesystem holding `path` (statvfs f_flag: ST_* = MS_* bits). */
-export function mountFlags(path: string): bigint {
-  const buffer = new BigUint64Array(14);
-  check("statvfs", libc.statvfs(cstr(path), new Uint8Array(buffer.buffer)), path);
-  return buffer[9];
-}
-
 /** socket(2); returns the fd (close-on-exec). */
 export function socket(domain: number, type: number, protocol: number): number {
   return check("socket", libc.socket(domain, type | SOCK_CLOEXEC, protocol));
@@ -781,3 +785,287 @@ export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_RO
 export const NS_GET_NSTYPE = 0xb703;
 /** ioctl(2) on a namespace file: a new fd for the user namespace that owns it (NS_GET_USERNS). */
 export const NS_GET_USERNS = 0xb701;
+
+/** openat(2) flags: do not follow a symlink in the last component; fail unless a directory. */
+export const O_NOFOLLOW = 0o400000;
+/** *at(2) flags: act on the fd itself (empty path), do not follow a final symlink, remove a directory. */
+export const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200;
+/** flock(2) operations. */
+export const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
+
+/** openat(2) of the single name or relative path `path` under the directory fd `dirfd`. */
+export function openAt(dirfd: number, path: string, flags: number, mode = 0): number {
+  return check("openat", libc.openat(dirfd, cstr(path), flags | O_CLOEXEC, mode), path);
+}
+
+/** mkdirat(2). */
+export function mkdirAt(dirfd: number, name: string, mode: number): void {
+  check("mkdirat", libc.mkdirat(dirfd, cstr(name), mode), name);
+}
+
+/** readlinkat(2); `name` `""` reads the symlink an O_PATH|O_NOFOLLOW fd refers to. */
+export function readLinkAt(dirfd: number, name: string, what = name): string {
+  const buffer = new Uint8Array(4096);
+  const length = check(
+    "readlinkat",
+    libc.readlinkat(dirfd, cstr(name), buffer, BigInt(buffer.length)),
+    what,
+  );
+  return decoder.decode(buffer.subarray(0, length));
+}
+
+/** unlinkat(2); `flags` {@link AT_REMOVEDIR} removes an (empty) directory. */
+export function unlinkAt(dirfd: number, name: string, flags: number): void {
+  check("unlinkat", libc.unlinkat(dirfd, cstr(name), flags), name);
+}
+
+/** What statx(2) says of a file: its type, identity, link count and size. */
+export interface FileStatus {
+  /** The `S_IFMT` bits of st_mode (see {@link S_IFDIR}, {@link S_IFLNK}, {@link S_IFREG}). */
+  type: number;
+  /** Device and inode: the file's identity. */
+  dev: number;
+  ino: number;
+  nlink: number;
+  size: number;
+}
+
+/** File types (st_mode & S_IFMT). */
+export const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000, S_IFREG = 0o100000;
+const STATX_BASIC_STATS = 0x7ff;
+
+/** statx(2) of the open file `fd` itself (AT_EMPTY_PATH; the fd may be O_PATH, even of a symlink). */
+export function fileStatus(fd: number, what?: string): FileStatus {
+  const buffer = new Uint8Array(256);
+  check(
+    "statx",
+    libc.statx(fd, cstr(""), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer),
+    what,
+  );
+  const view = new DataView(buffer.buffer);
+  return {
+    type: view.getUint16(28, true) & S_IFMT,
+    ino: Number(view.getBigUint64(32, true)),
+    dev: view.getUint32(136, true) * 2 ** 20 + view.getUint32(140, true),
+    nlink: view.getUint32(16, true),
+    size: Number(view.getBigUint64(40, true)),
+  };
+}
+
+/** flock(2); false when `LOCK_NB` was given and another holder conflicts (EWOULDBLOCK). */
+export function flock(fd: number, operation: number, what?: string): boolean {
+  if (libc.flock(fd, operation) === 0) return true;
+  if (errno() === Errno.EAGAIN && operation & LOCK_NB) return false;
+  throw lastError("flock", what);
+}
+
+const AF_UNIX = 1, SOCK_DGRAM = 2, SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_DONTWAIT = 0x40;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/** socketpair(2) of connected AF_UNIX datagram sockets (close-on-exec), to pass fds. */
+export function fdChannel(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    "socketpair",
+    libc.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+  );
+  return [fds[0], fds[1]];
+}
+
+/** The most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD is 253). */
+export const FDS_PER_MESSAGE = 250;
+
+/** A struct msghdr with one 1-byte iovec and room for {@link FDS_PER_MESSAGE} fds, off the V8 heap. */
+function fdMessage(): { header: Uint8Array<ArrayBuffer>; control: DataView } {
+  const space = 16 + Math.ceil((4 * FDS_PER_MESSAGE) / 8) * 8; // CMSG_SPACE
+  const byte = offHeap(1), iovec = offHeap(16), control = offHeap(space), header = offHeap(56);
+  const iov = new DataView(iovec.buffer);
+  iov.setBigUint64(0, addressOf(byte), true);
+  iov.setBigUint64(8, 1n, true);
+  const msg = new DataView(header.buffer);
+  msg.setBigUint64(16, addressOf(iovec), true); // msg_iov
+  msg.setBigUint64(24, 1n, true); // msg_iovlen
+  msg.setBigUint64(32, addressOf(control), true); // msg_control
+  msg.setBigUint64(40, BigInt(space), true); // msg_controllen
+  // keep the buffers reachable as long as the header
+  (header as unknown as { keep: unknown[] }).keep = [byte, iovec];
+  return { header, control: new DataView(control.buffer) };
+}
+
+/**
+ * sendmsg(2) of `fds` over a {@link fdChannel} socket (SCM_RIGHTS, at most
+ * {@link FDS_PER_MESSAGE} a message): the receiver gets its own copies, and
+ * the files stay open while in flight even when the sender closes its own.
+ */
+export function sendFds(socket: number, fds: number[]): void {
+  for (let at = 0; at < fds.length; at += FDS_PER_MESSAGE) {
+    const batch = fds.slice(at, at + FDS_PER_MESSAGE);
+    const { header, control } = fdMessage();
+    control.setBigUint64(0, BigInt(16 + 4 * batch.length), true); // cmsg_len: CMSG_LEN
+    control.setInt32(8, SOL_SOCKET, true);
+    control.setInt32(12, SCM_RIGHTS, true);
+    batch.forEach((fd, i) => control.setInt32(16 + 4 * i, fd, true));
+    new DataView(header.buffer).setBigUint64(
+      40,
+      BigInt(16 + Math.ceil(batch.length / 2) * 8),
+      true,
+    );
+    check("sendmsg", libc.sendmsg(socket, header, 0));
+  }
+}
+
+/** Every fd waiting on a {@link fdChannel} socket, received (close-on-exec) without blocking. */
+export function receiveFds(socket: number): number[] {
+  const fds: number[] = [];
+  for (;;) {
+    const { header, control } = fdMessage();
+    if (Number(libc.recvmsg(socket, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0) {
+      if (errno() === Errno.EAGAIN) return fds;
+      throw lastError("recvmsg");
+    }
+    const length = Number(control.getBigUint64(0, true));
+    if (length < 16 || control.getInt32(12, true) !== SCM_RIGHTS) continue;
+    for (let i = 0; i < (length - 16) / 4; i++) fds.push(control.getInt32(16 + 4 * i, true));
+  }
+}
+
+const SYS_open_tree = 428n, SYS_move_mount = 429n, SYS_fsopen = 430n, SYS_fsconfig = 431n;
+const SYS_fsmount = 432n, SYS_mount_setattr = 442n;
+
+/** open_tree(2) flags: a detached copy of the mount, with its submounts (AT_RECURSIVE). */
+export const OPEN_TREE_CLONE = 1, AT_RECURSIVE = 0x8000;
+/** move_mount(2) flags: the source and the target are the fds themselves. */
+export const MOVE_MOUNT_F_EMPTY_PATH = 4, MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+/** mount_setattr(2)/fsmount(2) attributes (MOUNT_ATTR_*). */
+export const MOUNT_ATTR = { RDONLY: 1n, NOSUID: 2n, NODEV: 4n, NOEXEC: 8n } as const;
+
+function syscall(name: string, what: string, number: bigint, ...args: bigint[]): number {
+  const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args;
+  const result = libc.syscall6(number, a, b, c, d, e, 0n);
+  if (result === -1n) throw lastError(name, what);
+  return Number(result);
+}
+
+/** open_tree(2) of `path` under `dirfd` (`""`: the file open at `dirfd` itself). */
+export function openTree(dirfd: number, path: string, flags: number, what = path): number {
+  const name = cstr(path);
+  if (path === "") flags |= AT_EMPTY_PATH;
+  return syscall(
+    "open_tree",
+    what,
+    SYS_open_tree,
+    BigInt(dirfd),
+    addressOf(name),
+    BigInt(flags | O_CLOEXEC),
+  );
+}
+
+/** move_mount(2) of the detached (or attached) mount `from` onto the file open at `to`. */
+export function moveMount(from: number, to: number, what: string): void {
+  const empty = cstr("");
+  syscall(
+    "move_mount",
+    what,
+    SYS_move_mount,
+    BigInt(from),
+    addressOf(empty),
+    BigInt(to),
+    addressOf(empty),
+    BigInt(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+  );
+}
+
+/**
+ * mount_setattr(2) on the mount open at `fd` and, with `recursive`, every
+ * mount below it: sets the {@link MOUNT_ATTR} bits in `set`, leaves the rest
+ * (atime mode included) as they are.
+ */
+export function setMountAttributes(
+  fd: number,
+  set: bigint,
+  recursive: boolean,
+  what: string,
+): void {
+  const attr = offHeap(32);
+  new DataView(attr.buffer).setBigUint64(0, set, true);
+  const empty = cstr("");
+  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  syscall(
+    "mount_setattr",
+    what,
+    SYS_mount_setattr,
+    BigInt(fd),
+    addressOf(empty),
+    BigInt(flags),
+    addressOf(attr),
+    32n,
+  );
+}
+
+const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FS_CLOEXEC = 1n;
+
+/**
+ * A new, still detached mount of filesystem `type` (fsopen, fsconfig,
+ * fsmount) with string `options` and {@link MOUNT_ATTR} bits `attributes`;
+ * returns its fd, for {@link moveMount}.
+ */
+export function newMount(
+  type: string,
+  options: Record<string, string>,
+  attributes: bigint,
+): number {
+  const name = cstr(type);
+  const context = syscall("fsopen", type, SYS_fsopen, addressOf(name), FS_CLOEXEC);
+  try {
+    for (const [key, value] of Object.entries(options)) {
+      const [k, v] = [cstr(key), cstr(value)];
+      syscall(
+        "fsconfig",
+        `${type} ${key}=${value}`,
+        SYS_fsconfig,
+        BigInt(context),
+        FSCONFIG_SET_STRING,
+        addressOf(k),
+        addressOf(v),
+        0n,
+      );
+    }
+    syscall("fsconfig", type, SYS_fsconfig, BigInt(context), FSCONFIG_CMD_CREATE, 0n, 0n, 0n);
+    return syscall("fsmount", type, SYS_fsmount, BigInt(context), FS_CLOEXEC, attributes);
+  } finally {
+    libc.close(context);
+  }
+}
+
+/** setxattr(2) of `name` to `value` on `path` (followed: `/proc/self/fd/N` names an O_PATH fd's file). */
+export function setXattr(path: string, name: string, value: string): void {
+  const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;
+  check("setxattr", libc.setxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0), path);
+}
+
+const ENODATA = 61, ENOTSUP = 95;
+
+/** Whether the open file `fd` has the extended attribute `name` (false where none are supported). */
+export function hasXattr(fd: number, name: string): boolean {
+  if (Number(libc.fgetxattr(fd, cstr(name), null, 0n)) >= 0) return true;
+  if (errno() === ENODATA || errno() === ENOTSUP) return false;
+  throw lastError("fgetxattr", name);
+}
+
+const SYS_openat2 = 437n;
+/** openat2(2) resolve flags. */
+export const RESOLVE = { NO_MAGICLINKS: 2n, NO_SYMLINKS: 4n, IN_ROOT: 16n } as const;
+
+/**
+ * openat2(2) of `path` under `dirfd` with `resolve` ({@link RESOLVE} bits),
+ * close-on-exec; e.g. RESOLVE.NO_SYMLINKS fails with ELOOP on any symlink
+ * on the way, not only the last.
+ */
+export function openResolved(dirfd: number, path: string, flags: number, resolve: bigint): number {
+  const name = cstr(path);
+  const how = offHeap(24);
+  const view = new DataView(how.buffer);
+  view.setBigUint64(0, BigInt(flags | O_CLOEXEC), true);
+  view.setBigUint64(16, resolve, true);
+  return syscall("openat2", path, SYS_openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
+}

@@ -163,6 +163,43 @@ function mirrorMergedUsr(root: string): void {
   }
 }
 
+/**
+ * The real path of the jail directory `dir`, refused when it is the host's
+ * `/` (the copies would replace the host's own programs and libraries) or
+ * when `dir` leads elsewhere through a symlink: the tree written to must be
+ * the one the user named, so a link is followed only when given as its
+ * target's own path. A `dir` not made yet is judged by its nearest existing
+ * ancestor, before anything is created.
+ */
+function jailRoot(dir: string): string {
+  const named = posix.resolve(dir);
+  const missing: string[] = [];
+  let existing = named;
+  let real: string;
+  for (;;) {
+    try {
+      real = Deno.realPathSync(existing);
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || existing === "/") throw error;
+      missing.unshift(posix.basename(existing));
+      existing = posix.dirname(existing);
+    }
+  }
+  const root = posix.join(real, ...missing);
+  if (root === "/") {
+    throw new JailError(
+      `${dir}: is the host's root directory; a jail needs a directory of its own`,
+    );
+  }
+  if (root !== named) {
+    throw new JailError(
+      `${dir}: leads through a symlink to ${root}; name that directory itself to build the jail there`,
+    );
+  }
+  return root;
+}
+
 const PASSWD =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP = "root:x:0:\nnogroup:x:65534:\n";
@@ -191,8 +228,9 @@ export async function buildJail(
   if (existing && !existing.isDirectory) {
     throw new JailError(`${dir}: exists and is not a directory`);
   }
+  jailRoot(dir);
   await Deno.mkdir(dir, { recursive: true });
-  const root = await Deno.realPath(dir);
+  const root = jailRoot(dir); // again: the path may have changed meanwhile
   const cache = new ResolverCache();
   const files = new Set<string>();
   for (const binary of hostBinaries) {

@@ -332,7 +332,6 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
     dieWithParent: true,
     cleanup: [],
     report: new Reporter(false),
-    mountPoints: [],
     userAsked: false,
     interruptibleSetup: false,
     stage: "child",

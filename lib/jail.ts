@@ -9,14 +9,44 @@
  * With `-m`, the jail uses pivot_root(2) instead, as container runtimes do:
  * DIR is bind-mounted onto itself (pivot_root needs a mount point), becomes
  * the root of the mount namespace, and the old root is detached (lazily
- * unmounted), so nothing of the host's tree is left to escape to.
+ * unmounted), so no path inside leads back to the host's tree.
+ *
+ * That confines names, not powers. Root without a user namespace keeps every
+ * capability and can get back to the host: without a PID namespace by
+ * mounting a procfs (the host's processes, and their `/proc/PID/root`), with
+ * one by mknod-ing and mounting the host's disk. Only with a user namespace
+ * is root inside unprivileged outside (README, "What a jail confines").
  * @module
  */
 
-import { MNT_DETACH, MS } from "../ffi/constants.ts";
-import { accessible, chdir, chroot, F_OK, mkdir, mount, pivotRoot, umount2 } from "../ffi/libc.ts";
+import { MNT_DETACH } from "../ffi/constants.ts";
+import {
+  accessible,
+  AT_FDCWD,
+  AT_RECURSIVE,
+  chdir,
+  chroot,
+  close,
+  F_OK,
+  fchdir,
+  mkdir,
+  mkdirAt,
+  moveMount,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  OPEN_TREE_CLONE,
+  openAt,
+  openResolved,
+  openTree,
+  pivotRoot,
+  RESOLVE,
+  umount2,
+} from "../ffi/libc.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
+import { type MountPoints, openInTree } from "./mount.ts";
+import { mountProc } from "./pid.ts";
 import type { Reporter } from "./report.ts";
 import { call, type ChildStep } from "./step.ts";
 
@@ -34,6 +64,16 @@ export function jailProblem(dir: string): string | null {
   return null;
 }
 
+/** The error for a jail whose /proc is missing and cannot be made. */
+function procMissing(dir: string, error: SyscallError): ChildSetupError {
+  return new ChildSetupError(
+    "jail",
+    `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
+      `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
+      "'invoke_ns jail'",
+  );
+}
+
 /** Creates `path` (the jail's /proc, `dir`/proc as the user knows it) when it is missing. */
 function ensureProc(path: string, dir: string): void {
   if (accessible(path, F_OK)) return;
@@ -41,11 +81,23 @@ function ensureProc(path: string, dir: string): void {
     mkdir(path, 0o555);
   } catch (error) {
     if (!(error instanceof SyscallError) || error.errno === Errno.EEXIST) throw error;
+    throw procMissing(dir, error);
+  }
+}
+
+/**
+ * Opens the jail directory `dir` (a real path, checked by the parent) as an
+ * O_PATH fd, refusing any symlink on its way: one there now means the path
+ * was changed since the check.
+ */
+function openJail(dir: string): number {
+  try {
+    return openResolved(AT_FDCWD, dir, O_PATH | O_DIRECTORY, RESOLVE.NO_SYMLINKS);
+  } catch (error) {
+    if (!(error instanceof SyscallError) || error.errno !== Errno.ELOOP) throw error;
     throw new ChildSetupError(
       "jail",
-      `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
-        `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
-        "'invoke_ns jail'",
+      `${dir}: a symlink appeared on its path since it was checked`,
     );
   }
 }
@@ -53,50 +105,124 @@ function ensureProc(path: string, dir: string): void {
 /** Child step: chroot into `dir`, chdir to `/`, create `/proc` when missing. */
 export function enterChrootJail(dir: string, report: Reporter): void {
   report.child("creating chroot jail");
-  chroot(dir);
+  const at = openJail(dir);
+  try {
+    fchdir(at);
+  } finally {
+    close(at);
+  }
+  chroot(".");
   report.child("changing directory into chroot jail");
   chdir("/");
   ensureProc("/proc", dir);
 }
 
-/** Child step: bind `dir` onto itself so it is a mount point, ready for {@link pivotIntoJail}. */
-export function prepareJailMount(dir: string): void {
-  mount(dir, dir, null, MS.BIND | MS.REC);
-  ensureProc(`${dir}/proc`, dir);
+/**
+ * Child step: binds `dir` (and every mount below it) onto itself so that it is
+ * a mount point, ready for {@link pivotIntoJail}, and creates its `proc` when
+ * no entry of that name exists. Returns an fd of the new mount's root: every
+ * later step in the jail starts from it, never from the path.
+ */
+export function prepareJailMount(dir: string): number {
+  const at = openJail(dir);
+  try {
+    const root = openTree(at, "", OPEN_TREE_CLONE | AT_RECURSIVE, dir);
+    moveMount(root, at, dir);
+    try {
+      close(openAt(root, "proc", O_PATH | O_NOFOLLOW));
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.errno !== Errno.ENOENT) throw error;
+      try {
+        mkdirAt(root, "proc", 0o555);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        if (error.errno !== Errno.EEXIST) throw procMissing(dir, error);
+      }
+    }
+    return root;
+  } finally {
+    close(at);
+  }
 }
 
-/** Child step (in a private mount namespace): make `dir` the root, detach the old one. */
-export function pivotIntoJail(dir: string, report: Reporter): void {
+/**
+ * Child step: mounts the child's procfs on the jail's /proc, resolved inside
+ * the jail (a `proc` symlink is followed from the jail's root, never out).
+ */
+export function mountJailProc(root: number, dir: string, points: MountPoints): void {
+  const { fd } = openInTree(root, "/proc", false, points, dir);
+  try {
+    mountProc(`/proc/self/fd/${fd}`);
+  } catch (error) {
+    if (!(error instanceof SyscallError)) throw error;
+    throw new SyscallError("mount", error.errno, error.description, `${dir}/proc`);
+  } finally {
+    close(fd);
+  }
+}
+
+/** Child step (in a private mount namespace): make the jail open at `root` the root, detach the old one. */
+export function pivotIntoJail(root: number, report: Reporter): void {
   report.child("creating chroot jail");
-  chdir(dir);
+  fchdir(root);
   pivotRoot(".", "."); // quietly: -v says what the seed's chroot said
   umount2(".", MNT_DETACH);
   report.child("changing directory into chroot jail");
   chdir("/");
 }
 
-/** The child step that binds the jail onto itself (a mount point for pivot_root). */
-export function jailMountStep(dir: string): ChildStep {
+/** The child step that binds the jail onto itself (a mount point for pivot_root); sets `state.root`. */
+export function jailMountStep(dir: string, state: { root?: number }): ChildStep {
   return {
     name: "jail",
-    calls: [call("mount", dir, dir, null, "MS_BIND|MS_REC", null)],
+    calls: [
+      call("openat2", dir, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"),
+      call("open_tree", `<fd of ${dir}>`, "", "OPEN_TREE_CLONE|AT_RECURSIVE"),
+      call("move_mount", "<the clone>", `<fd of ${dir}>`),
+    ],
     why: "pivot_root needs the new root to be a mount point",
-    run: () => prepareJailMount(dir),
+    run: () => {
+      state.root = prepareJailMount(dir);
+    },
+  };
+}
+
+/** The child step that mounts procfs on the jail's own /proc, resolved inside it. */
+export function jailProcStep(
+  dir: string,
+  points: MountPoints,
+  state: { root?: number },
+): ChildStep {
+  return {
+    name: "proc",
+    calls: [
+      call("openat", "<jail root>", "proc", "O_PATH|O_NOFOLLOW"),
+      call(
+        "mount",
+        "proc",
+        `/proc/self/fd/<fd of ${dir}/proc>`,
+        "proc",
+        "MS_NOSUID|MS_NODEV|MS_NOEXEC",
+        null,
+      ),
+    ],
+    why: "so /proc shows only this PID namespace (mounted before the pivot: none is visible after)",
+    run: () => mountJailProc(state.root!, dir, points),
   };
 }
 
 /** The child step that makes the jail the root by pivot_root, the old root detached. */
-export function pivotStep(dir: string, report: Reporter): ChildStep {
+export function pivotStep(dir: string, report: Reporter, state: { root?: number }): ChildStep {
   return {
     name: "pivot_root",
     calls: [
-      call("chdir", dir),
+      call("fchdir", `<fd of ${dir}>`),
       call("pivot_root", ".", "."),
       call("umount2", ".", "MNT_DETACH"),
       call("chdir", "/"),
     ],
     why: "the jail becomes /, and the host's tree is detached: nothing left to escape to",
-    run: () => pivotIntoJail(dir, report),
+    run: () => pivotIntoJail(state.root!, report),
   };
 }
 
@@ -104,7 +230,12 @@ export function pivotStep(dir: string, report: Reporter): ChildStep {
 export function chrootStep(dir: string, report: Reporter): ChildStep {
   return {
     name: "chroot",
-    calls: [call("chroot", dir), call("chdir", "/")],
+    calls: [
+      call("openat2", dir, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"),
+      call("fchdir", `<fd of ${dir}>`),
+      call("chroot", "."),
+      call("chdir", "/"),
+    ],
     why: "the seed's jail: / is the jail for this process (root can still break out)",
     run: () => enterChrootJail(dir, report),
   };

@@ -18,6 +18,7 @@ import {
   accessible,
   becomeUser,
   clearAmbientCapabilities,
+  close,
   getgid,
   getpid,
   getuid,
@@ -40,15 +41,15 @@ import {
   removeDemoQueue,
   reportDemoQueueRemoved,
 } from "./ipc.ts";
-import { chrootStep, jailMountStep, jailProblem, pivotStep } from "./jail.ts";
+import { chrootStep, jailMountStep, jailProblem, jailProcStep, pivotStep } from "./jail.ts";
 import {
-  missingMountPoints,
   MOUNT_NAMESPACE,
+  MountPoints,
   mountProblem,
+  type MountRecord,
   type MountRequest,
   mountsStep,
   privateMountsStep,
-  removeMountPoints,
 } from "./mount.ts";
 import {
   enterNetwork,
@@ -275,8 +276,6 @@ export interface Plan {
   cleanup: ParentStep[];
   /** Prints the `-v` lines; the runner and the steps share it. */
   report: Reporter;
-  /** The mount points the launch will create (removed again in clean-up). */
-  mountPoints: string[];
   /** The ID mapping of a new user namespace, if any. */
   mapping?: IdMapping;
   /** Whether the caller asked for the user namespace (not implied). */
@@ -379,11 +378,10 @@ export function planLaunch(
     if (problem) throw new LaunchError("jail", problem, "setup");
     jail = Deno.realPathSync(spec.jail);
   }
-  // copies: mountProblem settles each target (inside the jail, as seen from there)
   const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
   for (const request of mounts) {
-    const problem = mountProblem(request, jail);
+    const problem = mountProblem(request);
     if (problem) throw new LaunchError("mount", problem, "setup");
   }
   const env = spec.env ?? {};
@@ -426,7 +424,13 @@ export function planLaunch(
   }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
-  const mountPoints = missingMountPoints(mounts, jail ?? "");
+  // The child resolves the targets itself, as it mounts (see lib/mount.ts).
+  const mountPoints = new MountPoints(jail ?? "/");
+  const jailRoot: { root?: number } = {};
+  const stage: Plan["stage"] = ranges || spec.startFifo !== undefined ||
+      Object.values(spec.hooks ?? {}).some((list) => list?.length)
+    ? "init"
+    : "child";
 
   const parent: ParentStep[] = [];
   const cleanup: ParentStep[] = [];
@@ -497,12 +501,26 @@ export function planLaunch(
       undoAfterClone: true,
     });
   }
-  if (mountPoints.length > 0) {
+  if (mounts.length > 0) {
+    parent.push({
+      name: "mount",
+      calls: [call("socketpair", "AF_UNIX", "SOCK_DGRAM")],
+      why: "the child hands over a lock on each mount point it uses, so no other run removes it",
+      run: () => {
+        if (stage === "child") mountPoints.prepare();
+      },
+      // once the child has made them (the init stage's are marked as they arrive)
+      afterClone: () => {
+        if (stage === "child") mountPoints.mark();
+      },
+    });
+  }
+  if (mounts.length > 0 || (jail && pivot)) {
     cleanup.push({
       name: "mount",
-      calls: [...mountPoints].reverse().map((path) => call("rmdir", path)),
-      why: "the mount points this launch created go again",
-      run: () => removeMountPoints(mountPoints),
+      calls: [call("unlinkat", "<each mount point this run made, walked with O_NOFOLLOW>")],
+      why: "the mount points this run created go again, unless another run uses them",
+      run: () => mountPoints.remove(),
     });
   }
 
@@ -588,11 +606,39 @@ export function planLaunch(
   const withProc = Boolean(spec.pid && spec.mount);
   if (spec.mount) child.push(privateMountsStep());
   const createContainer = hooks.createContainer ?? [];
-  if (jail && pivot) child.push(jailMountStep(jail));
-  if (mounts.length) child.push(mountsStep(mounts, jail ?? ""));
+  if (jail && pivot) child.push(jailMountStep(jail, jailRoot));
+  if (mounts.length) child.push(mountsStep(mounts, mountPoints, jailRoot));
   // In a pivot_root jail /proc is mounted before the pivot: once the old root is
   // detached no procfs is visible, and a user namespace may only mount one then.
-  if (jail && pivot && withProc) child.push(procStep(`${jail}/proc`));
+  if (jail && pivot && withProc) child.push(jailProcStep(jail, mountPoints, jailRoot));
+  if (stage === "init" && (mounts.length > 0 || (jail && pivot))) {
+    // The init stage has its own memory: what it made, and its locks, go to the tool.
+    child.push({
+      name: "mount",
+      calls: [call("sendmsg", "<channel>", "<mount points made>", "<SCM_RIGHTS locks>")],
+      why: "the tool removes the mount points this run made once it ends",
+      run: ({ sync }) => {
+        const { record, fds } = mountPoints.transfer();
+        try {
+          sync!("mount-points", record, fds);
+        } finally {
+          for (const fd of fds) close(fd);
+        }
+      },
+    });
+    sync.push({
+      point: "mount-points",
+      steps: [{
+        name: "mount",
+        calls: [call("recvmsg", "<channel>")],
+        why: "take over the init stage's record and locks, and mark what it made",
+        run: ({ received }) => {
+          mountPoints.adopt(received?.data as MountRecord, received?.fds ?? []);
+          mountPoints.mark();
+        },
+      }],
+    });
+  }
   if (createContainer.length) {
     child.push({
       name: "createContainer",
@@ -601,7 +647,7 @@ export function planLaunch(
       run: ({ outerPid }) => runHooks("createContainer", createContainer, hookState(outerPid)),
     });
   }
-  if (jail && pivot) child.push(pivotStep(jail, report));
+  if (jail && pivot) child.push(pivotStep(jail, report, jailRoot));
   if (jail && !pivot) child.push(chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
@@ -689,13 +735,10 @@ export function planLaunch(
     beforeExec: options.announceStart ? announce : undefined,
     cleanup,
     report,
-    mountPoints,
     mapping,
     userAsked: Boolean(spec.user),
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
-    stage: ranges || spec.startFifo !== undefined || Object.values(hooks).some((l) => l?.length)
-      ? "init"
-      : "child",
+    stage,
     sync,
     request: {
       spec,

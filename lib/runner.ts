@@ -119,6 +119,8 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
           beforeExec: plan.beforeExec,
           exec: plan.exec,
         });
+      context.childPid = outcome.pid;
+      for (const step of plan.parent) step.afterClone?.();
     } finally {
       await undoAll(undoAfterClone);
     }
@@ -241,13 +243,15 @@ async function startInitStage(
     sendMessage(mine, { type: "plan", ...plan.request, outerPid: outcome.pid } satisfies ToInit);
     for (;;) {
       const { message, fds } = await receiveMessageAsync<FromInit>(mine);
-      for (const fd of fds) close(fd);
+      if (message?.type !== "sync") { for (const fd of fds) close(fd); }
       if (message === null) break;
       if (message.type === "sync") {
         try {
+          context.received = { data: message.data, fds };
           for (const step of plan.sync.find((s) => s.point === message.point)?.steps ?? []) {
             await runParentStep(step, context);
           }
+          context.received = undefined;
         } catch (error) {
           sendMessage(mine, { type: "abort" } satisfies ToInit);
           await waitForExit(outcome.pid);

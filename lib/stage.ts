@@ -42,7 +42,7 @@ export type ToInit =
 
 /** Init stage to tool. */
 export type FromInit =
-  | { type: "sync"; point: string }
+  | { type: "sync"; point: string; data?: unknown }
   | { type: "failed"; step: string; message: string; kind: ChildFailure; signal?: number }
   | { type: "exec"; clearedNonblock: number[] };
 

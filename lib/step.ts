@@ -27,14 +27,19 @@ export interface Call {
 export interface ChildContext {
   /** The child's PID in the parent's PID namespace (CLONE_PARENT_SETTID). */
   outerPid: number;
-  /** In the init stage: tells the parent the child waits at `point`, until it is done there. */
-  sync?: (point: string) => void;
+  /**
+   * In the init stage: tells the parent the child waits at `point` (with
+   * `data` and `fds` for it), and returns once the parent is done there.
+   */
+  sync?: (point: string, data?: unknown, fds?: number[]) => void;
 }
 
 /** What a parent step may read at run time. */
 export interface ParentContext {
   /** The child's PID (0 before clone). */
   childPid: number;
+  /** At a sync point: what the child sent with it (its fds are the step's to keep or close). */
+  received?: { data: unknown; fds: number[] };
 }
 
 /** The parts every step has. */
@@ -80,6 +85,8 @@ export interface ParentStep extends StepBase {
   undo?: () => void | Promise<void>;
   /** Whether `undo` runs right after clone rather than at the end. */
   undoAfterClone?: boolean;
+  /** Runs once the child exists (it has exec'd, failed, or reached the init stage). */
+  afterClone?: () => void;
 }
 
 /** Shorthand for a {@link Call}. */

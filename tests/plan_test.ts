@@ -93,6 +93,7 @@ const CASES: Case[] = [
     spec: { command: ["bash"], pid: true, mount: true, hostname: "calculus", jail },
     create: ["pid", "mnt", "uts"],
     child: ["mount", "jail", "proc", "pivot_root", "sethostname"],
+    cleanup: ["mount"],
   },
   {
     what: "-c DIR without -m: the seed's chroot",
@@ -116,6 +117,7 @@ const CASES: Case[] = [
     },
     create: ["mnt"],
     child: ["mount", "jail", "mount", "pivot_root"],
+    parent: ["mount"],
     cleanup: ["mount"],
   },
   {
@@ -144,6 +146,7 @@ const CASES: Case[] = [
     options: { announceStart: true },
     create: ["pid", "mnt"],
     child: ["getpid", "namespaces", "mount", "jail", "proc", "pivot_root"],
+    cleanup: ["mount"],
   },
 ];
 
@@ -181,9 +184,20 @@ Deno.test("plan: each step carries its calls with the real arguments", () => {
     ["uid_map", "write", "/proc/self/uid_map", "0 1000 1"],
     ["uid_map", "write", "/proc/self/gid_map", "0 1000 1"],
     ["mount", "mount", null, "/", null, "MS_REC|MS_PRIVATE", null],
-    ["jail", "mount", realJail, realJail, null, "MS_BIND|MS_REC", null],
-    ["proc", "mount", "proc", `${realJail}/proc`, "proc", "MS_NOSUID|MS_NODEV|MS_NOEXEC", null],
-    ["pivot_root", "chdir", realJail],
+    ["jail", "openat2", realJail, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"],
+    ["jail", "open_tree", `<fd of ${realJail}>`, "", "OPEN_TREE_CLONE|AT_RECURSIVE"],
+    ["jail", "move_mount", "<the clone>", `<fd of ${realJail}>`],
+    ["proc", "openat", "<jail root>", "proc", "O_PATH|O_NOFOLLOW"],
+    [
+      "proc",
+      "mount",
+      "proc",
+      `/proc/self/fd/<fd of ${realJail}/proc>`,
+      "proc",
+      "MS_NOSUID|MS_NODEV|MS_NOEXEC",
+      null,
+    ],
+    ["pivot_root", "fchdir", `<fd of ${realJail}>`],
     ["pivot_root", "pivot_root", ".", "."],
     ["pivot_root", "umount2", ".", "MNT_DETACH"],
     ["pivot_root", "chdir", "/"],

@@ -146,3 +146,29 @@ Deno.test({
     void gid;
   },
 });
+
+privilegedTest(
+  "ranges: the mount points the init stage made are removed when it ends",
+  async () => {
+    await withTempDir(async (dir) => {
+      Deno.chmodSync(dir, 0o777);
+      const before = mountTable();
+      const ran = await runCli([
+        "--map-users",
+        "0:100000:65536",
+        "--map-groups",
+        "0:100000:65536",
+        "-m",
+        "--tmpfs",
+        `${dir}/made/here`,
+        "sh",
+        "-c",
+        `grep -c " ${dir}/made/here " /proc/self/mountinfo`,
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(ran.stdout.trim(), "1", "the tmpfs was there inside");
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "the mount points it made are gone");
+      assert.deepEqual(mountTable(), before);
+    });
+  },
+);
