@@ -232,4 +232,14 @@ async function writeAll(
   for (let offset = 0; offset < bytes.length;) offset += await stream.write(bytes.subarray(offset));
 }
 
-if (import.meta.main) Deno.exit(await binlibdepcpMain(Deno.args, "binlibdepcp"));
+/**
+ * The name to show in the usage text: the launcher (`./binlibdepcp.sh`) passes the name it was
+ * called by in INVOKE_NS_NAME, and grants reading only that variable.
+ */
+function invokedName(): string {
+  const variable = "INVOKE_NS_NAME";
+  const granted = Deno.permissions.querySync({ name: "env", variable }).state === "granted";
+  return (granted ? Deno.env.get(variable) : undefined) || "binlibdepcp";
+}
+
+if (import.meta.main) Deno.exit(await binlibdepcpMain(Deno.args, invokedName()));
