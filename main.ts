@@ -7,18 +7,18 @@
  * @module
  */
 
+// Only modules that need no permission are imported statically: the rest bind libc as they
+// load, which must wait until the permissions are known to be there.
 import { UsageError } from "./cli/getopt.ts";
 import { writeErrorLine, writeOut } from "./cli/output.ts";
-import { run } from "./cli/run.ts";
-import { unsupportedPlatform } from "./ffi/arch.ts";
-import { readFile } from "./ffi/libc.ts";
-import { LaunchError } from "./lib/launch.ts";
+import { missingFlags, missingPermissionsMessage } from "./cli/permissions.ts";
+import config from "./deno.json" with { type: "json" };
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
 
-/** The tool's version. */
-export const VERSION = "0.1.0";
+/** The tool's version (its one home is deno.json, which `deno publish` reads too). */
+export const VERSION: string = config.version;
 
 /** `--version`: the tool's, Deno's and V8's versions. */
 function versionText(): string {
@@ -30,7 +30,8 @@ function versionText(): string {
  * Deno.execPath() resolves symlinks), so that a link or copy named
  * `binlibdepcp` acts as that tool.
  */
-function invokedAs(): string {
+async function invokedAs(): Promise<string> {
+  const { readFile } = await import("./ffi/libc.ts");
   try {
     const argv0 = readFile("/proc/self/cmdline").split("\0")[0];
     return argv0.slice(argv0.lastIndexOf("/") + 1);
@@ -66,15 +67,23 @@ export async function main(args: string[]): Promise<number> {
     writeOut(versionText());
     return 0;
   }
-  if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
+  const missing = missingFlags();
+  if (missing.length) {
+    fail(missingPermissionsMessage(missing));
+    return 2;
+  }
+  if (await invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : null;
+  const { LaunchError } = await import("./lib/launch.ts");
   try {
-    const platform = unsupportedPlatform();
+    const platform = (await import("./ffi/arch.ts")).unsupportedPlatform();
     if (platform) {
       fail(platform);
       return 125;
     }
-    return subcommand ? await subcommand(args.slice(1)) : await run(args, PROGRAM);
+    if (subcommand) return await subcommand(args.slice(1));
+    const { run } = await import("./cli/run.ts");
+    return await run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {
