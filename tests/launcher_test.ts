@@ -2,7 +2,7 @@
  * `./invoke_ns` and `./binlibdepcp.sh` from a fresh clone, typed as the lab
  * types them, on a machine whose PATH has Node/npm and no Deno: with sudo
  * (in a mount namespace where every deno on sudo's PATH is hidden and root's
- * home is an empty tmpfs, so root's first run really installs Deno from npm)
+ * ~/.cache is an empty tmpfs, so root's first run really installs Deno from npm)
  * and rootless. Also the attacks on "root runs only root's Deno": a deno
  * owned by the user given in DENO, on PATH, or planted in the user's cache
  * while HOME points there.
@@ -91,6 +91,16 @@ function plantedDeno(dir: string, marker: string): string {
   return path;
 }
 
+const rootHome = sh("getent passwd 0 | cut -d: -f6").out.trim() || "/root";
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 const needs = (...missing: [boolean, string][]) =>
   missing.filter(([absent]) => absent).map(([, why]) => why).join("; ");
 
@@ -101,6 +111,7 @@ const rootWhy = needs(
   [npm === undefined, "needs npm on PATH"],
   [denoOnNodePath !== undefined, `a deno is on ${NODE_PATH}: ${denoOnNodePath}`],
   [cloned.code !== 0, `git clone failed: ${cloned.out}`],
+  [!existsDir(`${rootHome}/.cache`), `root's ${rootHome}/.cache does not exist`],
 );
 if (rootWhy) console.log(`skipping the sudo launcher tests: ${rootWhy}`);
 
@@ -121,14 +132,13 @@ Deno.test({
     plantedDeno(userBin, marker);
     sh(`chown ${NOBODY} "${userHome}"`);
     Deno.mkdirSync(out);
-    const rootHome = sh("getent passwd 0 | cut -d: -f6").out.trim() || "/root";
     const script = `
       set -u
       mount --make-rprivate /
       for d in ${SECURE_PATH.replaceAll(":", " ")} ${nodeBin}; do
         [ -e "$d/deno" ] && mount --bind /dev/null "$d/deno"
       done
-      mount -t tmpfs -o mode=0700 tmpfs "${rootHome}"
+      mount -t tmpfs -o mode=0755 tmpfs "${rootHome}/.cache"
       cd "${clone}"
       run() { n=$1; shift; "$@" >"${out}/$n.out" 2>"${out}/$n.err" </dev/null; echo $? >"${out}/$n.rc"; }
       run first sudo ./invoke_ns -u calculus hostname
@@ -139,14 +149,14 @@ Deno.test({
       run home env HOME="${userHome}" PATH="${NODE_PATH}" ./invoke_ns --version
       run path env PATH="${userBin}:${NODE_PATH}" ./invoke_ns --version
       run given env DENO="${userBin}/deno" ./invoke_ns --version
-      umount "${rootHome}"
-      mount -t tmpfs -o mode=0700 tmpfs "${rootHome}"
+      umount "${rootHome}/.cache"
+      mount -t tmpfs -o mode=0755 tmpfs "${rootHome}/.cache"
       for d in ${SECURE_PATH.replaceAll(":", " ")}; do
         [ -e "$d/npm" ] && mount --bind /dev/null "$d/npm"
       done
       run nvm sudo ./invoke_ns --version
     `;
-    const ran = sh(`unshare -m sh -c '${script.replaceAll("'", "'\\''")}'`, { PATH: NODE_PATH });
+    const ran = sh(`unshare -m sh -c '${script.replaceAll("'", "'\\''")}'`);
     assert.equal(ran.code, 0, ran.out);
     const result = (name: string) => ({
       code: Number(Deno.readTextFileSync(`${out}/${name}.rc`)),
@@ -219,7 +229,7 @@ Deno.test({
     const asNobody = (command: string, env: Record<string, string> = {}) =>
       sh(
         `cd "${clone}" && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups ` +
-          `env -i HOME="${env.HOME ?? home}" PATH="${env.PATH ?? NODE_PATH}" ${command} 2>&1`,
+          `env HOME="${env.HOME ?? home}" PATH="${env.PATH ?? NODE_PATH}" ${command} 2>&1`,
       );
     const first = asNobody("./invoke_ns -u calculus hostname");
     assert.equal(
