@@ -141,7 +141,7 @@ export function readableSources(): string {
       for (const entry of Deno.readDirSync(from)) {
         copy(`${from}/${entry.name}`, `${to}/${entry.name}`);
       }
-    } else if (from.endsWith(".ts")) {
+    } else if (from.endsWith(".ts") || from.endsWith(".json")) {
       Deno.copyFileSync(from, to);
       Deno.chmodSync(to, 0o644);
     }
@@ -149,7 +149,7 @@ export function readableSources(): string {
   // Deno itself may live under a private home too (npx keeps it in ~/.npm).
   Deno.copyFileSync(deno, `${target}/deno`);
   Deno.chmodSync(`${target}/deno`, 0o755);
-  for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail"]) {
+  for (const part of ["main.ts", "mod.ts", "deno.json", "ffi", "lib", "cli", "jail"]) {
     try {
       copy(`${root}${part}`, `${target}/${part}`);
     } catch (error) {
