@@ -4,7 +4,8 @@
  *
  * (a) the CLI `invoke_ns -pmI -u x /bin/true` against an empty `deno run`
  *     (the Deno start-up floor) and against
- *     `unshare -pmiu --fork --mount-proc true`;
+ *     `unshare -pmiu --fork --mount-proc true`; and the launcher
+ *     `./invoke_ns` against the plain `deno run` it execs (its cost per call);
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
  * (c) the CLI's peak memory against the empty `deno run`'s;
@@ -30,7 +31,11 @@ function median(values: number[]): number {
 
 function timeCommand(argv: string[]): number {
   const start = performance.now();
-  const { code } = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "null" }).outputSync();
+  const { code } = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdout: "null",
+    env: { DENO: deno }, // ./invoke_ns runs this very deno
+  }).outputSync();
   const elapsed = performance.now() - start;
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}`);
   return elapsed;
@@ -71,6 +76,9 @@ export async function benchLaunch(): Promise<void> {
     emptyDeno: [deno, "run", `${here}empty.ts`],
     cli: [deno, "run", ...flags, `${root}main.ts`, "-pmI", "-u", "x", "/bin/true"],
     unshare: ["unshare", "-pmiu", "--fork", "--mount-proc", "true"],
+    // the same run through ./invoke_ns, and the plain deno run it execs
+    plain: [deno, "run", "--no-config", ...flags, `${root}main.ts`, "-pmI", "-u", "x", "/bin/true"],
+    launcher: [`${root}invoke_ns`, "-pmI", "-u", "x", "/bin/true"],
   };
   const medians = interleaved(commands);
   console.log(`(a) CLI start to finish, median of ${RUNS}:`);
@@ -80,6 +88,12 @@ export async function benchLaunch(): Promise<void> {
     `    invoke_ns -pmI -u x      ${fmt(medians.cli)}  = ${
       ratio(medians.cli, medians.emptyDeno)
     } the Deno floor (target <= 1.25x), ${ratio(medians.cli, medians.unshare)} unshare`,
+  );
+
+  console.log(
+    `    ./invoke_ns -pmI -u x    ${fmt(medians.launcher)}  = ${
+      fmt(medians.launcher - medians.plain)
+    } over the same deno run (${fmt(medians.plain)}; target <= 5 ms)`,
   );
 
   const spec = { command: ["/bin/true"], pid: true, mount: true, ipc: true, hostname: "x" };
