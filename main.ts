@@ -7,11 +7,15 @@
  * @module
  */
 
-// Only modules that need no permission are imported statically: the rest bind libc as they
-// load, which must wait until the permissions are known to be there.
+// First: the permission check runs as this module loads, before any other module binds libc
+// (ffi/libc.ts calls Deno.dlopen as it loads, which without --allow-ffi would prompt or throw).
+import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { writeErrorLine, writeOut } from "./cli/output.ts";
-import { missingFlags, missingPermissionsMessage } from "./cli/permissions.ts";
+import { run } from "./cli/run.ts";
+import { unsupportedPlatform } from "./ffi/arch.ts";
+import { readFile } from "./ffi/libc.ts";
+import { LaunchError } from "./lib/launch.ts";
 import config from "./deno.json" with { type: "json" };
 
 /** The name the tool reports itself under. */
@@ -30,8 +34,7 @@ function versionText(): string {
  * Deno.execPath() resolves symlinks), so that a link or copy named
  * `binlibdepcp` acts as that tool.
  */
-async function invokedAs(): Promise<string> {
-  const { readFile } = await import("./ffi/libc.ts");
+function invokedAs(): string {
   try {
     const argv0 = readFile("/proc/self/cmdline").split("\0")[0];
     return argv0.slice(argv0.lastIndexOf("/") + 1);
@@ -67,23 +70,17 @@ export async function main(args: string[]): Promise<number> {
     writeOut(versionText());
     return 0;
   }
-  const missing = missingFlags();
-  if (missing.length) {
-    fail(missingPermissionsMessage(missing));
-    return 2;
-  }
-  if (await invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
+  if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : null;
-  const { LaunchError } = await import("./lib/launch.ts");
   try {
-    const platform = (await import("./ffi/arch.ts")).unsupportedPlatform();
+    const platform = unsupportedPlatform();
     if (platform) {
       fail(platform);
       return 125;
     }
-    if (subcommand) return await subcommand(args.slice(1));
-    const { run } = await import("./cli/run.ts");
-    return await run(args, PROGRAM, Object.keys(SUBCOMMANDS));
+    return subcommand
+      ? await subcommand(args.slice(1))
+      : await run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {

@@ -24,6 +24,8 @@ export function missingFlags(): string[] {
 
 /** The one line for a run without them. */
 export function missingPermissionsMessage(missing: string[]): string {
-  return `needs the permissions ${CLI_FLAGS.join(" ")} (missing: ${missing.join(" ")}): ` +
+  return `invoke_ns: needs the permissions ${CLI_FLAGS.join(" ")} (missing: ${
+    missing.join(" ")
+  }): ` +
     "run it as './invoke_ns ARGS' or 'deno task start ARGS', or with those four flags";
 }

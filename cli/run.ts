@@ -7,7 +7,6 @@
 import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
-import { jailHasTerminfo } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 import { typoOf } from "./suggest.ts";
@@ -297,8 +296,10 @@ function explainNotFound(
  * With `-c DIR`, one note when the jail has no terminfo entry for the
  * command's `$TERM`: `top` and friends exit at once without it.
  */
-function noteMissingTerminfo(spec: LaunchSpec, program: string): void {
+async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<void> {
   if (spec.jail === undefined) return;
+  // loaded only for -c: the jail modules would slow every other run's start
+  const { jailHasTerminfo } = await import("../jail/rootfs.ts");
   const term = spec.env?.TERM ?? Deno.env.get("TERM") ?? "";
   try {
     if (!term || !Deno.statSync(spec.jail).isDirectory || jailHasTerminfo(spec.jail, term)) return;
@@ -325,7 +326,7 @@ export async function run(
     writeOut(runHelp(program));
     return 0;
   }
-  noteMissingTerminfo(request.spec, program);
+  await noteMissingTerminfo(request.spec, program);
   let result;
   try {
     result = await launch(request.spec, {
