@@ -293,11 +293,12 @@ function explainNotFound(
 }
 
 /**
- * With `-c DIR`, one note when the jail has no terminfo entry for the
- * command's `$TERM`: `top` and friends exit at once without it.
+ * With `-c DIR` on a terminal, one note when the jail has no terminfo entry
+ * for the command's `$TERM`: `top` and friends exit at once without it.
  */
 async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<void> {
-  if (spec.jail === undefined) return;
+  // only a command on a terminal uses $TERM's entry (without one, top asks for "dumb")
+  if (spec.jail === undefined || !(Deno.stdin.isTerminal() || Deno.stdout.isTerminal())) return;
   // loaded only for -c: the jail modules would slow every other run's start
   const { jailHasTerminfo } = await import("../jail/rootfs.ts");
   const term = spec.env?.TERM ?? Deno.env.get("TERM") ?? "";

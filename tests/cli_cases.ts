@@ -21,6 +21,13 @@ export interface CliCase {
   notStdout?: RegExp[];
   /** When set, stderr must be exactly one `invoke_ns: ` line matching this. */
   stderrLine?: RegExp;
+  /**
+   * Run under a terminal (script(1), stdin and stdout on it); stdout and
+   * stderr then arrive together and are checked as stderr.
+   */
+  terminal?: boolean;
+  /** When set, stderr must be exactly this. */
+  stderrExact?: string;
 }
 
 const SEED_HELP = [
@@ -221,12 +228,28 @@ export const CLI_CASES: CliCase[] = [
       /^invoke_ns: exec: env: not found in the jail \/etc \(build it with: invoke_ns jail \/etc\)$/,
   },
   {
-    name: "-c: a jail without terminfo for $TERM gets one note",
+    name: "-c on a terminal: a jail without terminfo for $TERM gets one note",
     args: ["-c", "/", "true"],
     env: { TERM: "no-such-terminal-xyz" },
+    terminal: true,
     code: 0,
     stderrLine:
       /^invoke_ns: note: the jail \/ has no terminfo entry for TERM=no-such-terminal-xyz, which programs like top need \(invoke_ns jail \/ copies it\)$/,
+  },
+  {
+    name: "-c without a terminal: no terminfo note",
+    args: ["-c", "/", "true"],
+    env: { TERM: "no-such-terminal-xyz" },
+    code: 0,
+    stderrExact: "",
+  },
+  {
+    name: "no command under a terminal: set up, exit 0, one line saying where to start",
+    args: [],
+    terminal: true,
+    code: 0,
+    stderrLine:
+      /^invoke_ns: no command given: the namespaces were set up and are gone again \(start with 'invoke_ns tour', or see 'invoke_ns -h'\)$/,
   },
   {
     name: "--json: a failure before the command is an error event",
