@@ -4,6 +4,7 @@
  * @module
  */
 
+import { CLI_FLAGS } from "../cli/permissions.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { mqClose, mqOpen, O_RDONLY } from "../ffi/libc.ts";
 
@@ -14,7 +15,7 @@ const root = new URL("..", import.meta.url).pathname;
 export const isRoot = Deno.uid() === 0;
 
 /** Permissions the CLI runs with under `deno run`: exactly the README's. */
-export const RUN_FLAGS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
+export const RUN_FLAGS: string[] = CLI_FLAGS;
 
 /** The command line that runs the CLI from source. */
 export function cliCommand(): string[] {
