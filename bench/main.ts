@@ -4,12 +4,13 @@
  *
  * (a) the CLI `invoke_ns -pmI -u x /bin/true` against an empty `deno run`
  *     (the Deno start-up floor) and against
- *     `unshare -pmiu --fork --mount-proc true`; and the launcher
- *     `./invoke_ns` against the plain `deno run` it execs (its cost per call);
+ *     `unshare -pmiu --fork --mount-proc true`;
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
  * (c) the CLI's peak memory against the empty `deno run`'s;
- * (d) resolving the dependency closures of /usr/bin against `ldd` on each.
+ * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
+ * (e) the launcher `./invoke_ns` against the plain `deno run` it execs (its
+ *     cost per call), measured alongside (a).
  *
  * Run as root: `deno task bench`.
  * @module
@@ -91,7 +92,7 @@ export async function benchLaunch(): Promise<void> {
   );
 
   console.log(
-    `    ./invoke_ns -pmI -u x    ${fmt(medians.launcher)}  = ${
+    `(e) the launcher: ./invoke_ns -pmI -u x ${fmt(medians.launcher)} = ${
       fmt(medians.launcher - medians.plain)
     } over the same deno run (${fmt(medians.plain)}; target <= 5 ms)`,
   );
