@@ -63,7 +63,9 @@ function reference(): { label: string; entries: NamespaceEntry[]; note?: string 
     return {
       label: "this process",
       entries: namespacesOf("self"),
-      note: `PID 1's namespaces cannot be read (${why}): compared with this process instead`,
+      note: `PID 1's namespaces cannot be read (${why}): compared with this process instead${
+        rootHint("PID 1's")
+      }`,
     };
   }
 }
