@@ -7,19 +7,23 @@
  * @module
  */
 
+// First: the permission check runs as this module loads, before any other module binds libc
+// (ffi/libc.ts calls Deno.dlopen as it loads, which without --allow-ffi would prompt or throw).
+import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { writeErrorLine, writeOut } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
+import config from "./deno.json" with { type: "json" };
 import { INIT_VARIABLE } from "./lib/stage.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
 
-/** The tool's version. */
-export const VERSION = "0.1.0";
+/** The tool's version (its one home is deno.json, which `deno publish` reads too). */
+export const VERSION: string = config.version;
 
 /** `--version`: the tool's, Deno's and V8's versions. */
 function versionText(): string {
@@ -81,7 +85,9 @@ export async function main(args: string[]): Promise<number> {
       fail(platform);
       return 125;
     }
-    return subcommand ? await subcommand(args.slice(1)) : await run(args, PROGRAM);
+    return subcommand
+      ? await subcommand(args.slice(1))
+      : await run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {

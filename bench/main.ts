@@ -8,7 +8,9 @@
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
  * (c) the CLI's peak memory against the empty `deno run`'s;
- * (d) resolving the dependency closures of /usr/bin against `ldd` on each.
+ * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
+ * (e) the launcher `./invoke_ns` against the plain `deno run` it execs (its
+ *     cost per call), measured alongside (a).
  *
  * Run as root: `deno task bench`.
  * @module
@@ -30,7 +32,11 @@ function median(values: number[]): number {
 
 function timeCommand(argv: string[]): number {
   const start = performance.now();
-  const { code } = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "null" }).outputSync();
+  const { code } = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdout: "null",
+    env: { DENO: deno }, // ./invoke_ns runs this very deno
+  }).outputSync();
   const elapsed = performance.now() - start;
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}`);
   return elapsed;
@@ -71,6 +77,9 @@ export async function benchLaunch(): Promise<void> {
     emptyDeno: [deno, "run", `${here}empty.ts`],
     cli: [deno, "run", ...flags, `${root}main.ts`, "-pmI", "-u", "x", "/bin/true"],
     unshare: ["unshare", "-pmiu", "--fork", "--mount-proc", "true"],
+    // the same run through ./invoke_ns, and the plain deno run it execs
+    plain: [deno, "run", "--no-config", ...flags, `${root}main.ts`, "-pmI", "-u", "x", "/bin/true"],
+    launcher: [`${root}invoke_ns`, "-pmI", "-u", "x", "/bin/true"],
   };
   const medians = interleaved(commands);
   console.log(`(a) CLI start to finish, median of ${RUNS}:`);
@@ -80,6 +89,12 @@ export async function benchLaunch(): Promise<void> {
     `    invoke_ns -pmI -u x      ${fmt(medians.cli)}  = ${
       ratio(medians.cli, medians.emptyDeno)
     } the Deno floor (target <= 1.25x), ${ratio(medians.cli, medians.unshare)} unshare`,
+  );
+
+  console.log(
+    `(e) the launcher: ./invoke_ns -pmI -u x ${fmt(medians.launcher)} = ${
+      fmt(medians.launcher - medians.plain)
+    } over the same deno run (${fmt(medians.plain)}; target <= 5 ms)`,
   );
 
   const spec = { command: ["/bin/true"], pid: true, mount: true, ipc: true, hostname: "x" };

@@ -61,7 +61,9 @@ export function getopt(
         throw new UsageError(
           candidates.length === 0
             ? `unrecognized option '--${name}'`
-            : `option '--${name}' is ambiguous`,
+            : `option '--${name}' is ambiguous; possibilities: ${
+              candidates.map((spec) => `'--${spec.name}'`).join(" ")
+            }`,
         );
       }
       const spec = candidates[0];

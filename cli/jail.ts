@@ -8,6 +8,7 @@ import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { ElfError } from "../jail/elf.ts";
 import { RootPathError } from "../jail/rootpath.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
+import { describeFileError } from "../jail/fserror.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut } from "./output.ts";
 
@@ -35,11 +36,15 @@ Exit status: 0 on success, 1 on failure, 2 for a usage error.
 `;
 }
 
-/** A failure that deserves one line and exit 1, not "internal error": a problem with the files. */
-function isJailFailure(error: unknown): error is Error {
-  return error instanceof JailError || error instanceof ElfError ||
-    error instanceof RootPathError ||
-    Object.values(Deno.errors).some((kind) => error instanceof kind);
+/**
+ * The one line for a failure that is a problem with the files (exit 1, not
+ * "internal error"), in the tool's words; null for anything else.
+ */
+function jailFailure(error: unknown, subject?: string): string | null {
+  if (error instanceof JailError || error instanceof ElfError || error instanceof RootPathError) {
+    return error.message;
+  }
+  return describeFileError(error, subject);
 }
 
 /** Runs `jail`; returns the exit status. */
@@ -53,17 +58,19 @@ export async function runJail(args: string[], program: string): Promise<number> 
   if (!dir) throw new UsageError("jail: a directory is required");
   const terminal = Deno.stdout.isTerminal();
   let summary;
+  let copying = ""; // the file being copied, for an error that names none
   try {
     summary = await buildJail(dir, binaries.length ? binaries : undefined, {
-      onProgress: terminal
-        ? (done, total, path) =>
-          writeOut(`\r\x1b[K  copying ${done}/${total}${path ? ` ${path}` : ""}`)
-        : undefined,
+      onProgress: (done, total, path) => {
+        copying = path;
+        if (terminal) writeOut(`\r\x1b[K  copying ${done}/${total}${path ? ` ${path}` : ""}`);
+      },
     });
   } catch (error) {
     if (terminal) writeOut("\r\x1b[K");
-    if (!isJailFailure(error)) throw error;
-    writeErrorLine(`${program}: jail: ${error.message}`);
+    const failure = jailFailure(error, copying ? `cannot copy ${copying}` : undefined);
+    if (failure === null) throw error;
+    writeErrorLine(`${program}: jail: ${failure}`);
     return 1;
   }
   if (terminal) writeOut("\r\x1b[K");

@@ -46,6 +46,14 @@ Exit status: 0 on success; 1 if a process could not be read; 2 for a usage error
 `;
 }
 
+/** Unreadable PIDs named in the one line, at most. */
+const PIDS_SHOWN = 10;
+
+/** The hint for what only root may read (`them`: what could not be read), when not root. */
+function rootHint(them = "them"): string {
+  return getuid() === 0 ? "" : `; run as root to see ${them}`;
+}
+
 /** The namespaces to compare against: PID 1's, else our own. */
 function reference(): { label: string; entries: NamespaceEntry[]; note?: string } {
   try {
@@ -55,7 +63,9 @@ function reference(): { label: string; entries: NamespaceEntry[]; note?: string 
     return {
       label: "this process",
       entries: namespacesOf("self"),
-      note: `PID 1's namespaces cannot be read (${why}): compared with this process instead`,
+      note: `PID 1's namespaces cannot be read (${why}): compared with this process instead${
+        rootHint("PID 1's")
+      }`,
     };
   }
 }
@@ -71,10 +81,10 @@ export async function runNs(args: string[], program: string): Promise<number> {
   const json = has("json");
   if (has("all")) {
     if (operands.length) throw new UsageError("ns: --all takes no PID");
-    const { namespaces, unreadable } = listAllNamespaces();
+    const { namespaces, unreadable, unreadablePids } = listAllNamespaces();
     if (json) {
-      writeOut(`${JSON.stringify({ namespaces, unreadable }, null, 2)}\n`);
-      return 0;
+      writeOut(`${JSON.stringify({ namespaces, unreadable, unreadablePids }, null, 2)}\n`);
+      return unreadable ? 1 : 0;
     }
     const rows = namespacesRows(namespaces.map((ns) => [
       String(ns.inode),
@@ -86,14 +96,14 @@ export async function runNs(args: string[], program: string): Promise<number> {
     ]));
     writeOut(rows);
     if (unreadable) {
-      const hint = getuid() === 0 ? "" : " (run as root to see them)";
+      const shown = unreadablePids.slice(0, PIDS_SHOWN).join(", ") +
+        (unreadable > PIDS_SHOWN ? ", …" : "");
       writeErrorLine(
-        `${program}: ns: ${unreadable} process${
-          unreadable === 1 ? "" : "es"
-        } could not be read${hint}`,
+        `${program}: ns: ${unreadable} process${unreadable === 1 ? "" : "es"} could not be read ` +
+          `(PID ${shown})${rootHint()}`,
       );
     }
-    return 0;
+    return unreadable ? 1 : 0;
   }
   for (const operand of operands) {
     if (!/^\d+$/.test(operand)) throw new UsageError(`ns: '${operand}' is not a PID`);
@@ -126,7 +136,9 @@ export async function runNs(args: string[], program: string): Promise<number> {
     } catch (error) {
       failed = true;
       const why = error instanceof SyscallError
-        ? (error.code === "ENOENT" ? "no such process" : `${error.code}: ${error.description}`)
+        ? (error.code === "ENOENT"
+          ? "no such process"
+          : `${error.code}: ${error.description}${error.code === "EACCES" ? rootHint("it") : ""}`)
         : String(error);
       writeErrorLine(`${program}: ns: ${pid}: ${why}`);
     }

@@ -9,7 +9,8 @@ import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
 import { parseIdRange } from "../lib/user.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeOut, writeOutBestEffort } from "./output.ts";
+import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
+import { typoOf } from "./suggest.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -283,13 +284,73 @@ export function parseRun(args: string[]): RunRequest {
   return request;
 }
 
-/** Runs the run form; returns the exit status. */
-export async function run(args: string[], program: string): Promise<number> {
+/**
+ * The not-found line in the words a student needs: where the command was
+ * looked for (the jail) and how to fill the jail, or the subcommand a
+ * not-found name is a typo of.
+ */
+function explainNotFound(
+  error: LaunchError,
+  spec: LaunchSpec,
+  program: string,
+  subcommands: string[],
+): LaunchError {
+  if (error.kind !== "not-found" || error.step !== "exec") return error;
+  const name = spec.command[0];
+  if (spec.jail !== undefined) {
+    return new LaunchError(
+      error.step,
+      `${name}: not found in the jail ${spec.jail} (build it with: ${program} jail ${spec.jail})`,
+      "not-found",
+      { cause: error },
+    );
+  }
+  const meant = name.includes("/") ? undefined : typoOf(name, subcommands);
+  if (!meant) return error;
+  return new LaunchError(
+    error.step,
+    `${error.message}; did you mean the subcommand '${meant}'?`,
+    "not-found",
+    { cause: error },
+  );
+}
+
+/**
+ * With `-c DIR` on a terminal, one note when the jail has no terminfo entry
+ * for the command's `$TERM`: `top` and friends exit at once without it.
+ */
+async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<void> {
+  // only a command on a terminal uses $TERM's entry (without one, top asks for "dumb")
+  if (spec.jail === undefined || !(Deno.stdin.isTerminal() || Deno.stdout.isTerminal())) return;
+  // loaded only for -c: the jail modules would slow every other run's start
+  const { jailHasTerminfo } = await import("../jail/rootfs.ts");
+  const term = spec.env?.TERM ?? Deno.env.get("TERM") ?? "";
+  try {
+    if (!term || !Deno.statSync(spec.jail).isDirectory || jailHasTerminfo(spec.jail, term)) return;
+  } catch {
+    return; // no jail there: the launch says so
+  }
+  writeErrorLine(
+    `${program}: note: the jail ${spec.jail} has no terminfo entry for TERM=${term}, which ` +
+      `programs like top need (${program} jail ${spec.jail} copies it)`,
+  );
+}
+
+/**
+ * Runs the run form; returns the exit status. `subcommands` are the names a
+ * not-found command may be a typo of.
+ */
+export async function run(
+  args: string[],
+  program: string,
+  subcommands: string[] = [],
+): Promise<number> {
   const request = parseRun(args);
   if (request.help) {
     writeOut(runHelp(program));
     return 0;
   }
+  await noteMissingTerminfo(request.spec, program);
   let result;
   try {
     result = await launch(request.spec, {
@@ -299,7 +360,10 @@ export async function run(args: string[], program: string): Promise<number> {
       stopTimeoutMs: request.stopTimeoutMs,
       announceStart: request.json,
     });
-  } catch (error) {
+  } catch (caught) {
+    const error = caught instanceof LaunchError
+      ? explainNotFound(caught, request.spec, program, subcommands)
+      : caught;
     if (request.json && error instanceof LaunchError) {
       const { step, message, exitCode: code } = error;
       writeOutBestEffort(`${JSON.stringify({ event: "error", step, message, code })}\n`);
@@ -313,6 +377,12 @@ export async function run(args: string[], program: string): Promise<number> {
   }
   if (request.verbose) {
     writeOutBestEffort(`Parent: ${program} - Finishing up\n`);
+  }
+  if (request.spec.command.length === 0 && Deno.stdin.isTerminal()) {
+    writeErrorLine(
+      `${program}: no command given: the namespaces were set up and are gone again ` +
+        `(start with '${program} tour', or see '${program} -h')`,
+    );
   }
   return result.code;
 }

@@ -22,6 +22,7 @@
 import { posix } from "node:path";
 import { copyIntoRoot, type CopyOutcome } from "./copy.ts";
 import { ElfError } from "./elf.ts";
+import { describeFileError } from "./fserror.ts";
 import { resolveDependencies } from "./resolve.ts";
 
 const LD_SO_CACHE = "/etc/ld.so.cache";
@@ -73,7 +74,7 @@ export async function binlibdepcpMain(
     try {
       await Deno.mkdir(target, { recursive: true });
     } catch (error) {
-      await err(`${posix.basename(prog)}: cannot create ${target}: ${describe(error)}\n`);
+      await err(`${posix.basename(prog)}: ${describe(error)}\n`);
       return 1;
     }
   }
@@ -84,7 +85,7 @@ export async function binlibdepcpMain(
     try {
       outcome = await copyIntoRoot(target, hostPath, { noClobber });
     } catch (error) {
-      await err(`${posix.basename(prog)}: ${hostPath}: ${describe(error)}\n`);
+      await err(`${posix.basename(prog)}: ${describe(error, hostPath)}\n`);
       outcome = "failed";
       failed = true;
     }
@@ -220,8 +221,12 @@ async function isWritableDirectory(dir: string): Promise<boolean> {
   return true;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** A failure in the tool's words; `subject` names the file when the error names none. */
+function describe(error: unknown, subject?: string): string {
+  const file = describeFileError(error, subject);
+  if (file !== null) return file;
+  const message = error instanceof Error ? error.message : String(error);
+  return subject ? `${subject}: ${message}` : message;
 }
 
 async function writeAll(
@@ -232,4 +237,14 @@ async function writeAll(
   for (let offset = 0; offset < bytes.length;) offset += await stream.write(bytes.subarray(offset));
 }
 
-if (import.meta.main) Deno.exit(await binlibdepcpMain(Deno.args, "binlibdepcp"));
+/**
+ * The name to show in the usage text: the launcher (`./binlibdepcp.sh`) passes the name it was
+ * called by in INVOKE_NS_NAME, and grants reading only that variable.
+ */
+function invokedName(): string {
+  const variable = "INVOKE_NS_NAME";
+  const granted = Deno.permissions.querySync({ name: "env", variable }).state === "granted";
+  return (granted ? Deno.env.get(variable) : undefined) || "binlibdepcp";
+}
+
+if (import.meta.main) Deno.exit(await binlibdepcpMain(Deno.args, invokedName()));

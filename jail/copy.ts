@@ -168,3 +168,9 @@ async function renameOrCleanUp(temporary: string, destination: string): Promise<
     throw error;
   }
 }
+
+/** The name a temporary file of {@link temporaryName} stands for; other paths unchanged. */
+export function nameBehindTemporary(path: string): string {
+  const match = path.match(/^(.*\/)?\.(.+)\.\d+~$/);
+  return match ? `${match[1] ?? ""}${match[2]}` : path;
+}

@@ -10,6 +10,7 @@ import { posix } from "node:path";
 import { DEFAULT_PATH } from "../lib/env.ts";
 import { copyIntoRoot, safeMkdirp } from "./copy.ts";
 import { resolveDependencies, ResolverCache } from "./resolve.ts";
+import { resolveInRoot } from "./rootpath.ts";
 
 /** The lab's binaries (step 8): what `invoke_ns jail DIR` copies by default. */
 export const LAB_BINARIES = ["env", "bash", "ps", "ls", "top"];
@@ -276,4 +277,23 @@ export async function buildJail(
     await Deno.writeTextFile(`${etc}/${name}`, text, { mode: 0o644 });
   }
   return { root, binaries: hostBinaries, copied, terminals };
+}
+
+/**
+ * Whether the jail at `root` has a terminfo entry for `term` where ncurses looks (symlinks
+ * resolved as they are inside the jail): without one, programs like `top` cannot run there.
+ */
+export function jailHasTerminfo(root: string, term: string): boolean {
+  if (!/^[\w.+-]+$/.test(term)) return false;
+  const realRoot = Deno.realPathSync(root);
+  for (const dir of TERMINFO_DIRS) {
+    for (const sub of [term[0], term.charCodeAt(0).toString(16)]) {
+      try {
+        if (Deno.statSync(resolveInRoot(realRoot, `${dir}/${sub}/${term}`)).isFile) return true;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return false;
 }

@@ -150,7 +150,9 @@ function commandOf(pid: number): string {
 /**
  * Every namespace any readable process is in, sorted by type then inode,
  * with the number of processes in it and its lowest PID, like `lsns`.
- * `unreadable` counts the processes whose namespaces could not be read.
+ * `unreadable` counts the processes whose namespaces could not be read
+ * (not ours, or hidden), `unreadablePids` names them; processes that exit
+ * meanwhile are left out.
  *
  * @example
  * ```ts
@@ -158,10 +160,14 @@ function commandOf(pid: number): string {
  * console.log(namespaces.filter((ns) => ns.type === "pid").length, "PID namespaces");
  * ```
  */
-export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable: number } {
+export function listAllNamespaces(): {
+  namespaces: SystemNamespace[];
+  unreadable: number;
+  unreadablePids: number[];
+} {
   const found = new Map<string, SystemNamespace>();
   const names = userNames();
-  let unreadable = 0;
+  const unreadablePids: number[] = [];
   const pids = listDirectory("/proc").filter((name) => /^\d+$/.test(name)).map(Number)
     .sort((a, b) => a - b);
   for (const pid of pids) {
@@ -170,8 +176,9 @@ export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable
     try {
       entries = namespacesOf(pid);
       uid = Number(readFile(`/proc/${pid}/status`).match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
-    } catch {
-      unreadable++; // exited meanwhile, or not ours to read
+    } catch (error) {
+      const exited = error instanceof SyscallError && ["ENOENT", "ESRCH"].includes(error.code);
+      if (!exited) unreadablePids.push(pid); // not ours to read
       continue;
     }
     for (const { type, inode } of entries) {
@@ -188,7 +195,7 @@ export function listAllNamespaces(): { namespaces: SystemNamespace[]; unreadable
   const namespaces = [...found.values()].sort((a, b) =>
     a.type === b.type ? a.inode - b.inode : a.type < b.type ? -1 : 1
   );
-  return { namespaces, unreadable };
+  return { namespaces, unreadable: unreadablePids.length, unreadablePids };
 }
 
 /** A network interface as `ns` shows it. */

@@ -21,6 +21,13 @@ export interface CliCase {
   notStdout?: RegExp[];
   /** When set, stderr must be exactly one `invoke_ns: ` line matching this. */
   stderrLine?: RegExp;
+  /**
+   * Run under a terminal (script(1), stdin and stdout on it); stdout and
+   * stderr then arrive together and are checked as stderr.
+   */
+  terminal?: boolean;
+  /** When set, stderr must be exactly this. */
+  stderrExact?: string;
 }
 
 const SEED_HELP = [
@@ -194,6 +201,55 @@ export const CLI_CASES: CliCase[] = [
     stdout: [
       /^\{"event":"start","pid":(\d+),"pidInside":\1,"namespaces":\{"cgroup":\d+,"ipc":\d+,"mnt":\d+,"net":\d+,"pid":\d+,"time":\d+,"user":\d+,"uts":\d+\}\}\nbetween\n\{"event":"exit","code":4,"signal":null\}\n$/,
     ],
+  },
+  ...[["tuor", "tour"], ["turo", "tour"], ["enterr", "enter"], ["jial", "jail"]].map((
+    [typed, meant],
+  ): CliCase => ({
+    name: `a not-found '${typed}' names the subcommand '${meant}'`,
+    args: [typed],
+    code: 127,
+    stderrLine: new RegExp(
+      `^invoke_ns: exec: ${typed}: command not found; did you mean the subcommand '${meant}'\\?$`,
+    ),
+  })),
+  {
+    name: "an ambiguous long option lists its candidates",
+    args: ["--vet"],
+    code: 2,
+    stderrLine:
+      /^invoke_ns: option '--vet' is ambiguous; possibilities: '--veth' '--veth-name' \(see 'invoke_ns -h'\)$/,
+  },
+  {
+    name: "not found in a jail says where it looked and how to build it",
+    args: ["-c", "/etc", "env"],
+    env: { TERM: "" },
+    code: 127,
+    stderrLine:
+      /^invoke_ns: exec: env: not found in the jail \/etc \(build it with: invoke_ns jail \/etc\)$/,
+  },
+  {
+    name: "-c on a terminal: a jail without terminfo for $TERM gets one note",
+    args: ["-c", "/", "true"],
+    env: { TERM: "no-such-terminal-xyz" },
+    terminal: true,
+    code: 0,
+    stderrLine:
+      /^invoke_ns: note: the jail \/ has no terminfo entry for TERM=no-such-terminal-xyz, which programs like top need \(invoke_ns jail \/ copies it\)$/,
+  },
+  {
+    name: "-c without a terminal: no terminfo note",
+    args: ["-c", "/", "true"],
+    env: { TERM: "no-such-terminal-xyz" },
+    code: 0,
+    stderrExact: "",
+  },
+  {
+    name: "no command under a terminal: set up, exit 0, one line saying where to start",
+    args: [],
+    terminal: true,
+    code: 0,
+    stderrLine:
+      /^invoke_ns: no command given: the namespaces were set up and are gone again \(start with 'invoke_ns tour', or see 'invoke_ns -h'\)$/,
   },
   {
     name: "--json: a failure before the command is an error event",

@@ -5,13 +5,33 @@
 import assert from "node:assert/strict";
 import { compile } from "../tools/compile.ts";
 import { CLI_CASES } from "./cli_cases.ts";
-import { cliCommand, runCli } from "./helpers.ts";
+import { cliCommand, isRoot, NOBODY, type Ran, runCli, withTempDir } from "./helpers.ts";
 
 async function compiledExecutable(): Promise<{ path?: string; why?: string }> {
   const dir = await Deno.makeTempDir({ prefix: "invoke_ns_compiled_" });
   globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
   const problem = await compile(`${dir}/invoke_ns`);
   return problem ? { why: problem } : { path: `${dir}/invoke_ns` };
+}
+
+/**
+ * Runs `argv` with stdin and stdout on a terminal (script(1)); what it
+ * printed on either stream comes back as stderr.
+ */
+async function onTerminal(argv: string[], env?: Record<string, string>): Promise<Ran> {
+  const quoted = argv.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(" ");
+  const ran = await new Deno.Command("script", {
+    args: ["-qec", `${quoted} 2>&1`, "/dev/null"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  }).output();
+  return {
+    code: ran.code,
+    stdout: "",
+    stderr: new TextDecoder().decode(ran.stdout).replaceAll("\r", ""),
+  };
 }
 
 const runners: { label: string; command: string[] }[] = [
@@ -24,15 +44,18 @@ else console.log(`skipping the CLI checks of the compiled executable: ${compiled
 for (const runner of runners) {
   for (const cliCase of CLI_CASES) {
     Deno.test(`cli (${runner.label}): ${cliCase.name}`, async () => {
-      const ran = await runCli(cliCase.args, {
-        command: runner.command,
-        stdin: cliCase.stdin,
-        env: cliCase.env,
-      });
+      const ran = cliCase.terminal
+        ? await onTerminal([...runner.command, ...cliCase.args], cliCase.env)
+        : await runCli(cliCase.args, {
+          command: runner.command,
+          stdin: cliCase.stdin,
+          env: cliCase.env,
+        });
       const context = `invoke_ns ${cliCase.args.join(" ")}\n${ran.stdout}\n${ran.stderr}`;
       assert.equal(ran.code, cliCase.code, context);
       for (const pattern of cliCase.stdout ?? []) assert.match(ran.stdout, pattern, context);
       for (const pattern of cliCase.notStdout ?? []) assert.doesNotMatch(ran.stdout, pattern);
+      if (cliCase.stderrExact !== undefined) assert.equal(ran.stderr, cliCase.stderrExact, context);
       if (cliCase.stderrLine) {
         const lines = ran.stderr.trimEnd().split("\n");
         assert.equal(lines.length, 1, `expected one line on stderr: ${context}`);
@@ -87,4 +110,103 @@ Deno.test("compile task: a bad DENORT_BIN is one line with the real cause, exit 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("cli: deno run main.ts without the permissions: one line naming them, exit 2", async () => {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  for (const flags of [[], ["--allow-ffi", "--allow-read"]]) {
+    const ran = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, main, "-vpmu", "calculus", "bash"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const missing = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"]
+      .filter((flag) => !flags.includes(flag)).join(" ");
+    assert.equal(ran.code, 2);
+    assert.equal(
+      new TextDecoder().decode(ran.stderr),
+      "invoke_ns: needs the permissions --allow-ffi --allow-read --allow-write --allow-env " +
+        `(missing: ${missing}): run it as './invoke_ns ARGS' or 'deno task start ARGS', ` +
+        "or with those four flags\n",
+    );
+  }
+});
+
+Deno.test({
+  name: "cli: rootless ns names what it could not read, says run as root, exits 1",
+  ignore: !isRoot,
+  async fn() {
+    const one = await runCli(["ns", "1"], { asUser: NOBODY });
+    assert.equal(one.code, 1);
+    assert.equal(
+      one.stderr,
+      "invoke_ns: ns: 1: EACCES: Permission denied; run as root to see it\n",
+    );
+    const all = await runCli(["ns", "--all"], { asUser: NOBODY });
+    assert.equal(all.code, 1);
+    assert.match(
+      all.stderr,
+      /^invoke_ns: ns: \d+ processes could not be read \(PID 1, [\d, …]+\); run as root to see them\n$/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: jail and binlibdepcp where you cannot write: the tool's words and a hint, exit 1",
+  ignore: !isRoot,
+  async fn() {
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755); // nobody can enter, not write
+      const jail = await runCli(["jail", `${dir}/jail`], { asUser: NOBODY });
+      assert.equal(jail.code, 1);
+      assert.equal(
+        jail.stderr,
+        `invoke_ns: jail: cannot create ${dir}/jail: permission denied (EACCES); ` +
+          "run with sudo or choose a directory you own\n",
+      );
+      await Deno.mkdir(`${dir}/root_jail`, { mode: 0o755 });
+      const symlink = await runCli(["jail", `${dir}/root_jail`], { asUser: NOBODY });
+      assert.equal(symlink.code, 1);
+      assert.match(
+        symlink.stderr,
+        new RegExp(
+          `^invoke_ns: jail: cannot create ${dir}/root_jail/\\w+: permission denied \\(EACCES\\); ` +
+            "run with sudo or choose a directory you own\n$",
+        ),
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "cli: jail and binlibdepcp on a full file system: ENOSPC in the tool's words, exit 1",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const mounted = new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
+      }).outputSync();
+      assert.equal(mounted.code, 0);
+      try {
+        const jail = await runCli(["jail", `${dir}/jail`]);
+        assert.equal(jail.code, 1);
+        assert.match(
+          jail.stderr,
+          /^invoke_ns: jail: cannot copy \/\S+: no space left on device \(ENOSPC\); free some space or choose another file system\n$/,
+        );
+        const copy = await runCli(["binlibdepcp", "/bin/ls", `${dir}/copy`]);
+        assert.equal(copy.code, 1);
+        assert.match(copy.stdout, /^ +ls : \[FAILED\]$/m);
+        assert.match(
+          copy.stderr.split("\n")[0],
+          /^binlibdepcp: \/\S+: no space left on device \(ENOSPC\); free some space or choose another file system$/,
+        );
+        assert.doesNotMatch(copy.stderr, /os error|internal error/);
+      } finally {
+        new Deno.Command("umount", { args: [dir] }).outputSync();
+      }
+    });
+  },
 });

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { CLI_FLAGS } from "../cli/permissions.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { mqClose, mqOpen, O_RDONLY } from "../ffi/libc.ts";
 
@@ -14,7 +15,7 @@ const root = new URL("..", import.meta.url).pathname;
 export const isRoot = Deno.uid() === 0;
 
 /** Permissions the CLI runs with under `deno run`: exactly the README's. */
-export const RUN_FLAGS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
+export const RUN_FLAGS: string[] = CLI_FLAGS;
 
 /** The command line that runs the CLI from source. */
 export function cliCommand(): string[] {
@@ -141,7 +142,7 @@ export function readableSources(): string {
       for (const entry of Deno.readDirSync(from)) {
         copy(`${from}/${entry.name}`, `${to}/${entry.name}`);
       }
-    } else if (from.endsWith(".ts")) {
+    } else if (from.endsWith(".ts") || from.endsWith(".json")) {
       Deno.copyFileSync(from, to);
       Deno.chmodSync(to, 0o644);
     }
@@ -149,7 +150,7 @@ export function readableSources(): string {
   // Deno itself may live under a private home too (npx keeps it in ~/.npm).
   Deno.copyFileSync(deno, `${target}/deno`);
   Deno.chmodSync(`${target}/deno`, 0o755);
-  for (const part of ["main.ts", "mod.ts", "ffi", "lib", "cli", "jail", "tests"]) {
+  for (const part of ["main.ts", "mod.ts", "deno.json", "ffi", "lib", "cli", "jail", "tests"]) {
     try {
       copy(`${root}${part}`, `${target}/${part}`);
     } catch (error) {

@@ -128,33 +128,24 @@ Deno.test("binlibdepcp: the executable answers to that name (argv[0])", async ()
   });
 });
 
-Deno.test("binlibdepcp: as its own command through deno install (README)", async () => {
+Deno.test("invoke_ns and binlibdepcp on PATH as links to the launcher (README route 2)", async () => {
   await withTempDir(async (dir) => {
     const root = new URL("..", import.meta.url).pathname;
-    const install = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "install",
-        "-g",
-        "--root",
-        `${dir}/install`,
-        "--allow-read",
-        "--allow-write",
-        "-n",
-        "binlibdepcp",
-        `${root}jail/binlibdepcp.ts`,
-      ],
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
-    const ran = await new Deno.Command(`${dir}/install/bin/binlibdepcp`, {
-      args: ["/bin/true", `${dir}/t`],
-      stdout: "piped",
-    }).output();
-    assert.equal(ran.code, 0);
+    await Deno.mkdir(`${dir}/bin`);
+    for (const name of ["invoke_ns", "binlibdepcp"]) {
+      await Deno.symlink(`${root}invoke_ns`, `${dir}/bin/${name}`);
+    }
+    const env = { PATH: `${dir}/bin:${Deno.env.get("PATH")}`, DENO: Deno.execPath() };
+    const run = (name: string, args: string[]) =>
+      new Deno.Command(name, { args, cwd: dir, env, stdout: "piped", stderr: "piped" }).output();
+    const ran = await run("binlibdepcp", ["/bin/true", `${dir}/t`]);
+    assert.equal(ran.code, 0, new TextDecoder().decode(ran.stderr));
     assert.match(new TextDecoder().decode(ran.stdout), /^Copying \.\.\.\n\n\s+true : \[OK\]$/m);
     assert.ok(Deno.statSync(`${dir}/t/bin/true`).isFile);
+    const usage = await run("binlibdepcp", ["-h"]);
+    assert.match(new TextDecoder().decode(usage.stdout), /^Useage:\n binlibdepcp -h\n/);
+    const version = await run("invoke_ns", ["--version"]);
+    assert.match(new TextDecoder().decode(version.stdout), /^invoke_ns \d+\.\d+\.\d+\n/);
   });
 });
 

@@ -9,13 +9,10 @@
  * @module
  */
 
-/** The permissions baked into the executable (README explains each). */
-export const COMPILE_PERMISSIONS = [
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-];
+import { CLI_FLAGS } from "../cli/permissions.ts";
+
+/** The permissions baked into the executable: the CLI's (README explains each). */
+export const COMPILE_PERMISSIONS: string[] = CLI_FLAGS;
 
 /** Targets `deno compile` supports that the tool can run on (x86-64 glibc Linux). */
 export const TARGETS = ["x86_64-unknown-linux-gnu"];
