@@ -18,6 +18,7 @@ import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
 import config from "./deno.json" with { type: "json" };
 import { INIT_VARIABLE } from "./lib/stage.ts";
+import type { SubcommandName } from "./cli/subcommands.ts";
 
 /** The name the tool reports itself under. */
 export const PROGRAM = "invoke_ns";
@@ -48,7 +49,7 @@ function invokedAs(): string {
  * Subcommands, by the first argument that selects them. Each is loaded only
  * when asked for, so the run form starts without their code.
  */
-const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+const SUBCOMMANDS: Record<SubcommandName, (args: string[]) => Promise<number>> = {
   enter: async (args) => (await import("./cli/enter.ts")).runEnter(args, PROGRAM),
   ns: async (args) => (await import("./cli/ns.ts")).runNs(args, PROGRAM),
   tour: async (args) => (await import("./cli/tour.ts")).runTour(args, PROGRAM),
@@ -78,7 +79,9 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
-  const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "") ? SUBCOMMANDS[args[0]] : null;
+  const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "")
+    ? SUBCOMMANDS[args[0] as SubcommandName]
+    : null;
   try {
     const platform = unsupportedPlatform();
     if (platform) {

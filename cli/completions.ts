@@ -5,19 +5,23 @@
  * @module
  */
 
-import { UsageError } from "./getopt.ts";
+import { type OptionSpec, UsageError } from "./getopt.ts";
 import { RUN_OPTIONS } from "./run.ts";
+import { ENTER_OPTIONS } from "./enter.ts";
+import { SUBCOMMAND_NAMES } from "./subcommands.ts";
 import { writeOut } from "./output.ts";
 
-/** The subcommands, as completed in the first position. */
-export const SUBCOMMAND_NAMES = ["enter", "ns", "tour", "jail", "binlibdepcp", "completions"];
-
-/** The bash completion script for `program`. */
-export function bashCompletion(program: string): string {
-  const runOptions = RUN_OPTIONS.flatMap((option) => [
+/** The words that spell `options`: `-p --pid …`. */
+function optionWords(options: OptionSpec[]): string {
+  return options.flatMap((option) => [
     ...(option.short ? [`-${option.short}`] : []),
     `--${option.name}`,
   ]).join(" ");
+}
+
+/** The bash completion script for `program`. */
+export function bashCompletion(program: string): string {
+  const runOptions = optionWords(RUN_OPTIONS);
   const withValue = RUN_OPTIONS.filter((option) => option.value === "required")
     .flatMap((option) => [...(option.short ? [`-${option.short}`] : []), `--${option.name}`])
     .join("|");
@@ -34,7 +38,7 @@ ${fn}() {
   case "\${COMP_WORDS[1]}" in
     enter)
       if [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "-p -m -u -n -i -U -C -T -a --all -e --keep-env -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "${optionWords(ENTER_OPTIONS)}" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "$(ls /proc | grep -E '^[0-9]+$')" -- "$cur") $(compgen -f -- "$cur"))
       fi

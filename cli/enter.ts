@@ -5,7 +5,7 @@
 
 import { enter } from "../lib/enter.ts";
 import { NAMESPACE_TYPES, type NamespaceType } from "../lib/inspect.ts";
-import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
+import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
 
 const TYPE_OF_OPTION: Record<string, NamespaceType> = {
@@ -19,7 +19,7 @@ const TYPE_OF_OPTION: Record<string, NamespaceType> = {
   time: "time",
 };
 
-const OPTIONS: OptionSpec[] = [
+export const ENTER_OPTIONS: OptionSpec[] = [
   { name: "help", short: "h", value: "none" },
   { name: "pid", short: "p", value: "none" },
   { name: "mount", short: "m", value: "none" },
@@ -76,7 +76,7 @@ usage error.
 
 /** Runs `enter`; returns the exit status. */
 export async function runEnter(args: string[], program: string): Promise<number> {
-  const { options, operands } = getopt(args, OPTIONS);
+  const { options, operands } = getopt(args, ENTER_OPTIONS);
   if (options.some((option) => option.name === "help")) {
     writeOut(enterHelp(program));
     return 0;
@@ -96,10 +96,7 @@ export async function runEnter(args: string[], program: string): Promise<number>
     if (option.name === "all") namespaces = [...NAMESPACE_TYPES];
     else if (option.name === "keep-env") keepEnv = true;
     else if (option.name === "env") {
-      const value = option.value ?? "";
-      const at = value.indexOf("=");
-      if (at <= 0) throw new UsageError(`-e: expected KEY=VALUE, got '${value}'`);
-      env = { ...env, [value.slice(0, at)]: value.slice(at + 1) };
+      env = { ...env, ...parseAssignment(option.value ?? "", option.spelled) };
     } else if (TYPE_OF_OPTION[option.name]) {
       namespaces = [...new Set([...(namespaces ?? []), TYPE_OF_OPTION[option.name]])];
     }

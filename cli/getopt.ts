@@ -116,3 +116,10 @@ function splitOnce(text: string, separator: string): [string, string | undefined
   const at = text.indexOf(separator);
   return at === -1 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
+
+/** Parses an option's `KEY=VALUE` (as `-e` takes) into `{ KEY: VALUE }`. */
+export function parseAssignment(value: string, spelled: string): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at <= 0) throw new UsageError(`${spelled}: expected KEY=VALUE, got '${value}'`);
+  return { [value.slice(0, at)]: value.slice(at + 1) };
+}

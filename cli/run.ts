@@ -8,7 +8,8 @@ import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
 import { parseIdRange } from "../lib/user.ts";
-import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
+import { SUBCOMMANDS } from "./subcommands.ts";
+import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 import { typoOf } from "./suggest.ts";
 
@@ -92,13 +93,9 @@ For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
 Subcommands (${program} COMMAND --help for each):
-    tour         a guided demonstration of every namespace type: start here
-    enter        run a command in the namespaces of a running process, like nsenter
-    ns           which namespaces processes are in, like lsns
-    jail         build a root filesystem for -c (env, bash, ps, ls, top by default)
-    binlibdepcp  copy a binary and the libraries it needs (the seed's script)
-    completions  print a bash completion script
-Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
+${
+    SUBCOMMANDS.map(({ name, summary }) => `    ${name.padEnd(12)} ${summary}\n`).join("")
+  }Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
 failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
 usage error.
 `;
@@ -183,14 +180,9 @@ export function parseRun(args: string[]): RunRequest {
       case "time":
         spec.time = time;
         break;
-      case "env": {
-        const at = value.indexOf("=");
-        if (at <= 0) {
-          throw new UsageError(`${option.spelled}: expected KEY=VALUE, got '${value}'`);
-        }
-        spec.env = { ...spec.env, [value.slice(0, at)]: value.slice(at + 1) };
+      case "env":
+        spec.env = { ...spec.env, ...parseAssignment(value, option.spelled) };
         break;
-      }
       case "keep-env":
         spec.keepEnv = true;
         break;
