@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { CLONE } from "../ffi/constants.ts";
 import { planEnter } from "../lib/enter.ts";
-import { type Caller, type LaunchOptions, type LaunchSpec, planLaunch } from "../lib/plan.ts";
+import {
+  type Caller,
+  describePlan,
+  type LaunchOptions,
+  type LaunchSpec,
+  planLaunch,
+} from "../lib/plan.ts";
 import { flagNames } from "../lib/step.ts";
 import { LaunchError } from "../lib/supervise.ts";
 import { NOBODY, privilegedTest, readableSources } from "./helpers.ts";
@@ -431,3 +437,20 @@ if (Deno.env.get("INVOKE_NS_PLAN_AS") === undefined) {
     assert.match(text, /ok \| \d+ passed \| 0 failed/);
   });
 }
+
+Deno.test("plan: describePlan prints what docs/how-it-works.md shows", () => {
+  const plan = planLaunch(
+    { command: ["bash"], pid: true, mount: true, hostname: "calculus" },
+    {},
+    ROOT,
+  );
+  assert.deepEqual(describePlan(plan), [
+    "parent: clone: clone(CLONE_VM|CLONE_VFORK|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWPID|CLONE_PARENT_SETTID|SIGCHLD)",
+    'child: mount: mount(null, "/", null, "MS_REC|MS_PRIVATE", null)',
+    'child: proc: mount("proc", "/proc", "proc", "MS_NOSUID|MS_NODEV|MS_NOEXEC", null)',
+    'child: sethostname: sethostname("calculus", 8)',
+    'child: exec: execve("bash", …)',
+  ]);
+  const docs = Deno.readTextFileSync(new URL("../docs/how-it-works.md", import.meta.url));
+  for (const line of describePlan(plan)) assert.ok(docs.includes(line), line);
+});
