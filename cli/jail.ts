@@ -9,7 +9,7 @@ import { ElfError } from "../jail/elf.ts";
 import { RootPathError } from "../jail/rootpath.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeErrorLine, writeOut } from "./output.ts";
+import { osErrorLine, writeErrorLine, writeOut } from "./output.ts";
 
 const OPTIONS: OptionSpec[] = [{ name: "help", short: "h", value: "none" }];
 
@@ -38,7 +38,7 @@ Exit status: 0 on success, 1 on failure, 2 for a usage error.
 /** A failure that deserves one line and exit 1, not "internal error": a problem with the files. */
 function isJailFailure(error: unknown): error is Error {
   return error instanceof JailError || error instanceof ElfError ||
-    error instanceof RootPathError ||
+    error instanceof RootPathError || osErrorLine(error) !== null ||
     Object.values(Deno.errors).some((kind) => error instanceof kind);
 }
 
@@ -63,7 +63,7 @@ export async function runJail(args: string[], program: string): Promise<number> 
   } catch (error) {
     if (terminal) writeOut("\r\x1b[K");
     if (!isJailFailure(error)) throw error;
-    writeErrorLine(`${program}: jail: ${error.message}`);
+    writeErrorLine(`${program}: jail: ${osErrorLine(error) ?? error.message}`);
     return 1;
   }
   if (terminal) writeOut("\r\x1b[K");

@@ -204,6 +204,9 @@ Deno.test("enter and ns: bad targets give one line and the documented status", a
     [["enter", "-x", "1"], 2, /invalid option -- 'x'/],
     [["ns", "abc"], 2, /'abc' is not a PID/],
     [["ns", "999999999"], 1, /999999999: no such process/],
+    // echoed as typed, not as the rounded number (1e20 prints as 100000000000000000000)
+    [["ns", "99999999999999999999"], 1, /: 99999999999999999999: no such process$/],
+    [["enter", "99999999999999999999", "true"], 125, /no such process: 99999999999999999999$/],
   ];
   for (const [args, code, pattern] of cases) {
     const ran = await runCli(args);

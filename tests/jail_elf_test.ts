@@ -2,6 +2,7 @@
 // readelf when it is installed) and on synthetic ELF32/ELF64, big/little-endian images.
 
 import assert from "node:assert/strict";
+import { skipped } from "./helpers.ts";
 import {
   DF_1_NODEFLIB,
   ElfError,
@@ -117,11 +118,14 @@ async function readelfFacts(path: string) {
   };
 }
 
-Deno.test("elf: agrees with readelf on many host binaries and libraries", async (t) => {
-  if (!await commandExists("readelf")) {
-    console.log("skipped: readelf (binutils) is not installed");
-    return;
-  }
+const READELF_TEST = "elf: agrees with readelf on many host binaries and libraries";
+Deno.test({
+  name: READELF_TEST,
+  ignore: skipped(
+    READELF_TEST,
+    await commandExists("readelf") ? null : "readelf (binutils) is not installed",
+  ),
+}, async (t) => {
   const candidates: string[] = [];
   for (const dir of ["/usr/bin", "/usr/lib/x86_64-linux-gnu"]) {
     for (const entry of Deno.readDirSync(dir)) {

@@ -279,11 +279,6 @@ async function tmuxMissing(): Promise<string | null> {
 privilegedTest(
   "faults: Ctrl-C in an interactive shell in the container (a real terminal, via tmux)",
   async () => {
-    const missing = await tmuxMissing();
-    if (missing) {
-      console.log(`skipping the terminal test: ${missing}`);
-      return;
-    }
     await withTempDir(async (dir) => {
       const mountsBefore = mountTable();
       const socket = `invoke_ns_faults_${Deno.pid}`;
@@ -371,6 +366,7 @@ privilegedTest(
       await assertNothingLeft(mountsBefore);
     });
   },
+  await tmuxMissing(),
 );
 
 /** One setup failure: the command line, its status, and its one stderr line. */
@@ -638,3 +634,26 @@ privilegedTest(
     assert.equal(decoder.decode(out.stderr), "");
   },
 );
+
+Deno.test("faults: a full disk or output device (ENOSPC) is one line, never an internal error", async () => {
+  const cases: [string[], number][] = [
+    [["-h"], 125],
+    [["--version"], 125],
+    [["ns"], 1],
+    [["tour", "--help"], 1],
+  ];
+  for (const [args, code] of cases) {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", 'exec "$@" > /dev/full', "sh", ...cliCommand(), ...args],
+      stdin: "null",
+      stderr: "piped",
+    }).output();
+    const lines = stderrLines(decoder.decode(out.stderr));
+    assert.deepEqual(
+      lines,
+      ["invoke_ns: standard output: No space left on device (ENOSPC)"],
+      args.join(" "),
+    );
+    assert.equal(out.code, code, args.join(" "));
+  }
+});
