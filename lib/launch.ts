@@ -402,7 +402,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   try {
     if (options.queueDemo !== undefined) {
       try {
-        demo = openDemoQueue(options.queueDemo, report);
+        demo = openDemoQueue(options.queueDemo, Boolean(spec.ipc), report);
       } catch (error) {
         if (!(error instanceof SyscallError)) throw error;
         const exists = error.errno === Errno.EEXIST
