@@ -168,7 +168,7 @@ function alive(pid: number): number {
 
 /** The messages the parent says it received, in `stdout`. */
 const received = (stdout: string) =>
-  [...stdout.matchAll(/received from the child\n     >> (.*)\n/g)].map((m) => m[1]);
+  [...stdout.matchAll(/received from the child\n {5}>> (.*)\n/g)].map((m) => m[1]);
 
 /**
  * Runs `loops` concurrent loops of `runs` sequential `-i no` runs, each
