@@ -101,6 +101,9 @@ const SYMBOLS = {
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -731,3 +734,21 @@ export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_RO
 export const NS_GET_NSTYPE = 0xb703;
 /** ioctl(2) on a namespace file: a new fd for the user namespace that owns it (NS_GET_USERNS). */
 export const NS_GET_USERNS = 0xb701;
+
+/** memfd_create(2) flag. */
+export const MFD_CLOEXEC = 1;
+
+/** memfd_create(2): an anonymous file that lives only as long as its descriptors. */
+export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
+  return check("memfd_create", libc.memfd_create(cstr(name), flags), name);
+}
+
+/** dup(2): a new descriptor for the open file `fd`. */
+export function dup(fd: number): number {
+  return check("dup", libc.dup(fd));
+}
+
+/** dup2(2): makes `newFd` a copy of `oldFd` (closing what `newFd` was). */
+export function dup2(oldFd: number, newFd: number): void {
+  check("dup2", libc.dup2(oldFd, newFd));
+}
