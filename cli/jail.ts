@@ -6,6 +6,7 @@
 
 import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { ElfError } from "../jail/elf.ts";
+import { NotRegularFileError } from "../jail/regular.ts";
 import { RootPathError } from "../jail/rootpath.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
@@ -38,7 +39,8 @@ Exit status: 0 on success, 1 on failure, 2 for a usage error.
 /** A failure that deserves one line and exit 1, not "internal error": a problem with the files. */
 function isJailFailure(error: unknown): error is Error {
   return error instanceof JailError || error instanceof ElfError ||
-    error instanceof RootPathError || osErrorLine(error) !== null ||
+    error instanceof RootPathError || error instanceof NotRegularFileError ||
+    osErrorLine(error) !== null ||
     Object.values(Deno.errors).some((kind) => error instanceof kind);
 }
 

@@ -96,7 +96,11 @@ Deno.test("elf: a shell script is rejected with 'not an ELF file'", async () => 
 
 Deno.test("elf: missing files and directories are ElfErrors too", () => {
   throwsElfError(() => readElf("/nonexistent/file"), /^\/nonexistent\/file: cannot read/);
-  throwsElfError(() => readElf("/usr"), /^\/usr: not a regular file$/);
+  throwsElfError(() => readElf("/usr"), /^\/usr: a directory, not a regular file$/);
+  throwsElfError(
+    () => readElf("/dev/null"),
+    /^\/dev\/null: a character device, not a regular file$/,
+  );
 });
 
 /** Parses `readelf -d -l` output into the fields the reader extracts. */
