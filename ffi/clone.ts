@@ -59,6 +59,7 @@ import {
   F_OK,
   F_SETFL,
   fcntl,
+  ignoreSignal,
   lastError,
   O_DIRECTORY,
   O_NONBLOCK,
@@ -73,6 +74,7 @@ import {
   setSignalMask,
   SIG_BLOCK,
   SIG_SETMASK,
+  signalsIgnoredByCaller,
   strerror,
   symbolAddress,
   waitForChild,
@@ -212,8 +214,8 @@ let current: {
   request: CloneRequest;
   /** The parent's stack pointer the stacks are carved below. */
   stackPointer: bigint;
-  /** The signals the child resets to their default disposition. */
-  resetSignals: number[];
+  /** The signals the child resets to their default disposition, and those it keeps ignored. */
+  resetSignals: { reset: number[]; ignore: number[] };
   failure?: ChildSetupError;
   clearedNonblock: number[];
   execPlan?: {
@@ -259,10 +261,22 @@ function resolveCommand(command: string, env: string[]): string[] {
 }
 
 /**
- * The signals whose disposition is not the default here (ignored or caught,
- * from /proc/self/status), which the child must reset: every signal when
- * that cannot be read. Read just before clone, as no JS runs in between.
+ * What the child does to dispositions before exec: the signals the caller
+ * left ignored (`nohup`: SIGHUP) are set ignored again (the tool may catch
+ * them meanwhile, and exec would turn a caught signal into the default), and
+ * every other signal whose disposition is not the default here (ignored or
+ * caught, from /proc/self/status: Deno's SIGPIPE, the tool's listeners) is
+ * reset to SIG_DFL; every signal when that cannot be read. Read just before
+ * clone, as no JS runs in between. The caller's set is read at start-up: see
+ * {@link signalsIgnoredByCaller}.
  */
+function signalPlan(): { reset: number[]; ignore: number[] } {
+  const ignoredByCaller = signalsIgnoredByCaller();
+  const reset = changedSignals().filter((signal) => !ignoredByCaller.has(signal));
+  return { reset, ignore: [...ignoredByCaller] };
+}
+
+/** The signals whose disposition is not the default here (ignored or caught). */
 function changedSignals(): number[] {
   let changed = (1n << BigInt(SIGNAL_MAX)) - 1n;
   try {
@@ -282,8 +296,9 @@ function changedSignals(): number[] {
 }
 
 /** Child-side hygiene before exec: signals, fds (but `keep`), O_NONBLOCK, parent death. */
-function sanitizeChild(signals: number[], keep?: number): void {
-  for (const signal of signals) resetSignal(signal);
+function sanitizeChild(signals: { reset: number[]; ignore: number[] }, keep?: number): void {
+  for (const signal of signals.reset) resetSignal(signal);
+  for (const signal of signals.ignore) ignoreSignal(signal);
   if (keep === undefined) {
     closeRange(3, 0xffff_ffff);
   } else {
@@ -438,7 +453,7 @@ function grandchildOutcome(
  */
 export function cloneChild(request: CloneRequest): CloneOutcome {
   const sp = stackPointer();
-  current = { request, stackPointer: sp, resetSignals: changedSignals(), clearedNonblock: [] };
+  current = { request, stackPointer: sp, resetSignals: signalPlan(), clearedNonblock: [] };
   if (request.exec) {
     const argv = cstrVector(request.exec.argv);
     const envp = cstrVector(request.exec.env);

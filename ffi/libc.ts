@@ -8,6 +8,7 @@
  */
 
 import { Errno, SyscallError } from "./errors.ts";
+import { SIGNAL_MAX, SIGNALS } from "./constants.ts";
 
 /** The libc functions the tool calls, in one table. */
 const SYMBOLS = {
@@ -751,4 +752,43 @@ export function dup(fd: number): number {
 /** dup2(2): makes `newFd` a copy of `oldFd` (closing what `newFd` was). */
 export function dup2(oldFd: number, newFd: number): void {
   check("dup2", libc.dup2(oldFd, newFd));
+}
+
+/** A `struct kernel_sigaction` whose handler is SIG_IGN (1), no flags, empty mask. */
+const ignoreAction = offHeap(32);
+ignoreAction[0] = 1;
+
+/** Sets `signal` to SIG_IGN with the raw rt_sigaction call, as {@link resetSignal}. */
+export function ignoreSignal(signal: number): void {
+  libc.syscall4(SYS_rt_sigaction, BigInt(signal), ignoreAction, null, 8n);
+}
+
+/**
+ * The signals this process's caller left ignored (`nohup` ignores SIGHUP),
+ * which the command must keep ignoring and the tool must not forward. Read
+ * from /proc/self/status (SigIgn) when this module is first evaluated, which
+ * is before any of the tool's code runs (every entry point imports it) and so
+ * before a signal listener changes a disposition. Deno itself ignores SIGPIPE
+ * before any JavaScript runs, so whether the caller did is unknowable: SIGPIPE
+ * is left out (the command gets its default back). Empty when /proc cannot be
+ * read.
+ */
+const ignoredByCaller: ReadonlySet<number> = (() => {
+  try {
+    const field = readFile("/proc/self/status").match(/^SigIgn:\s+([0-9a-f]+)$/m);
+    if (!field) return new Set<number>();
+    const mask = BigInt(`0x${field[1]}`);
+    const signals = new Set<number>();
+    for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
+      if (signal !== SIGNALS.SIGPIPE && (mask >> BigInt(signal - 1)) & 1n) signals.add(signal);
+    }
+    return signals;
+  } catch {
+    return new Set<number>();
+  }
+})();
+
+/** The signals the caller left ignored when this process started (see above). */
+export function signalsIgnoredByCaller(): ReadonlySet<number> {
+  return ignoredByCaller;
 }

@@ -23,6 +23,7 @@ import {
   PR_SET_NO_NEW_PRIVS,
   prctl,
   restoreSignalAction,
+  signalsIgnoredByCaller,
 } from "../ffi/libc.ts";
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CGROUP_NAMESPACE } from "./cgroup.ts";
@@ -437,7 +438,9 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       // The demo's child may wait at its prompt for long, with the parent
       // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
       // end the tool at once (and the child with it, PR_SET_PDEATHSIG).
-      const stoppable = demo && forwarder ? STOP_SIGNALS : [];
+      const stoppable = demo && forwarder
+        ? STOP_SIGNALS.filter((signal) => !signalsIgnoredByCaller().has(signal))
+        : [];
       outcome = withDefaultActions(
         stoppable,
         () => network ? bornInNetwork(network, clone) : clone(),

@@ -114,7 +114,7 @@ async function perlWithPosix(): Promise<boolean> {
 }
 
 privilegedTest(
-  "safety: signal dispositions and mask are defaults even when the caller ignores and blocks",
+  "safety: the command keeps the signals its caller ignored; every other disposition and the mask are defaults",
   async () => {
     const perl = await perlWithPosix();
     if (!perl) console.log("perl with POSIX missing: only ignoring (trap), not blocking, checked");
@@ -149,7 +149,20 @@ privilegedTest(
         if (perl) {
           assert.equal(mask(statusField(cli.pid, "SigBlk")) & bit(10), bit(10), "USR1 not blocked");
         }
-        for (const field of ["SigIgn", "SigBlk", "SigCgt", "SigPnd", "ShdPnd"]) {
+        // What the caller ignored stays ignored (as nohup needs), though the CLI catches
+        // INT, QUIT, TERM and HUP meanwhile; Deno's own SIGPIPE is not passed on.
+        const callerIgnored = ignored & ~bit(13); // what the CLI ignores, but Deno's SIGPIPE
+        assert.equal(
+          callerIgnored & (bit(1) | bit(2) | bit(3) | bit(12)),
+          bit(1) | bit(2) | bit(3) | bit(12),
+          "the CLI ignores what its caller ignored",
+        );
+        assert.equal(
+          mask(statusField(sleeper, "SigIgn")),
+          callerIgnored,
+          `SigIgn of the command (invoke_ns ${flags.join(" ")})`,
+        );
+        for (const field of ["SigBlk", "SigCgt", "SigPnd", "ShdPnd"]) {
           assert.equal(
             mask(statusField(sleeper, field)),
             0n,
@@ -226,5 +239,35 @@ privilegedTest(
       assert.equal(ran.stdout, " 00 00 00 00\ndevices-ok\n");
     }
     assert.deepEqual(mountTable(), mountsBefore);
+  },
+);
+
+privilegedTest(
+  "safety: nohup invoke_ns CMD survives SIGHUP, sent to the tool and to the command",
+  async () => {
+    for (const flags of [[], ["-pm"]]) {
+      const cli = new Deno.Command("nohup", {
+        args: [...cliCommand(), ...flags, "sh", "-c", "read line; echo survived $line"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).spawn();
+      let shell = 0;
+      for (let i = 0; i < 1000 && !cmdline(shell = childOf(cli.pid)).startsWith("sh -c"); i++) {
+        await pause(10);
+      }
+      assert.match(cmdline(shell), /^sh -c read line/, "the command did not start");
+      // The tool must not forward a HUP it was started ignoring, and the command
+      // must still be ignoring it; both are sent one, before the command reads its line.
+      Deno.kill(cli.pid, "SIGHUP");
+      Deno.kill(shell, "SIGHUP");
+      const writer = cli.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("after-hup\n"));
+      await writer.close();
+      const out = await cli.output();
+      assert.equal(out.code, 0, `invoke_ns ${flags.join(" ")}: ${decoder.decode(out.stderr)}`);
+      assert.equal(decoder.decode(out.stdout), "survived after-hup\n");
+    }
   },
 );
