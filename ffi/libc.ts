@@ -105,6 +105,7 @@ const SYMBOLS = {
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   dup: { parameters: ["i32"], result: "i32" },
   dup2: { parameters: ["i32", "i32"], result: "i32" },
+  syscall_bb: { name: "syscall", parameters: ["i64", "buffer", "buffer", "i64"], result: "i64" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -165,20 +166,6 @@ export function offHeap(size: number): Uint8Array<ArrayBuffer> {
 /** The address of a buffer as a bigint (0n for an empty one). */
 export function addressOf(buffer: Uint8Array<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-}
-
-/**
- * A NULL-terminated `char *[]` for `strings`, for execve's argv and envp.
- * The returned `keep` array holds the strings alive as long as the vector.
- */
-export function cstrVector(
-  strings: string[],
-): { vector: Uint8Array<ArrayBuffer>; keep: unknown[] } {
-  const keep = strings.map(cstr);
-  const vector = offHeap(8 * (keep.length + 1));
-  const slots = new BigUint64Array(vector.buffer);
-  keep.forEach((s, i) => (slots[i] = addressOf(s)));
-  return { vector, keep: [...keep, vector] };
 }
 
 const errnoPointer = libc.__errno_location();
@@ -449,8 +436,8 @@ const SYS_pivot_root = 155n;
 
 /** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
 export function pivotRoot(newRoot: string, putOld: string): void {
-  const [a, b] = [cstr(newRoot), cstr(putOld)];
-  const result = libc.syscall3(SYS_pivot_root, addressOf(a), addressOf(b), 0n);
+  // Buffers passed as arguments, not through addressOf: see StringArena in ffi/clone.ts.
+  const result = libc.syscall_bb(SYS_pivot_root, cstr(newRoot), cstr(putOld), 0n);
   if (result === -1n) throw lastError("pivot_root", newRoot);
 }
 
