@@ -96,7 +96,7 @@ export function skipped(name: string, missing: string | null | undefined): boole
  */
 export function privilegedTest(
   name: string,
-  fn: () => Promise<void> | void,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
   missing?: string | null,
 ): void {
   const reason = isRoot ? missing : "needs root (run the tests as root, as CI does)";
