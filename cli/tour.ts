@@ -17,7 +17,8 @@
  * @module
  */
 
-import { close, dup, dup2, getuid, memfdCreate, readFile } from "../ffi/libc.ts";
+import { accessible, close, dup, dup2, getuid, memfdCreate, readFile, X_OK } from "../ffi/libc.ts";
+import { DEFAULT_PATH } from "../lib/env.ts";
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { bold, dim } from "./colour.ts";
 import { UsageError } from "./getopt.ts";
@@ -63,6 +64,8 @@ const QUEUES = 'echo "message queues: $(tail -n +2 /proc/sysvipc/msg | wc -l)"; 
 
 function stops(): Stop[] {
   const cgroup = deepestCgroup();
+  // The probes run with the default PATH (lib/env.ts).
+  const ipcmk = DEFAULT_PATH.split(":").some((dir) => accessible(`${dir}/ipcmk`, X_OK));
   const uid = getuid();
   return [
     {
@@ -99,11 +102,13 @@ function stops(): Stop[] {
       option: "-I",
       nsFile: "ipc",
       spec: { ipc: true },
-      probe: `ipcmk -Q > /dev/null; ${QUEUES}`,
+      probe: ipcmk ? `ipcmk -Q > /dev/null; ${QUEUES}` : QUEUES,
       hostProbe: QUEUES,
       why: "Inside, the probe made a System V message queue (ipcmk -Q): the new IPC " +
         "namespace sees only that one, the host never sees it, and it went with the " +
         "namespace when the probe ended (the -i yes demo shows the same for POSIX queues).",
+      nothingToSee: ipcmk ? undefined : "ipcmk (util-linux) is not installed, so no queue " +
+        "was made inside to show; a new IPC namespace starts with none of the host's.",
     },
     {
       title: "network namespace: interfaces",
