@@ -11,7 +11,7 @@
 // (ffi/libc.ts calls Deno.dlopen as it loads, which without --allow-ffi would prompt or throw).
 import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
-import { writeErrorLine, writeOut } from "./cli/output.ts";
+import { osErrorLine, OutputError, writeErrorLine, writeOut } from "./cli/output.ts";
 import { run } from "./cli/run.ts";
 import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
@@ -74,15 +74,15 @@ export async function main(args: string[]): Promise<number> {
     Deno.env.delete(INIT_VARIABLE);
     return await (await import("./cli/init.ts")).runInitStage(channel);
   }
-  if (args[0] === "--version" || args[0] === "-V") {
-    writeOut(versionText());
-    return 0;
-  }
   if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "")
     ? SUBCOMMANDS[args[0] as SubcommandName]
     : null;
   try {
+    if (args[0] === "--version" || args[0] === "-V") {
+      writeOut(versionText());
+      return 0;
+    }
     const platform = unsupportedPlatform();
     if (platform) {
       fail(platform);
@@ -105,7 +105,9 @@ export async function main(args: string[]): Promise<number> {
     }
     // Whoever read our output has gone (`| head`): stop quietly, as SIGPIPE would.
     if (error instanceof Deno.errors.BrokenPipe) return 128 + 13;
-    fail(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+    // A full disk or an unwritable output (ENOSPC, EIO) is the system's answer, not a bug.
+    const system = error instanceof OutputError ? error.message : osErrorLine(error);
+    fail(system ?? `internal error: ${error instanceof Error ? error.message : String(error)}`);
     return subcommand && args[0] !== "enter" ? 1 : 125;
   }
 }

@@ -7,10 +7,15 @@
  *     `unshare -pmiu --fork --mount-proc true`;
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
- * (c) the CLI's peak memory against the empty `deno run`'s;
+ * (c) the CLI's peak memory against the empty `deno run`'s, each measured
+ *     from outside by GNU `/usr/bin/time -v`, which forks: a child started
+ *     with CLONE_VM (Deno.Command's posix_spawn, our own engine) inherits its
+ *     spawner's high-water RSS at exec, so its own rusage overstates it;
  * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
  * (e) the launcher `./invoke_ns` against the plain `deno run` it execs (its
- *     cost per call), measured alongside (a).
+ *     cost per call), measured alongside (a);
+ * (f) the `launch()` RSS soak (bench/soak.ts): VmRSS and V8's heap sampled
+ *     over many launches in one process, reported, not asserted.
  *
  * Run as root: `deno task bench`.
  * @module
@@ -18,12 +23,14 @@
 
 import { launch } from "../mod.ts";
 import { benchResolve } from "./resolve.ts";
+import { printSoak, soak } from "./soak.ts";
 
 const deno = Deno.execPath();
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("..", import.meta.url).pathname;
 const RUNS = 21;
 const LAUNCHES = 1000;
+const SOAK_LAUNCHES = 10_000;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,12 +62,33 @@ function interleaved(commands: Record<string, string[]>): Record<string, number>
   return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, median(s)]));
 }
 
-function peakKiB(argv: string[]): number {
-  const out = new Deno.Command(deno, {
-    args: ["run", "--allow-run", "--allow-ffi", `${here}maxrss.ts`, ...argv],
-    stdout: "piped",
-  }).outputSync();
-  return JSON.parse(new TextDecoder().decode(out.stdout)).maxrssKiB;
+const GNU_TIME = "/usr/bin/time";
+
+/**
+ * Peak RSS (KiB) of `argv`, as GNU time reports it for the process it forked
+ * and exec'd (median of `RUNS` runs); null when GNU time is not installed.
+ */
+function peakKiB(argv: string[]): number | null {
+  const peaks: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    let out;
+    try {
+      out = new Deno.Command(GNU_TIME, {
+        args: ["-v", ...argv],
+        cwd: root, // in the project folder, so both read the same deno.json
+        stdout: "null",
+        stderr: "piped",
+      }).outputSync();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+    const text = new TextDecoder().decode(out.stderr);
+    const peak = text.match(/Maximum resident set size \(kbytes\): (\d+)/);
+    if (!out.success || !peak) throw new Error(`${argv.join(" ")}: ${text}`);
+    peaks.push(Number(peak[1]));
+  }
+  return median(peaks);
 }
 
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
@@ -114,12 +142,19 @@ export async function benchLaunch(): Promise<void> {
 
   const floorKiB = peakKiB(commands.emptyDeno);
   const cliKiB = peakKiB(commands.cli);
-  console.log("(c) peak memory (max RSS):");
-  console.log(
-    `    empty deno run ${floorKiB} KiB, invoke_ns ${cliKiB} KiB = ${
-      ratio(cliKiB, floorKiB)
-    } (target <= 1.3x)`,
-  );
+  console.log(`(c) peak memory (max RSS of each process, GNU time -v, median of ${RUNS}):`);
+  if (floorKiB === null || cliKiB === null) {
+    console.log(`    skipped: ${GNU_TIME} is missing (Debian package "time")`);
+  } else {
+    console.log(
+      `    empty deno run ${floorKiB} KiB, invoke_ns -pmI -u x ${cliKiB} KiB = ${
+        ratio(cliKiB, floorKiB)
+      } (target <= 1.3x)`,
+    );
+  }
+
+  console.log(`(f) launch() RSS soak, ${SOAK_LAUNCHES} launches in one process (reported only):`);
+  printSoak(await soak(SOAK_LAUNCHES));
 }
 
 if (import.meta.main) {

@@ -6,6 +6,7 @@
 
 import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { ElfError } from "../jail/elf.ts";
+import { NotRegularFileError } from "../jail/regular.ts";
 import { RootPathError } from "../jail/rootpath.ts";
 import { buildJail, JailError, LAB_BINARIES } from "../jail/rootfs.ts";
 import { describeFileError } from "../jail/fserror.ts";
@@ -41,7 +42,10 @@ Exit status: 0 on success, 1 on failure, 2 for a usage error.
  * "internal error"), in the tool's words; null for anything else.
  */
 function jailFailure(error: unknown, subject?: string): string | null {
-  if (error instanceof JailError || error instanceof ElfError || error instanceof RootPathError) {
+  if (
+    error instanceof JailError || error instanceof ElfError || error instanceof RootPathError ||
+    error instanceof NotRegularFileError
+  ) {
     return error.message;
   }
   return describeFileError(error, subject);

@@ -108,7 +108,10 @@ export async function runNs(args: string[], program: string): Promise<number> {
   for (const operand of operands) {
     if (!/^\d+$/.test(operand)) throw new UsageError(`ns: '${operand}' is not a PID`);
   }
-  const pids: (number | "self")[] = operands.length ? operands.map(Number) : ["self"];
+  // Each PID as typed, for messages (a long one rounds as a number), and its value.
+  const pids: { pid: number | "self"; typed: string }[] = operands.length
+    ? operands.map((typed) => ({ pid: Number(typed), typed }))
+    : [{ pid: "self", typed: "self" }];
   const base = reference();
   const reports: {
     pid: number | "self";
@@ -116,7 +119,7 @@ export async function runNs(args: string[], program: string): Promise<number> {
     links?: LinkSummary[];
   }[] = [];
   let failed = false;
-  for (const pid of pids) {
+  for (const { pid, typed } of pids) {
     try {
       const entries = namespacesOf(pid);
       let links: LinkSummary[] | undefined;
@@ -140,7 +143,7 @@ export async function runNs(args: string[], program: string): Promise<number> {
           ? "no such process"
           : `${error.code}: ${error.description}${error.code === "EACCES" ? rootHint("it") : ""}`)
         : String(error);
-      writeErrorLine(`${program}: ns: ${pid}: ${why}`);
+      writeErrorLine(`${program}: ns: ${typed}: ${why}`);
     }
   }
   if (json) {

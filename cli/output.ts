@@ -11,9 +11,37 @@ function writeAllSync(stream: { writeSync(bytes: Uint8Array): number }, text: st
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-/** Writes `text` to stdout. */
+/** Standard output could not be written (ENOSPC, EIO): the message says so in one line. */
+export class OutputError extends Error {
+  /** Builds the error from what the write threw. */
+  constructor(line: string, cause: unknown) {
+    super(`standard output: ${line}`, { cause });
+    this.name = "OutputError";
+  }
+}
+
+/** Writes `text` to stdout; a failed write (but a broken pipe) throws an {@link OutputError}. */
 export function writeOut(text: string): void {
-  writeAllSync(Deno.stdout, text);
+  try {
+    writeAllSync(Deno.stdout, text);
+  } catch (error) {
+    const line = osErrorLine(error);
+    if (error instanceof Deno.errors.BrokenPipe || !line) throw error;
+    throw new OutputError(line, error);
+  }
+}
+
+/**
+ * One line for an operating-system error raised by a Deno API (an `Error`
+ * whose `code` is an errno name, e.g. ENOSPC, which has no class of its own
+ * in `Deno.errors`): `No space left on device: write '/x' (ENOSPC)`; null for
+ * anything else.
+ */
+export function osErrorLine(error: unknown): string | null {
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code)) return null;
+  return `${error.message.replace(/ \(os error \d+\)/, "")} (${code})`;
 }
 
 /**

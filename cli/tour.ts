@@ -3,10 +3,22 @@
  * type, one probe runs on the host and in a new namespace of that type, and
  * the two outputs are shown side by side with a sentence on what changed.
  * Works as root and rootless (then every namespace comes inside a user one).
+ *
+ * The tour leaves nothing behind, however it ends (SIGINT, SIGTERM, SIGHUP,
+ * even SIGKILL), because it makes nothing that could outlive it: no file, no
+ * directory, no IPC object on the host. A probe's output is caught in a memfd
+ * (an anonymous file that dies with its descriptors) put on the probe's
+ * stdout and stderr; the mount probe mounts its tmpfs over /tmp inside its
+ * own private mount namespace (the host's /tmp is never touched); the IPC
+ * probe makes its System V queue inside the new IPC namespace, which takes
+ * the queue with it when the probe ends. Probes die with the tour
+ * (PR_SET_PDEATHSIG). So nothing needs cleaning up on a signal, and nothing
+ * is ever opened by name in a directory someone else can write (/tmp).
  * @module
  */
 
-import { createMessageQueue, getuid, readFile, removeMessageQueue } from "../ffi/libc.ts";
+import { accessible, close, dup, dup2, getuid, memfdCreate, readFile, X_OK } from "../ffi/libc.ts";
+import { DEFAULT_PATH } from "../lib/env.ts";
 import { launch, type LaunchSpec } from "../lib/launch.ts";
 import { bold, dim } from "./colour.ts";
 import { UsageError } from "./getopt.ts";
@@ -47,8 +59,13 @@ function deepestCgroup(): { pattern: string; belowRoot: boolean } {
   return { pattern: `^${prefix}`, belowRoot: path(deepest) !== "/" };
 }
 
-function stops(scratch: string): Stop[] {
+const QUEUES = 'echo "message queues: $(tail -n +2 /proc/sysvipc/msg | wc -l)"; ' +
+  'tail -n +2 /proc/sysvipc/msg | while read -r key id rest; do echo "  key $key, id $id"; done';
+
+function stops(): Stop[] {
   const cgroup = deepestCgroup();
+  // The probes run with the default PATH (lib/env.ts).
+  const ipcmk = DEFAULT_PATH.split(":").some((dir) => accessible(`${dir}/ipcmk`, X_OK));
   const uid = getuid();
   return [
     {
@@ -73,20 +90,25 @@ function stops(scratch: string): Stop[] {
       option: "-m",
       nsFile: "mnt",
       spec: { mount: true },
-      probe: `mount -t tmpfs invoke-ns-tour ${scratch} && ` +
-        `echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"`,
-      hostProbe: `echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"`,
-      why: "A tmpfs mounted in a new mount namespace (propagation private) is not in the " +
-        "host's mount table: the host side was checked after the mount.",
+      probe: "mount -t tmpfs invoke-ns-tour /tmp && " +
+        'echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"',
+      hostProbe: 'echo "tour mounts: $(grep -c invoke-ns-tour /proc/self/mountinfo)"',
+      why: "A tmpfs mounted over /tmp in a new mount namespace (propagation private) is not " +
+        "in the host's mount table, and the host's /tmp is untouched: the host side was " +
+        "checked after the mount.",
     },
     {
       title: "IPC namespace: System V message queues",
       option: "-I",
       nsFile: "ipc",
       spec: { ipc: true },
-      probe: 'echo "message queues: $(tail -n +2 /proc/sysvipc/msg | wc -l)"',
-      why: "The tour created one System V message queue on the host; a new IPC namespace " +
-        "starts with none (the -i yes demo shows the same for POSIX queues).",
+      probe: ipcmk ? `ipcmk -Q > /dev/null; ${QUEUES}` : QUEUES,
+      hostProbe: QUEUES,
+      why: "Inside, the probe made a System V message queue (ipcmk -Q): the new IPC " +
+        "namespace sees only that one, the host never sees it, and it went with the " +
+        "namespace when the probe ended (the -i yes demo shows the same for POSIX queues).",
+      nothingToSee: ipcmk ? undefined : "ipcmk (util-linux) is not installed, so no queue " +
+        "was made inside to show; a new IPC namespace starts with none of the host's.",
     },
     {
       title: "network namespace: interfaces",
@@ -131,20 +153,28 @@ function stops(scratch: string): Stop[] {
 
 /**
  * Runs `script` with `spec`, then prints the identity of namespace `nsFile`;
- * returns what it printed (stdout and stderr, through the file `out`).
+ * returns what it printed (stdout and stderr, caught in a memfd that is the
+ * probe's fds 1 and 2 while it runs: no file anywhere, see the module docs).
  */
-async function probe(
-  spec: Partial<LaunchSpec>,
-  script: string,
-  nsFile: string,
-  out: string,
-): Promise<string[]> {
-  await Deno.writeTextFile(out, "");
-  await launch({
-    ...spec,
-    command: ["sh", "-c", `exec > ${out} 2>&1; ${script}; readlink /proc/self/ns/${nsFile}`],
-  });
-  return (await Deno.readTextFile(out)).trimEnd().split("\n");
+async function probe(spec: Partial<LaunchSpec>, script: string, nsFile: string): Promise<string[]> {
+  const capture = memfdCreate("invoke_ns_tour");
+  const saved = [dup(1), dup(2)];
+  try {
+    dup2(capture, 1);
+    dup2(capture, 2);
+    try {
+      await launch({
+        ...spec,
+        command: ["sh", "-c", `${script}; readlink /proc/self/ns/${nsFile}`],
+      });
+    } finally {
+      dup2(saved[0], 1);
+      dup2(saved[1], 2);
+    }
+    return readFile(`/proc/self/fd/${capture}`).trimEnd().split("\n");
+  } finally {
+    for (const fd of [capture, ...saved]) close(fd);
+  }
 }
 
 function sideBySide(left: string[], right: string[]): string {
@@ -196,36 +226,26 @@ export async function runTour(args: string[], program: string): Promise<number> 
     return 0;
   }
   if (args.length) throw new UsageError("tour: takes no arguments");
-  const scratch = await Deno.makeTempDir({ prefix: "invoke_ns_tour_" });
-  await Deno.chmod(scratch, 0o777);
-  const out = `${scratch}.out`;
-  const queue = createMessageQueue();
   let same = 0;
-  try {
+  writeOut(
+    `A tour of Linux namespaces with ${program}: each probe runs on the host and in a new\n` +
+      "namespace of one type; the last line of each side is the namespace's identity.\n" +
+      (getuid() === 0
+        ? ""
+        : "You are not root: each new namespace comes inside a new user namespace.\n"),
+  );
+  for (const stop of stops()) {
+    const inside = await probe(stop.spec, stop.probe, stop.nsFile);
+    const host = await probe({}, stop.hostProbe ?? stop.probe, stop.nsFile);
+    // The last line is the namespace's identity, which differs by construction.
+    const identical = host.slice(0, -1).join("\n") === inside.slice(0, -1).join("\n");
+    if (identical && !stop.nothingToSee) same++;
+    const sentence = !identical ? stop.why : stop.nothingToSee ?? "(no difference seen!)";
     writeOut(
-      `A tour of Linux namespaces with ${program}: each probe runs on the host and in a new\n` +
-        "namespace of one type; the last line of each side is the namespace's identity.\n" +
-        (getuid() === 0
-          ? ""
-          : "You are not root: each new namespace comes inside a new user namespace.\n"),
+      `\n${bold(`== ${stop.title}`)} ${dim(`(${program} ${stop.option})`)}\n` +
+        sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
+        `\n${wrap(sentence)}\n`,
     );
-    for (const stop of stops(scratch)) {
-      const inside = await probe(stop.spec, stop.probe, stop.nsFile, out);
-      const host = await probe({}, stop.hostProbe ?? stop.probe, stop.nsFile, out);
-      // The last line is the namespace's identity, which differs by construction.
-      const identical = host.slice(0, -1).join("\n") === inside.slice(0, -1).join("\n");
-      if (identical && !stop.nothingToSee) same++;
-      const sentence = !identical ? stop.why : stop.nothingToSee ?? "(no difference seen!)";
-      writeOut(
-        `\n${bold(`== ${stop.title}`)} ${dim(`(${program} ${stop.option})`)}\n` +
-          sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
-          `\n${wrap(sentence)}\n`,
-      );
-    }
-  } finally {
-    removeMessageQueue(queue);
-    await Deno.remove(out).catch(() => {});
-    await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
   writeOut(
     `\nNext: run a shell in a container of your own, e.g.\n  ${program} -vpmu calculus bash\n`,

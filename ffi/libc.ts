@@ -8,6 +8,7 @@
  */
 
 import { Errno, SyscallError } from "./errors.ts";
+import { SIGNAL_MAX, SIGNALS } from "./constants.ts";
 
 /** The libc functions the tool calls, in one table. */
 const SYMBOLS = {
@@ -111,8 +112,7 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
-  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  execve: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
@@ -128,6 +128,10 @@ const SYMBOLS = {
     parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
     result: "i64",
   },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  syscall_bb: { name: "syscall", parameters: ["i64", "buffer", "buffer", "i64"], result: "i64" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -188,20 +192,6 @@ export function offHeap(size: number): Uint8Array<ArrayBuffer> {
 /** The address of a buffer as a bigint (0n for an empty one). */
 export function addressOf(buffer: Uint8Array<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-}
-
-/**
- * A NULL-terminated `char *[]` for `strings`, for execve's argv and envp.
- * The returned `keep` array holds the strings alive as long as the vector.
- */
-export function cstrVector(
-  strings: string[],
-): { vector: Uint8Array<ArrayBuffer>; keep: unknown[] } {
-  const keep = strings.map(cstr);
-  const vector = offHeap(8 * (keep.length + 1));
-  const slots = new BigUint64Array(vector.buffer);
-  keep.forEach((s, i) => (slots[i] = addressOf(s)));
-  return { vector, keep: [...keep, vector] };
 }
 
 const errnoPointer = libc.__errno_location();
@@ -334,11 +324,6 @@ export function accessible(path: string, mode: number): boolean {
 /** open(2); returns the new fd. */
 export function open(path: string, flags: number, mode = 0): number {
   return check("open", libc.open(cstr(path), flags, mode), path);
-}
-
-/** dup2(2): makes `target` a copy of `fd`. */
-export function dup2(fd: number, target: number): void {
-  check("dup2", libc.dup2(fd, target));
 }
 
 /** close(2). */
@@ -513,8 +498,8 @@ const SYS_pivot_root = 155n;
 
 /** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
 export function pivotRoot(newRoot: string, putOld: string): void {
-  const [a, b] = [cstr(newRoot), cstr(putOld)];
-  const result = libc.syscall3(SYS_pivot_root, addressOf(a), addressOf(b), 0n);
+  // Buffers passed as arguments, not through addressOf: see StringArena in ffi/clone.ts.
+  const result = libc.syscall_bb(SYS_pivot_root, cstr(newRoot), cstr(putOld), 0n);
   if (result === -1n) throw lastError("pivot_root", newRoot);
 }
 
@@ -1043,12 +1028,10 @@ export function setXattr(path: string, name: string, value: string): void {
   check("setxattr", libc.setxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0), path);
 }
 
-const ENODATA = 61, ENOTSUP = 95;
-
 /** Whether the open file `fd` has the extended attribute `name` (false where none are supported). */
 export function hasXattr(fd: number, name: string): boolean {
   if (Number(libc.fgetxattr(fd, cstr(name), null, 0n)) >= 0) return true;
-  if (errno() === ENODATA || errno() === ENOTSUP) return false;
+  if (errno() === Errno.ENODATA || errno() === Errno.EOPNOTSUPP) return false;
   throw lastError("fgetxattr", name);
 }
 
@@ -1068,4 +1051,61 @@ export function openResolved(dirfd: number, path: string, flags: number, resolve
   view.setBigUint64(0, BigInt(flags | O_CLOEXEC), true);
   view.setBigUint64(16, resolve, true);
   return syscall("openat2", path, SYS_openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
+}
+
+/** memfd_create(2) flag. */
+export const MFD_CLOEXEC = 1;
+
+/** memfd_create(2): an anonymous file that lives only as long as its descriptors. */
+export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
+  return check("memfd_create", libc.memfd_create(cstr(name), flags), name);
+}
+
+/** dup(2): a new descriptor for the open file `fd`. */
+export function dup(fd: number): number {
+  return check("dup", libc.dup(fd));
+}
+
+/** dup2(2): makes `newFd` a copy of `oldFd` (closing what `newFd` was). */
+export function dup2(oldFd: number, newFd: number): void {
+  check("dup2", libc.dup2(oldFd, newFd));
+}
+
+/** A `struct kernel_sigaction` whose handler is SIG_IGN (1), no flags, empty mask. */
+const ignoreAction = offHeap(32);
+ignoreAction[0] = 1;
+
+/** Sets `signal` to SIG_IGN with the raw rt_sigaction call, as {@link resetSignal}. */
+export function ignoreSignal(signal: number): void {
+  libc.syscall4(SYS_rt_sigaction, BigInt(signal), ignoreAction, null, 8n);
+}
+
+/**
+ * The signals this process's caller left ignored (`nohup` ignores SIGHUP),
+ * which the command must keep ignoring and the tool must not forward. Read
+ * from /proc/self/status (SigIgn) when this module is first evaluated, which
+ * is before any of the tool's code runs (every entry point imports it) and so
+ * before a signal listener changes a disposition. Deno itself ignores SIGPIPE
+ * before any JavaScript runs, so whether the caller did is unknowable: SIGPIPE
+ * is left out (the command gets its default back). Empty when /proc cannot be
+ * read.
+ */
+const ignoredByCaller: ReadonlySet<number> = (() => {
+  try {
+    const field = readFile("/proc/self/status").match(/^SigIgn:\s+([0-9a-f]+)$/m);
+    if (!field) return new Set<number>();
+    const mask = BigInt(`0x${field[1]}`);
+    const signals = new Set<number>();
+    for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
+      if (signal !== SIGNALS.SIGPIPE && (mask >> BigInt(signal - 1)) & 1n) signals.add(signal);
+    }
+    return signals;
+  } catch {
+    return new Set<number>();
+  }
+})();
+
+/** The signals the caller left ignored when this process started (see above). */
+export function signalsIgnoredByCaller(): ReadonlySet<number> {
+  return ignoredByCaller;
 }

@@ -23,6 +23,7 @@ import { posix } from "node:path";
 import { copyIntoRoot, type CopyOutcome } from "./copy.ts";
 import { ElfError } from "./elf.ts";
 import { describeFileError } from "./fserror.ts";
+import { NotRegularFileError } from "./regular.ts";
 import { resolveDependencies } from "./resolve.ts";
 
 const LD_SO_CACHE = "/etc/ld.so.cache";
@@ -94,9 +95,15 @@ export async function binlibdepcpMain(
   };
 
   const binaryPath = posix.resolve(binary);
+  const dependencies = await libraryPaths(binaryPath, posix.basename(prog));
+  if ("refused" in dependencies) {
+    await err(`${dependencies.refused} ...... aborting\n`);
+    return 1;
+  }
   await out("Copying ...\n\n");
   await copyRow(posix.basename(binary), binaryPath);
-  const libraries = await libraryPaths(binaryPath, err, posix.basename(prog));
+  if (dependencies.said) await err(dependencies.said);
+  const libraries = dependencies.paths;
   for (const library of libraries) await copyRow(posix.basename(library), library);
   if (libraries.length > 0 && await isFile(LD_SO_CACHE)) {
     await copyRow(posix.basename(LD_SO_CACHE), LD_SO_CACHE);
@@ -156,23 +163,29 @@ async function targetProblem(target: string): Promise<string | null> {
 
 /**
  * The libraries the loader opens for `binary`, in ldd's order; none for
- * static or non-ELF files. What the script's ldd said on stderr about such
- * files is said too: "not a dynamic executable" for a script or a classic
+ * static or non-ELF files, with what the script's ldd said on stderr about
+ * such files (`said`): "not a dynamic executable" for a script or a classic
  * static binary, and for a damaged ELF file one line with what is wrong.
+ * `refused` when the binary needs something that is not a regular file (a
+ * FIFO, a device: the loader would block or worse): nothing is copied then.
  */
 async function libraryPaths(
   binary: string,
-  err: (text: string) => Promise<void>,
   prog: string,
-): Promise<string[]> {
+): Promise<{ paths: string[]; said?: string } | { refused: string }> {
   try {
     const closure = await resolveDependencies(binary);
-    if (closure.isStatic && !closure.elf.hasDynamic) await err(NOT_DYNAMIC);
-    return closure.objects.map((object) => object.path);
+    const special = closure.skipped.find((entry) => entry.notRegular);
+    if (special) return { refused: `${binary}: needs ${special.path}: ${special.reason}` };
+    const said = closure.isStatic && !closure.elf.hasDynamic ? NOT_DYNAMIC : undefined;
+    return { paths: closure.objects.map((object) => object.path), said };
   } catch (error) {
     if (!(error instanceof ElfError)) throw error;
-    await err(error.reason === "not an ELF file" ? NOT_DYNAMIC : `${prog}: ${error.message}\n`);
-    return [];
+    if (error.cause instanceof NotRegularFileError) return { refused: error.message };
+    return {
+      paths: [],
+      said: error.reason === "not an ELF file" ? NOT_DYNAMIC : `${prog}: ${error.message}\n`,
+    };
   }
 }
 

@@ -14,6 +14,7 @@
  */
 
 import { posix } from "node:path";
+import { openRegularFile } from "./regular.ts";
 import { resolveInRoot, RootPathError } from "./rootpath.ts";
 import { MAX_SYMLINKS } from "../ffi/constants.ts";
 
@@ -132,13 +133,23 @@ async function replaceWithCopy(
   const temporary = temporaryName(destination);
   const output = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
   try {
-    const input = await Deno.open(source, { read: true });
-    await input.readable.pipeTo(output.writable);
+    // A regular file only (a FIFO swapped in meanwhile would block a plain open).
+    using input = openRegularFile(source);
+    const chunk = new Uint8Array(64 * 1024);
+    for (let position = 0;;) {
+      const count = input.readAt(chunk, position);
+      if (count === 0) break;
+      for (let written = 0; written < count;) {
+        written += await output.write(chunk.subarray(written, count));
+      }
+      position += count;
+    }
+    output.close();
   } catch (error) {
     try {
       output.close();
     } catch {
-      // Already closed by the failed stream.
+      // Already closed.
     }
     await Deno.remove(temporary).catch(() => {});
     throw error;

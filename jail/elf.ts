@@ -12,6 +12,8 @@
  * @module
  */
 
+import { NotRegularFileError, openRegularFile, type RegularFile } from "./regular.ts";
+
 /** e_ident[EI_CLASS] value for 32-bit objects. */
 export const ELFCLASS32 = 1;
 /** e_ident[EI_CLASS] value for 64-bit objects. */
@@ -140,20 +142,26 @@ class BufferSource implements ByteSource {
  */
 class FileSource implements ByteSource {
   private constructor(
-    private readonly file: Deno.FsFile,
+    private readonly file: RegularFile,
     private readonly path: string,
     readonly size: number,
     private readonly head: Uint8Array,
   ) {}
 
-  /** Opens `path`, reads its first page. */
+  /** Opens `path` (a regular file only: never a FIFO or a device), reads its first page. */
   static open(path: string): FileSource {
-    const file = Deno.openSync(path, { read: true });
+    let file: RegularFile;
     try {
-      const stat = file.statSync();
-      if (!stat.isFile) throw new ElfError(path, "not a regular file");
-      const head = readFully(file, Math.min(stat.size, HEAD_BYTES), path);
-      return new FileSource(file, path, stat.size, head);
+      file = openRegularFile(path);
+    } catch (error) {
+      if (error instanceof NotRegularFileError) {
+        throw new ElfError(path, error.reason, { cause: error });
+      }
+      throw error;
+    }
+    try {
+      const head = readFully(file, 0, Math.min(file.size, HEAD_BYTES), path);
+      return new FileSource(file, path, file.size, head);
     } catch (error) {
       file.close();
       throw error;
@@ -162,8 +170,7 @@ class FileSource implements ByteSource {
 
   read(offset: number, length: number): Uint8Array {
     if (offset + length <= this.head.length) return this.head.subarray(offset, offset + length);
-    this.file.seekSync(offset, Deno.SeekMode.Start);
-    return readFully(this.file, length, this.path);
+    return readFully(this.file, offset, length, this.path);
   }
 
   close(): void {
@@ -171,13 +178,13 @@ class FileSource implements ByteSource {
   }
 }
 
-/** Reads exactly `length` bytes from the current position; a short file is an ElfError. */
-function readFully(file: Deno.FsFile, length: number, path: string): Uint8Array {
+/** Reads exactly `length` bytes at `offset`; a short file is an ElfError. */
+function readFully(file: RegularFile, offset: number, length: number, path: string): Uint8Array {
   const buffer = new Uint8Array(length);
   let filled = 0;
   while (filled < length) {
-    const count = file.readSync(buffer.subarray(filled));
-    if (count === null || count === 0) throw new ElfError(path, "file changed while reading");
+    const count = file.readAt(buffer.subarray(filled), offset + filled);
+    if (count === 0) throw new ElfError(path, "file changed while reading");
     filled += count;
   }
   return buffer;

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { NotRegularFileError, openRegularFile } from "./regular.ts";
+
 import {
   type ElfInfo,
   EM_AARCH64,
@@ -144,12 +146,17 @@ function indexByName(entries: readonly LdCacheEntry[]): Map<string, LdCacheEntry
 export function readLdCache(path: string): LdCache {
   let bytes: Uint8Array;
   try {
-    const stat = Deno.statSync(path);
-    if (!stat.isFile) throw new LdCacheError(path, "not a regular file");
-    if (stat.size > MAX_CACHE_BYTES) throw new LdCacheError(path, "implausibly large cache");
-    bytes = Deno.readFileSync(path);
+    using file = openRegularFile(path); // never a FIFO or a device: see jail/regular.ts
+    if (file.size > MAX_CACHE_BYTES) throw new LdCacheError(path, "implausibly large cache");
+    bytes = new Uint8Array(file.size);
+    for (let filled = 0; filled < bytes.length;) {
+      const count = file.readAt(bytes.subarray(filled), filled);
+      if (count === 0) throw new LdCacheError(path, "file changed while reading");
+      filled += count;
+    }
   } catch (error) {
     if (error instanceof LdCacheError) throw error;
+    if (error instanceof NotRegularFileError) throw new LdCacheError(path, error.reason);
     const reason = error instanceof Error ? error.message : String(error);
     throw new LdCacheError(path, `cannot read: ${reason}`, { cause: error });
   }

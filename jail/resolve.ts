@@ -50,6 +50,7 @@ import {
   readElf,
 } from "./elf.ts";
 import { cacheFlagsFor, LdCache, LdCacheError, readLdCache } from "./ldcache.ts";
+import { NotRegularFileError } from "./regular.ts";
 import { realPathInRoot, resolveInRoot, symlinkChain, type SymlinkHop } from "./rootpath.ts";
 
 export type { SymlinkHop } from "./rootpath.ts";
@@ -98,6 +99,11 @@ export interface SkippedCandidate {
   path: string;
   /** E.g. "wrong ELF class" or the ElfError reason. */
   reason: string;
+  /**
+   * Set when the candidate is not a regular file (a FIFO, a device, a socket):
+   * the loader would block or worse opening it, so tools refuse the binary.
+   */
+  notRegular?: boolean;
 }
 
 /** The full dependency closure of one file. */
@@ -146,6 +152,7 @@ export interface ResolveOptions {
 export class ResolverCache {
   private readonly elves = new Map<string, ElfInfo | ElfError>();
   private readonly fileIds = new Map<string, string | null>();
+  private readonly special = new Set<string>();
   private readonly dirs = new Map<string, boolean>();
   private readonly ldCaches = new Map<string, LdCache | LdCacheError | null>();
   private readonly chains = new Map<string, { hops: SymlinkHop[]; end: string }>();
@@ -168,11 +175,20 @@ export class ResolverCache {
     return memo(this.fileIds, hostPath, () => {
       try {
         const info = Deno.statSync(hostPath);
+        if (!info.isFile && !info.isDirectory) this.special.add(hostPath);
         return info.isFile ? `${info.dev}:${info.ino}` : null;
       } catch {
         return null;
       }
     });
+  }
+
+  /**
+   * Whether a host path {@link fileId} was asked about exists but is neither
+   * a regular file nor a directory (a FIFO, a device, a socket).
+   */
+  isSpecial(hostPath: string): boolean {
+    return this.special.has(hostPath);
   }
 
   /** Whether a host path is a directory (symlinks followed). */
@@ -418,6 +434,9 @@ class Resolver {
     const elf = this.context.cache.elf(host);
     if (elf instanceof ElfError) {
       missing.push({ name: interpreterPath, neededBy: main.path });
+      if (elf.cause instanceof NotRegularFileError) {
+        this.context.skipped.push({ path: interpreterPath, reason: elf.reason, notRegular: true });
+      }
       return null;
     }
     return this.addObject(
@@ -547,7 +566,14 @@ class Resolver {
     const full = absolute(cwd, path);
     const host = resolveInRoot(root, full);
     const fileId = cache.fileId(host);
-    if (fileId === null) return null;
+    if (fileId === null) {
+      if (cache.isSpecial(host) && !skipped.some((entry) => entry.path === full)) {
+        const special = cache.elf(host); // says what it is, without opening it
+        const reason = special instanceof ElfError ? special.reason : "not a regular file";
+        skipped.push({ path: full, reason, notRegular: true });
+      }
+      return null;
+    }
     const elf = cache.elf(host);
     let reason: string | null = null;
     if (elf instanceof ElfError) reason = elf.reason;

@@ -11,6 +11,7 @@ import { DEFAULT_PATH } from "../lib/env.ts";
 import { copyIntoRoot, safeMkdirp } from "./copy.ts";
 import { resolveDependencies, ResolverCache } from "./resolve.ts";
 import { resolveInRoot } from "./rootpath.ts";
+import { openRegularFile } from "./regular.ts";
 
 /** The lab's binaries (step 8): what `invoke_ns jail DIR` copies by default. */
 export const LAB_BINARIES = ["env", "bash", "ps", "ls", "top"];
@@ -81,13 +82,17 @@ export interface JailOptions {
 /** The host path of a binary given by name (looked up on PATH) or by path. */
 export function findBinary(name: string): string {
   const candidates = name.includes("/") ? [name] : SEARCH_PATH.map((dir) => `${dir}/${name}`);
+  let special: string | undefined;
   for (const candidate of candidates) {
     try {
-      if (Deno.statSync(candidate).isFile) return posix.resolve(candidate);
+      const info = Deno.statSync(candidate);
+      if (info.isFile) return posix.resolve(candidate);
+      if (!info.isDirectory) special ??= candidate;
     } catch {
       // not here
     }
   }
+  if (special) throw new JailError(`${special}: a FIFO, device or socket, not a regular file`);
   throw new JailError(`${name}: not found${name.includes("/") ? "" : " on PATH"}`);
 }
 
@@ -103,8 +108,8 @@ function withInterpreters(path: string, depth = 0): { path: string; script: bool
   const head = new Uint8Array(256);
   let length = 0;
   try {
-    using file = Deno.openSync(path);
-    length = file.readSync(head) ?? 0;
+    using file = openRegularFile(path); // never a FIFO or a device: see jail/regular.ts
+    length = file.readAt(head, 0);
   } catch {
     return [{ path, script: false }]; // unreadable: the ELF reader says why
   }
@@ -238,6 +243,8 @@ export async function buildJail(
     files.add(binary);
     if (scripts.has(binary)) continue; // its interpreter is among hostBinaries
     const closure = await resolveDependencies(binary, { cache });
+    const special = closure.skipped.find((entry) => entry.notRegular);
+    if (special) throw new JailError(`${binary}: needs ${special.path}: ${special.reason}`);
     if (closure.missing.length) {
       const names = closure.missing.map((lib) => lib.name).join(", ");
       throw new JailError(`${binary}: needs libraries that cannot be found: ${names}`);

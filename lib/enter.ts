@@ -107,8 +107,11 @@ function openOrExplain(path: string, what: string, flags = O_RDONLY | O_CLOEXEC)
   }
 }
 
-/** Opens the namespaces to join for a PID target; also notes what was skipped. */
-function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
+/**
+ * Opens the namespaces to join for a PID target (`shown` as the caller gave
+ * it: a long one rounds as a number); also notes what was skipped.
+ */
+function openProcessNamespaces(pid: number, shown: string, spec: EnterSpec): Join[] {
   const wanted = spec.namespaces;
   let theirs;
   try {
@@ -118,8 +121,8 @@ function openProcessNamespaces(pid: number, spec: EnterSpec): Join[] {
     const hint = error.code === "EACCES" && getuid() !== 0 ? "; it is not yours: run as root" : "";
     throw cannot(
       error.code === "ENOENT"
-        ? `no such process: ${pid}`
-        : `process ${pid}: cannot read its namespaces (${error.code}: ${error.description})${hint}`,
+        ? `no such process: ${shown}`
+        : `process ${shown}: cannot read its namespaces (${error.code}: ${error.description})${hint}`,
       error,
     );
   }
@@ -212,7 +215,7 @@ function joinNamespace(type: NamespaceType, fd: number): void {
 export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
   const pid = typeof target === "number" || /^\d+$/.test(target) ? Number(target) : null;
   const probe = pid !== null
-    ? openProcessNamespaces(pid, spec)
+    ? openProcessNamespaces(pid, String(target), spec)
     : [openNamespaceFile(String(target))].filter((join) => join !== null);
   const rootless = getuid() !== 0;
   // Learn the joins (and the owning user namespace) from these fds, then let

@@ -10,13 +10,21 @@
  * The child does its part before it execs, while the parent is suspended. The
  * parent's receiving step runs in the child too, right after the send (on the
  * parent's descriptor and memory, which the child shares): so the parent's
- * lines come out before the command's output, never in the middle of it. The
- * queue is removed on every exit path: the child unlinks its name as soon as
- * it has opened it, so from then on the queue lives only as long as the
- * descriptors and cannot outlive even a parent killed with SIGKILL while the
- * child waits at the prompt; the parent closes and unlinks its side as soon
- * as the child has exec'd, and says so (with `-v`) once the command has
- * ended, as the seed did.
+ * lines come out before the command's output, never in the middle of it.
+ *
+ * Each run owns its queue for its whole life, and removes only the name it
+ * created. The parent creates the name exclusively (a concurrent run using
+ * the same name is refused with EEXIST until the name is free again). With
+ * `-i no` the child checks that the queue it opened by name is the parent's
+ * (same inode: nothing replaced it), then unlinks the name at once: from then
+ * on the queue lives only as long as the descriptors, so it cannot outlive
+ * even a parent killed with SIGKILL while the child waits at the prompt, and
+ * the name is free for the next run. The parent unlinks the name only when
+ * the child did not (`-i yes`, where the child cannot see it, or a setup step
+ * that failed first): the name is still the one it created, because no run
+ * removes a name it did not create. The parent closes its side as soon as the
+ * child has exec'd, and says so (with `-v`) once the command has ended, as
+ * the seed did.
  * @module
  */
 
@@ -24,6 +32,7 @@ import { CLONE, signalName, SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
   close,
+  inodeOf,
   mqClose,
   mqGetattr,
   mqOpen,
@@ -65,20 +74,40 @@ export interface QueueDemo {
   readonly name: string;
   /** The parent's descriptor. */
   queue: number | null;
+  /** The queue's inode (in the parent's mqueue filesystem), to recognise it by. */
+  readonly inode: number;
+  /** Whether the child is in a new IPC namespace (`-i yes`), where the name does not exist. */
+  readonly newNamespace: boolean;
+  /**
+   * Set by the child once the name is no longer this run's to remove: it
+   * unlinked it, or found it gone or replaced (the parent must not unlink it, then).
+   */
+  released: boolean;
   /** Set by the child when its message was sent. */
   sent: boolean;
   /** Set by the child when it could not open the queue. */
   openError?: SyscallError;
 }
 
-/** Parent step: creates the queue (exclusively: an existing one is an error). */
-export function openDemoQueue(name: string, report: Reporter): QueueDemo {
+/**
+ * Parent step: creates the queue (exclusively: an existing one is an error);
+ * `newNamespace` tells whether the child will be in a new IPC namespace.
+ */
+export function openDemoQueue(name: string, newNamespace: boolean, report: Reporter): QueueDemo {
   const queue = mqOpen(name, O_CREAT | O_EXCL | O_RDWR, {
     maxMessages: 10,
     messageSize: MESSAGE_MAX + 1,
   });
+  let inode: number;
+  try {
+    inode = inodeOf(queue);
+  } catch (error) {
+    mqClose(queue);
+    mqUnlink(name);
+    throw error;
+  }
   report.parent(`opening message queue ${name}`);
-  return { name, queue, sent: false };
+  return { name, queue, inode, newNamespace, released: false, sent: false };
 }
 
 const INTERRUPTS = [SIGNALS.SIGINT, SIGNALS.SIGQUIT, SIGNALS.SIGTERM, SIGNALS.SIGHUP];
@@ -126,6 +155,12 @@ export function sendFromChild(demo: QueueDemo, report: Reporter): void {
     queue = mqOpen(demo.name, O_WRONLY);
   } catch (error) {
     if (!(error instanceof SyscallError)) throw error;
+    // In the parent's namespace the name is this run's until the child unlinks it:
+    // any failure there is a real one, not the demo's point (ENOENT: someone removed it).
+    if (!demo.newNamespace) {
+      if (error.errno === Errno.ENOENT) demo.released = true;
+      throw error;
+    }
     demo.openError = error;
     const why = error.errno === Errno.ENOENT
       ? ": the queue is in the parent's IPC namespace, not in this new one"
@@ -133,8 +168,15 @@ export function sendFromChild(demo: QueueDemo, report: Reporter): void {
     report.print(` Child: mq_open: ${error.message.replace(/^mq_open: /, "")}${why}\n`);
     return;
   }
-  mqUnlink(demo.name);
   try {
+    if (!demo.newNamespace) {
+      if (inodeOf(queue) !== demo.inode) {
+        demo.released = true;
+        throw new ChildSetupError("mq", `${demo.name}: replaced by another process meanwhile`);
+      }
+      mqUnlink(demo.name);
+      demo.released = true;
+    }
     const size = mqGetattr(queue).messageSize;
     report.print(
       `\n     Child: enter a message to send to the parent process (MAX ${MESSAGE_MAX} chars)\n` +
@@ -182,12 +224,16 @@ export function receiveInParent(demo: QueueDemo, report: Reporter): void {
   );
 }
 
-/** Parent step, as soon as the child has exec'd: closes and removes the queue; safe to repeat. */
+/**
+ * Parent step, as soon as the child has exec'd: closes the queue and removes
+ * its name unless the child already did (see the module's docs); safe to repeat.
+ */
 export function removeDemoQueue(demo: QueueDemo): void {
   if (demo.queue === null) return;
   mqClose(demo.queue);
   demo.queue = null;
-  mqUnlink(demo.name); // already gone when the child opened it: see the module's docs
+  if (!demo.released) mqUnlink(demo.name);
+  demo.released = true;
 }
 
 /** The seed's last lines about the queue (with `-v`), once the command has ended. */

@@ -444,7 +444,7 @@ export function planLaunch(
       why: "the seed's demo queue, made in the tool's IPC namespace",
       run: () => {
         try {
-          state.demo = openDemoQueue(name, report);
+          state.demo = openDemoQueue(name, Boolean(spec.ipc), report);
         } catch (error) {
           if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
           const hint = name === DEMO_QUEUE ? " with --mq-name" : "";

@@ -17,6 +17,7 @@ import {
   kill,
   raiseAmbientCapabilities,
   restoreSignalAction,
+  signalsIgnoredByCaller,
   waitForExit,
 } from "../ffi/libc.ts";
 import type { Plan } from "./plan.ts";
@@ -187,7 +188,11 @@ function cloneForPlan(
   // The demo's child may wait at its prompt for long, with the parent
   // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
   // end the tool at once (and the child with it, PR_SET_PDEATHSIG).
-  return withDefaultActions(plan.interruptibleSetup ? STOP_SIGNALS : [], () => {
+  // (a signal the caller left ignored stays so: nohup)
+  const stoppable = plan.interruptibleSetup
+    ? STOP_SIGNALS.filter((signal) => !signalsIgnoredByCaller().has(signal))
+    : [];
+  return withDefaultActions(stoppable, () => {
     try {
       return cloneChild({
         namespaces: plan.cloneFlags,

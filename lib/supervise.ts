@@ -7,7 +7,16 @@
 
 import type { ChildFailure, CloneOutcome } from "../ffi/clone.ts";
 import { signalName, SIGNALS } from "../ffi/constants.ts";
-import { F_GETFL, F_SETFL, fcntl, kill, O_NONBLOCK, waitForExit } from "../ffi/libc.ts";
+import {
+  F_GETFL,
+  F_SETFL,
+  fcntl,
+  ignoreSignal,
+  kill,
+  O_NONBLOCK,
+  signalsIgnoredByCaller,
+  waitForExit,
+} from "../ffi/libc.ts";
 
 /**
  * How the command ended.
@@ -104,13 +113,23 @@ export class SignalForwarder {
     this.#stopTimeoutMs = stopTimeoutMs;
     const ignore = () => {};
     const forward = (name: "SIGTERM" | "SIGHUP") => () => this.#send(SIGNALS[name]);
-    this.#listeners = [
+    // A signal the caller left ignored (`nohup`: SIGHUP) stays ignored, by the
+    // tool too: it is neither caught nor forwarded (and the child keeps it ignored).
+    const ignoredByCaller = signalsIgnoredByCaller();
+    const listeners: [Deno.Signal, () => void][] = [
       ["SIGINT", ignore],
       ["SIGQUIT", ignore],
       ["SIGTERM", forward("SIGTERM")],
       ["SIGHUP", forward("SIGHUP")],
     ];
+    this.#listeners = listeners.filter(([signal]) => !ignoredByCaller.has(SIGNALS[signal]));
     for (const [signal, listener] of this.#listeners) Deno.addSignalListener(signal, listener);
+    // Deno installs its handler for SIGHUP, SIGINT and SIGTERM together as soon as
+    // any listener is added (measured in /proc/self/status SigCgt), and then dies of
+    // a signal nobody listens to: put the caller's SIG_IGN back on those.
+    for (const [signal] of listeners) {
+      if (ignoredByCaller.has(SIGNALS[signal])) ignoreSignal(SIGNALS[signal]);
+    }
   }
 
   /** The child exists: deliver what was held. */

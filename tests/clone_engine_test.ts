@@ -32,3 +32,35 @@ privilegedTest(
     assert.deepEqual(seen, { pid: 1 }, "the setup ran as PID 1 and the call succeeded");
   },
 );
+
+Deno.test("engine: argv and envp of any size reach the command intact, launch after launch", async () => {
+  // The engine writes them into one reused buffer that grows on demand (ffi/clone.ts).
+  const dir = await Deno.makeTempDir({ prefix: "invoke_ns_engine_" });
+  try {
+    for (const size of [10, 40_000, 10, 60_000, 5]) {
+      const word = "é".repeat(size); // 2 bytes a character in UTF-8
+      const outcome = cloneChild({
+        namespaces: 0,
+        setup: () => {},
+        exec: {
+          command: "sh",
+          argv: [
+            "sh",
+            "-c",
+            `printf %s "$1" > ${dir}/argv; printf %s "$BIG" > ${dir}/env`,
+            "sh",
+            word,
+          ],
+          env: [`BIG=${word}`, "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8"],
+        },
+      });
+      assert.equal(outcome.failure, undefined);
+      const status = await waitForExit(outcome.pid);
+      assert.equal(status.exited && status.code, 0);
+      assert.equal(Deno.readTextFileSync(`${dir}/argv`), word, `argv of ${size}`);
+      assert.equal(Deno.readTextFileSync(`${dir}/env`), word, `env of ${size}`);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

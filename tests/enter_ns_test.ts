@@ -4,10 +4,13 @@
 import assert from "node:assert/strict";
 import { enter, namespacesOf } from "../mod.ts";
 import {
+  childrenOf,
   cliCommand,
   cliCommandAs,
+  mountTable,
   NOBODY,
   privilegedTest,
+  readableSources,
   runCli,
   withTempDir,
 } from "./helpers.ts";
@@ -203,6 +206,9 @@ Deno.test("enter and ns: bad targets give one line and the documented status", a
     [["enter", "-x", "1"], 2, /invalid option -- 'x'/],
     [["ns", "abc"], 2, /'abc' is not a PID/],
     [["ns", "999999999"], 1, /999999999: no such process/],
+    // echoed as typed, not as the rounded number (1e20 prints as 100000000000000000000)
+    [["ns", "99999999999999999999"], 1, /: 99999999999999999999: no such process$/],
+    [["enter", "99999999999999999999", "true"], 125, /no such process: 99999999999999999999$/],
   ];
   for (const [args, code, pattern] of cases) {
     const ran = await runCli(args);
@@ -248,7 +254,144 @@ privilegedTest(
       });
       assert.match(ran.stdout, /my PID is 1$/m);
       assert.match(ran.stdout, /tour mounts: 0\s+tour mounts: 1/);
-      assert.match(ran.stdout, /message queues: [1-9]\d*\s+message queues: 0/);
+      assert.match(ran.stdout, /message queues: \d+\s+message queues: 1$/m);
     }
   },
 );
+
+/** The System V message queues of this IPC namespace, as "key id" strings. */
+function systemVQueues(): Set<string> {
+  return new Set(
+    Deno.readTextFileSync("/proc/sysvipc/msg").trim().split("\n").slice(1)
+      .map((line) => line.trim().split(/\s+/).slice(0, 2).join(" ")),
+  );
+}
+
+/** Starts `invoke_ns tour` as root with TMPDIR=`tmp`, stdout piped. */
+function startTour(tmp: string) {
+  const [command, ...args] = [...cliCommand(), "tour"];
+  return new Deno.Command(command, {
+    args,
+    env: { TMPDIR: tmp, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+privilegedTest(
+  "tour: as root it writes through no link an unprivileged user plants in the temp directory",
+  async () => {
+    await withTempDir(async (dir) => {
+      await Deno.chmod(dir, 0o755);
+      const tmp = `${dir}/tmp`;
+      await Deno.mkdir(tmp);
+      await Deno.chmod(tmp, 0o1777);
+      const victim = `${dir}/victim`;
+      await Deno.writeTextFile(victim, "precious\n");
+      // The attacker, as nobody: for every entry the tour makes, a link beside it
+      // named as the tour's output file, pointing at the victim (the planted
+      // names are printed as they are made).
+      const attack = `
+        const planted = new Set();
+        console.log("ready");
+        const until = Date.now() + 60_000;
+        while (Date.now() < until) {
+          for (const entry of Deno.readDirSync(${JSON.stringify(tmp)})) {
+            if (entry.isSymlink || planted.has(entry.name)) continue;
+            planted.add(entry.name);
+            try {
+              Deno.symlinkSync(${JSON.stringify(victim)}, ${
+        JSON.stringify(tmp)
+      } + "/" + entry.name + ".out");
+              console.log(entry.name);
+            } catch { /* the name is taken */ }
+          }
+        }`;
+      const attacker = new Deno.Command("setpriv", {
+        args: [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          "--clear-groups",
+          "env",
+          "HOME=/tmp",
+          `DENO_DIR=/tmp/invoke_ns_deno_dir_${NOBODY}`,
+          `${readableSources()}/deno`, // Deno itself may not be readable by nobody
+          "eval",
+          attack,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const lines = attacker.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        const first = await lines.read();
+        assert.equal(first.value, "ready\n", "the attacker did not start");
+        for (let round = 0; round < 3; round++) {
+          const tour = await startTour(tmp).output();
+          assert.equal(tour.code, 0, new TextDecoder().decode(tour.stderr));
+          assert.equal(await Deno.readTextFile(victim), "precious\n", `round ${round}`);
+        }
+      } finally {
+        attacker.kill("SIGKILL");
+        await attacker.status;
+        lines.releaseLock();
+        await attacker.stdout.cancel().catch(() => {});
+        await attacker.stderr.cancel();
+      }
+      assert.equal(await Deno.readTextFile(victim), "precious\n");
+      assert.deepEqual([...Deno.readDirSync(tmp)].map((entry) => entry.name), []);
+    });
+  },
+);
+
+privilegedTest(
+  "tour: interrupted by INT, TERM, HUP or KILL it leaves no file, directory, queue or process",
+  async () => {
+    await withTempDir(async (dir) => {
+      const tmp = `${dir}/tmp`;
+      await Deno.mkdir(tmp);
+      const mountsBefore = mountTable();
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"] as const) {
+        const queuesBefore = systemVQueues();
+        const tour = startTour(tmp);
+        // Mid-tour: once the mount stop has been shown, the IPC one runs next.
+        const reader = tour.stdout.getReader();
+        let seen = "";
+        while (!seen.includes("== mount namespace")) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, `the tour ended early:\n${seen}`);
+          seen += new TextDecoder().decode(value);
+        }
+        const children = childrenOf(tour.pid);
+        tour.kill(signal);
+        reader.releaseLock();
+        const status = await tour.status;
+        assert.equal(status.signal, signal, `${signal}: ended with ${status.code}`);
+        await tour.stderr.cancel();
+        await tour.stdout.cancel();
+        assert.deepEqual([...Deno.readDirSync(tmp)].map((entry) => entry.name), [], signal);
+        const queuesAfter = systemVQueues();
+        const added = [...queuesAfter].filter((queue) => !queuesBefore.has(queue));
+        assert.deepEqual(added.filter((queue) => queue.startsWith("0 ")), [], signal);
+        // A probe running at that moment dies with the tour (PR_SET_PDEATHSIG).
+        for (let i = 0; i < 200 && children.some(exists); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.deepEqual(children.filter(exists), [], `${signal}: probes left running`);
+      }
+      assert.deepEqual(mountTable(), mountsBefore);
+    });
+  },
+);
+
+/** Whether process `pid` still exists (a zombie counts as gone). */
+function exists(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}

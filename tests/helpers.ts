@@ -80,14 +80,34 @@ export async function runCli(
   };
 }
 
-/** Registers a test that needs root; it is skipped, with the reason printed, otherwise. */
-export function privilegedTest(name: string, fn: () => Promise<void> | void): void {
-  if (!isRoot) {
-    Deno.test({ name, ignore: true, fn });
-    console.log(`skipping "${name}": needs root (run the tests as root, as CI does)`);
-    return;
-  }
-  Deno.test({ name, fn, sanitizeResources: false, sanitizeOps: false });
+/**
+ * Whether a test or step named `name` must be skipped because `missing` (a
+ * missing precondition, or null) says so; prints the reason when it must.
+ * Use it as `ignore:` so the summary counts the test as ignored, not passed.
+ */
+export function skipped(name: string, missing: string | null | undefined): boolean {
+  if (!missing) return false;
+  console.log(`skipping "${name}": ${missing}`);
+  return true;
+}
+
+/**
+ * Registers a test that needs root, and whatever else `missing` names (a
+ * missing precondition, or null); it is ignored, with the reason printed, otherwise.
+ */
+export function privilegedTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void> | void,
+  missing?: string | null,
+): void {
+  const reason = isRoot ? missing : "needs root (run the tests as root, as CI does)";
+  Deno.test({
+    name,
+    ignore: skipped(name, reason),
+    fn,
+    sanitizeResources: false,
+    sanitizeOps: false,
+  });
 }
 
 /** The host's mount points (mount ID and path), to compare before and after. */

@@ -165,3 +165,54 @@ function alive(pid: number): number {
     return 0;
   }
 }
+
+/** The messages the parent says it received, in `stdout`. */
+const received = (stdout: string) =>
+  [...stdout.matchAll(/received from the child\n {5}>> (.*)\n/g)].map((m) => m[1]);
+
+/**
+ * Runs `loops` concurrent loops of `runs` sequential `-i no` runs, each
+ * sending a line naming its loop and run, with the queue `name(loop)`; returns
+ * what each run printed.
+ */
+async function concurrentLoops(loops: number, runs: number, name: (loop: number) => string) {
+  const results: { sent: string; code: number; stdout: string; stderr: string }[] = [];
+  await Promise.all(Array.from({ length: loops }, async (_, loop) => {
+    for (let run = 0; run < runs; run++) {
+      const sent = `loop-${loop}-run-${run}`;
+      const ran = await runCli(["-i", "no", "--mq-name", name(loop)], { stdin: `${sent}\n` });
+      results.push({ sent, ...ran });
+    }
+  }));
+  return results;
+}
+
+Deno.test("ipc: 16 concurrent -i no loops on one name: each run gets its own line or EEXIST", async () => {
+  const name = `/invoke_ns_shared_${Deno.pid}`;
+  const results = await concurrentLoops(16, 8, () => name);
+  let worked = 0;
+  for (const { sent, code, stdout, stderr } of results) {
+    assert.doesNotMatch(stdout, /not in this new one/, sent);
+    if (code === 125) {
+      assert.match(stderr, /^invoke_ns: mq_open: .*EEXIST.*choose another name\n$/, sent);
+      continue;
+    }
+    assert.equal(code, 0, `${sent}: ${stderr}`);
+    // exactly one message received, and it is this run's
+    assert.deepEqual(received(stdout), [sent], stdout);
+    worked++;
+  }
+  assert.ok(worked > 0, "no run worked at all");
+  assert.equal(queueExists(name), false);
+});
+
+Deno.test("ipc: 16 concurrent -i no loops with their own --mq-name: each gets exactly its lines", async () => {
+  const name = (loop: number) => `/invoke_ns_loop_${Deno.pid}_${loop}`;
+  const results = await concurrentLoops(16, 4, name);
+  for (const { sent, code, stdout, stderr } of results) {
+    assert.equal(code, 0, `${sent}: ${stderr}`);
+    assert.deepEqual(received(stdout), [sent], stdout);
+    assert.doesNotMatch(stdout, /not in this new one/, sent);
+  }
+  for (let loop = 0; loop < 16; loop++) assert.equal(queueExists(name(loop)), false);
+});

@@ -11,6 +11,7 @@
 // planted symlinks, since it would follow them outside the target.
 
 import assert from "node:assert/strict";
+import { skipped } from "./helpers.ts";
 import { posix } from "node:path";
 import { binlibdepcpMain } from "../jail/binlibdepcp.ts";
 import { resolveInRoot } from "../jail/rootpath.ts";
@@ -302,21 +303,22 @@ Deno.test("binlibdepcp: copies like the script, then -n skips everything", async
   }
 });
 
-Deno.test("binlibdepcp: RUNPATH, static and script binaries match the script", async () => {
+Deno.test("binlibdepcp: RUNPATH, static and script binaries match the script", async (t) => {
   const work = await Workspace.create();
   try {
     for (const binary of ["/usr/bin/man", "/sbin/ldconfig", "/usr/bin/ldd", "/usr/bin/systemctl"]) {
-      try {
-        await Deno.stat(binary);
-      } catch {
-        console.log(`  skipped ${binary}: not installed`);
-        continue;
-      }
-      const name = posix.basename(binary);
-      const targets = { seed: `${work.dir}/seed-${name}`, port: `${work.dir}/port-${name}` };
-      const outcome = await work.same([binary, "{TARGET}"], targets);
-      assert.equal(outcome.code, 0);
-      await assertCopiedAtLeastAsSeed(targets.seed, targets.port);
+      const installed = await Deno.stat(binary).then(() => true, () => false);
+      await t.step({
+        name: binary,
+        ignore: skipped(binary, installed ? null : "not installed"),
+        fn: async () => {
+          const name = posix.basename(binary);
+          const targets = { seed: `${work.dir}/seed-${name}`, port: `${work.dir}/port-${name}` };
+          const outcome = await work.same([binary, "{TARGET}"], targets);
+          assert.equal(outcome.code, 0);
+          await assertCopiedAtLeastAsSeed(targets.seed, targets.port);
+        },
+      });
     }
   } finally {
     await work.dispose();
@@ -351,11 +353,11 @@ async function asNobody(work: Workspace, args: string[]) {
   };
 }
 
-Deno.test("binlibdepcp: permission checks as an unprivileged user match the script", async () => {
-  if (!await isRoot()) {
-    console.log("skipped: needs root to switch to user nobody");
-    return;
-  }
+const NOBODY_TEST = "binlibdepcp: permission checks as an unprivileged user match the script";
+Deno.test({
+  name: NOBODY_TEST,
+  ignore: skipped(NOBODY_TEST, await isRoot() ? null : "needs root to switch to user nobody"),
+}, async () => {
   const work = await Workspace.create();
   try {
     await Deno.chmod(work.dir, 0o755);

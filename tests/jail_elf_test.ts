@@ -2,6 +2,7 @@
 // readelf when it is installed) and on synthetic ELF32/ELF64, big/little-endian images.
 
 import assert from "node:assert/strict";
+import { skipped } from "./helpers.ts";
 import {
   DF_1_NODEFLIB,
   ElfError,
@@ -95,7 +96,11 @@ Deno.test("elf: a shell script is rejected with 'not an ELF file'", async () => 
 
 Deno.test("elf: missing files and directories are ElfErrors too", () => {
   throwsElfError(() => readElf("/nonexistent/file"), /^\/nonexistent\/file: cannot read/);
-  throwsElfError(() => readElf("/usr"), /^\/usr: not a regular file$/);
+  throwsElfError(() => readElf("/usr"), /^\/usr: a directory, not a regular file$/);
+  throwsElfError(
+    () => readElf("/dev/null"),
+    /^\/dev\/null: a character device, not a regular file$/,
+  );
 });
 
 /** Parses `readelf -d -l` output into the fields the reader extracts. */
@@ -117,11 +122,14 @@ async function readelfFacts(path: string) {
   };
 }
 
-Deno.test("elf: agrees with readelf on many host binaries and libraries", async (t) => {
-  if (!await commandExists("readelf")) {
-    console.log("skipped: readelf (binutils) is not installed");
-    return;
-  }
+const READELF_TEST = "elf: agrees with readelf on many host binaries and libraries";
+Deno.test({
+  name: READELF_TEST,
+  ignore: skipped(
+    READELF_TEST,
+    await commandExists("readelf") ? null : "readelf (binutils) is not installed",
+  ),
+}, async (t) => {
   const candidates: string[] = [];
   for (const dir of ["/usr/bin", "/usr/lib/x86_64-linux-gnu"]) {
     for (const entry of Deno.readDirSync(dir)) {

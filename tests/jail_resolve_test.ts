@@ -10,6 +10,7 @@
 // canonical one (see the "symlinked executable" case).
 
 import assert from "node:assert/strict";
+import { skipped } from "./helpers.ts";
 import { copyIntoRoot } from "../jail/copy.ts";
 import { ElfError, EM_386, EM_X86_64, readElf } from "../jail/elf.ts";
 import { buildElfImage } from "../jail/elf_builder.ts";
@@ -307,11 +308,14 @@ async function buildFixtures(dir: string): Promise<void> {
   await Deno.copyFile(`${lib}/libfix2.so`, `${dir}/hw/libfix2.so`);
 }
 
-Deno.test("resolve: gcc fixtures ($ORIGIN, RPATH vs RUNPATH, DSTs, class, env, cache)", async (t) => {
-  if (!await hasGcc()) {
-    console.log("skipped: gcc is not installed, the $ORIGIN/RUNPATH fixtures cannot be built");
-    return;
-  }
+const GCC_TEST = "resolve: gcc fixtures ($ORIGIN, RPATH vs RUNPATH, DSTs, class, env, cache)";
+Deno.test({
+  name: GCC_TEST,
+  ignore: skipped(
+    GCC_TEST,
+    await hasGcc() ? null : "gcc is not installed, the $ORIGIN/RUNPATH fixtures cannot be built",
+  ),
+}, async (t) => {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "jail_resolve_" }));
   try {
     await buildFixtures(dir);
@@ -422,29 +426,33 @@ Deno.test("resolve: gcc fixtures ($ORIGIN, RPATH vs RUNPATH, DSTs, class, env, c
       assert.ok(closure.missing.some((entry) => entry.name === "libc.so.6"));
     });
 
-    await t.step("a custom ld.so.cache is consulted after RUNPATH", async () => {
-      await Deno.writeTextFile(`${dir}/ld.so.conf`, `${dir}/lib\n`);
-      const result = await new Deno.Command("/sbin/ldconfig", {
-        args: ["-X", "-C", `${dir}/ld.so.cache`, "-f", `${dir}/ld.so.conf`],
-        stdout: "null",
-        stderr: "piped",
-      }).output().catch(() => null);
-      if (result === null || !result.success) {
-        console.log("  skipped: ldconfig could not write a test cache (needs root)");
-        return;
-      }
-      const closure = await resolveDependencies(`${bin}/app_plain`, {
-        ldCachePath: `${dir}/ld.so.cache`,
-      });
-      const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
-      assert.equal(fix1.foundVia, "ld.so.cache");
-      assert.equal(fix1.path, `${dir}/lib/libfix1.so.1`);
-      assert.deepEqual(closure.missing, []);
-      // Without any cache, libc comes from the system directories instead.
-      const noCache = await resolveDependencies(`${bin}/app_plain`, { ldCachePath: null });
-      const libc = noCache.objects.find((object) => object.name === "libc.so.6")!;
-      assert.equal(libc.foundVia, "system");
-      assert.equal(libc.path, "/lib/x86_64-linux-gnu/libc.so.6");
+    await Deno.writeTextFile(`${dir}/ld.so.conf`, `${dir}/lib\n`);
+    const cache = await new Deno.Command("/sbin/ldconfig", {
+      args: ["-X", "-C", `${dir}/ld.so.cache`, "-f", `${dir}/ld.so.conf`],
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch(() => null);
+    const CACHE_STEP = "a custom ld.so.cache is consulted after RUNPATH";
+    await t.step({
+      name: CACHE_STEP,
+      ignore: skipped(
+        CACHE_STEP,
+        cache?.success ? null : "ldconfig could not write a test cache (needs root)",
+      ),
+      fn: async () => {
+        const closure = await resolveDependencies(`${bin}/app_plain`, {
+          ldCachePath: `${dir}/ld.so.cache`,
+        });
+        const fix1 = closure.objects.find((object) => object.name === "libfix1.so.1")!;
+        assert.equal(fix1.foundVia, "ld.so.cache");
+        assert.equal(fix1.path, `${dir}/lib/libfix1.so.1`);
+        assert.deepEqual(closure.missing, []);
+        // Without any cache, libc comes from the system directories instead.
+        const noCache = await resolveDependencies(`${bin}/app_plain`, { ldCachePath: null });
+        const libc = noCache.objects.find((object) => object.name === "libc.so.6")!;
+        assert.equal(libc.foundVia, "system");
+        assert.equal(libc.path, "/lib/x86_64-linux-gnu/libc.so.6");
+      },
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -498,7 +506,7 @@ function entryPairs(cache: LdCache): string[][] {
   return cache.entries.map((entry) => [entry.name, entry.path]);
 }
 
-Deno.test("ld.so.cache: new, old and compat layouts read as ldconfig -p lists them", async () => {
+Deno.test("ld.so.cache: new, old and compat layouts read as ldconfig -p lists them", async (t) => {
   const system = readLdCache("/etc/ld.so.cache");
   assert.ok(system.entries.length > 10);
   assert.deepEqual(entryPairs(system), await ldconfigList("/etc/ld.so.cache"));
@@ -511,15 +519,20 @@ Deno.test("ld.so.cache: new, old and compat layouts read as ldconfig -p lists th
         stdout: "null",
         stderr: "null",
       }).output().catch(() => null);
-      if (made === null || !made.success) {
-        console.log(`  skipped ${format}: ldconfig could not write a cache (needs root)`);
-        continue;
-      }
-      const cache = readLdCache(file);
-      assert.equal(cache.format, format);
-      assert.deepEqual(entryPairs(cache), await ldconfigList(file), format);
-      const libc = cache.lookup("libc.so.6", [0x0303], []);
-      assert.equal(libc, system.lookup("libc.so.6", [0x0303], []));
+      await t.step({
+        name: format,
+        ignore: skipped(
+          format,
+          made?.success ? null : "ldconfig could not write a cache (needs root)",
+        ),
+        fn: async () => {
+          const cache = readLdCache(file);
+          assert.equal(cache.format, format);
+          assert.deepEqual(entryPairs(cache), await ldconfigList(file), format);
+          const libc = cache.lookup("libc.so.6", [0x0303], []);
+          assert.equal(libc, system.lookup("libc.so.6", [0x0303], []));
+        },
+      });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

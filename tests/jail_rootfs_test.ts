@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { buildJail, resolveDependencies } from "../mod.ts";
+import { buildElfImage } from "../jail/elf_builder.ts";
 import { cliCommand, mountTable, privilegedTest, runCli, withTempDir } from "./helpers.ts";
 
 privilegedTest(
@@ -154,4 +155,62 @@ Deno.test("resolveDependencies: the closure of /bin/ls through mod.ts", async ()
   const names = closure.objects.map((object) => object.name);
   assert.ok(names.includes("libc.so.6"));
   assert.ok(closure.objects.some((object) => object.foundVia === "interpreter"));
+});
+
+Deno.test("jail and binlibdepcp: an ELF whose interpreter or library is a FIFO is refused, no hang", async () => {
+  await withTempDir(async (dir) => {
+    const fifo = `${dir}/fifo`;
+    const mkfifo = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(mkfifo.success, "mkfifo");
+    await Deno.mkdir(`${dir}/lib`);
+    const libFifo = `${dir}/lib/libfifo.so.1`;
+    assert.ok((await new Deno.Command("mkfifo", { args: [libFifo] }).output()).success);
+    const viaInterpreter = `${dir}/interp-fifo`;
+    await Deno.writeFile(
+      viaInterpreter,
+      buildElfImage({ bits: 64, endian: "little", interpreter: fifo }).bytes,
+      { mode: 0o755 },
+    );
+    const viaLibrary = `${dir}/needs-fifo`;
+    await Deno.writeFile(
+      viaLibrary,
+      buildElfImage({
+        bits: 64,
+        endian: "little",
+        interpreter: "/lib64/ld-linux-x86-64.so.2",
+        needed: ["libfifo.so.1"],
+        runpath: `${dir}/lib`,
+      }).bytes,
+      { mode: 0o755 },
+    );
+    const refused = /a FIFO, not a regular file/;
+    const cases: [string[], RegExp][] = [
+      [["jail", `${dir}/jail1`, viaInterpreter], refused],
+      [["jail", `${dir}/jail2`, viaLibrary], refused],
+      [["jail", `${dir}/jail3`, fifo], /a FIFO, device or socket, not a regular file/],
+      [["binlibdepcp", viaInterpreter, `${dir}/copy1`], refused],
+      [["binlibdepcp", viaLibrary, `${dir}/copy2`], refused],
+      // the seed script's own words for a binary that is not a regular file
+      [["binlibdepcp", fifo, `${dir}/copy3`], /fifo: not accessible \.\.\.\.\.\. aborting/],
+    ];
+    for (const [args, pattern] of cases) {
+      if (args[0] === "binlibdepcp") await Deno.mkdir(args[2]);
+      const [command, ...rest] = [...cliCommand(), ...args];
+      // A hang (the bug) is cut short by the timeout, which then fails the checks below.
+      const out = await new Deno.Command(command, {
+        args: rest,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(5_000),
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(out.signal, null, `${args.join(" ")}: hung, killed`);
+      assert.equal(out.code, 1, `${args.join(" ")}: ${stdout}${stderr}`);
+      assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
+      assert.match(stderr, pattern, args.join(" "));
+      assert.equal(stdout, "", "nothing copied");
+    }
+  });
 });

@@ -3,7 +3,7 @@
  * must leave the host's mount table as it found it.
  */
 import assert from "node:assert/strict";
-import { mountTable, privilegedTest, runCli } from "./helpers.ts";
+import { cliCommand, mountTable, privilegedTest, runCli } from "./helpers.ts";
 
 async function inside(args: string[], script: string): Promise<string> {
   const before = mountTable();
@@ -113,3 +113,44 @@ privilegedTest("time: -T --boottime shifts /proc/uptime inside only", async () =
   const after = hostUptime();
   assert.ok(shifted >= before + day && shifted <= after + day + 1, `uptime ${shifted}`);
 });
+
+privilegedTest(
+  "mnt: mounts made inside stay out of an outer mount namespace whose / is shared",
+  async () => {
+    // These machines' / is private, so a container's mounts could not leak here
+    // whatever the tool did. An outer namespace of the test's own, made shared
+    // (as / is on a systemd host), can see a leak; the host stays untouched.
+    const dir = await Deno.makeTempDir({ prefix: "invoke_ns_shared_" });
+    try {
+      const tag = `invoke-ns-shared-${Deno.pid}`;
+      const before = mountTable();
+      const outer = async (inner: string[]) => {
+        const script = [
+          'grep -q " / / .* shared:" /proc/self/mountinfo && echo outer-is-shared',
+          `"$@" sh -c 'mount -t tmpfs ${tag} ${dir}' || echo "inner failed: $?"`,
+          `echo "seen outside: $(grep -c ' ${tag} ' /proc/self/mountinfo)"`,
+        ].join("\n");
+        const out = await new Deno.Command("unshare", {
+          args: ["-m", "--propagation", "shared", "sh", "-c", script, "sh", ...inner],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        assert.match(text, /^outer-is-shared$/m, "the outer namespace's / is not shared");
+        assert.doesNotMatch(text, /inner failed/, text + new TextDecoder().decode(out.stderr));
+        return text;
+      };
+      // The control: a plain new mount namespace (propagation unchanged) leaks.
+      const leaky = await outer(["unshare", "-m", "--propagation", "unchanged"]);
+      assert.match(leaky, /^seen outside: 1$/m, "the control did not leak: the test cannot fail");
+      // The tool's mount namespace does not.
+      const ours = await outer([...cliCommand(), "-m"]);
+      assert.match(ours, /^seen outside: 0$/m, "a mount made inside invoke_ns -m leaked out");
+      assert.deepEqual(mountTable(), before, "the host's mount table changed");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -14,6 +14,7 @@ import {
   queueExists,
   readableSources,
   runCli,
+  skipped,
   withTempDir,
 } from "./helpers.ts";
 
@@ -279,11 +280,6 @@ async function tmuxMissing(): Promise<string | null> {
 privilegedTest(
   "faults: Ctrl-C in an interactive shell in the container (a real terminal, via tmux)",
   async () => {
-    const missing = await tmuxMissing();
-    if (missing) {
-      console.log(`skipping the terminal test: ${missing}`);
-      return;
-    }
     await withTempDir(async (dir) => {
       const mountsBefore = mountTable();
       const socket = `invoke_ns_faults_${Deno.pid}`;
@@ -371,6 +367,7 @@ privilegedTest(
       await assertNothingLeft(mountsBefore);
     });
   },
+  await tmuxMissing(),
 );
 
 /** One setup failure: the command line, its status, and its one stderr line. */
@@ -430,7 +427,7 @@ async function checkFailure(
 
 privilegedTest(
   "faults: a failure at each setup step exits 125 (2, 126, 127) with one line, nothing left",
-  async () => {
+  async (t) => {
     await withTempDir(async (dir) => {
       // A jail in which /proc cannot be created, even by root: an immutable directory.
       const frozen = `${dir}/frozen`;
@@ -438,29 +435,22 @@ privilegedTest(
       const chattr = await new Deno.Command("chattr", { args: ["+i", frozen], stderr: "piped" })
         .output();
       const immutable = chattr.success;
-      if (!immutable) {
-        console.log(
-          `skipping the immutable-jail cases: chattr +i failed: ${decoder.decode(chattr.stderr)}`,
-        );
-      }
       await Deno.writeTextFile(`${dir}/plain`, "not executable\n");
       const demo = ["-i", "no", "--mq-name", QUEUE];
+      const frozenCases: FailureCase[] = [{
+        name: "jail by chroot: /proc cannot be created",
+        args: [...demo, "-c", frozen, "true"],
+        stdin: "x\n",
+        code: 125,
+        line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
+      }, {
+        name: "jail by pivot_root: /proc cannot be created",
+        args: ["-pm", ...demo, "-c", frozen, "true"],
+        stdin: "x\n",
+        code: 125,
+        line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
+      }];
       const cases: FailureCase[] = [
-        ...(immutable
-          ? [{
-            name: "jail by chroot: /proc cannot be created",
-            args: [...demo, "-c", frozen, "true"],
-            stdin: "x\n",
-            code: 125,
-            line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
-          }, {
-            name: "jail by pivot_root: /proc cannot be created",
-            args: ["-pm", ...demo, "-c", frozen, "true"],
-            stdin: "x\n",
-            code: 125,
-            line: /^invoke_ns: jail: \S+\/frozen\/proc is missing and cannot be created \(EPERM: /,
-          }]
-          : []),
         {
           name: "jail: no such directory, refused before the queue is opened",
           args: ["-pm", ...demo, "-c", `${dir}/no-such-jail`, "true"],
@@ -524,13 +514,21 @@ privilegedTest(
           line: /^invoke_ns: exec: \S+\/plain: permission denied or not a file$/,
         },
       ];
+      const run = (failure: FailureCase) =>
+        checkFailure(failure, () => runCli(["-e", TAG, ...failure.args], { stdin: failure.stdin }));
       try {
-        for (const failure of cases) {
-          await checkFailure(
-            failure,
-            () => runCli(["-e", TAG, ...failure.args], { stdin: failure.stdin }),
-          );
-        }
+        for (const failure of cases) await run(failure);
+        const FROZEN = "a jail in an immutable directory: /proc cannot be created";
+        await t.step({
+          name: FROZEN,
+          ignore: skipped(
+            FROZEN,
+            immutable ? null : `chattr +i failed: ${decoder.decode(chattr.stderr).trim()}`,
+          ),
+          fn: async () => {
+            for (const failure of frozenCases) await run(failure);
+          },
+        });
       } finally {
         if (immutable) await new Deno.Command("chattr", { args: ["-i", frozen] }).output();
       }
@@ -638,3 +636,26 @@ privilegedTest(
     assert.equal(decoder.decode(out.stderr), "");
   },
 );
+
+Deno.test("faults: a full disk or output device (ENOSPC) is one line, never an internal error", async () => {
+  const cases: [string[], number][] = [
+    [["-h"], 125],
+    [["--version"], 125],
+    [["ns"], 1],
+    [["tour", "--help"], 1],
+  ];
+  for (const [args, code] of cases) {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", 'exec "$@" > /dev/full', "sh", ...cliCommand(), ...args],
+      stdin: "null",
+      stderr: "piped",
+    }).output();
+    const lines = stderrLines(decoder.decode(out.stderr));
+    assert.deepEqual(
+      lines,
+      ["invoke_ns: standard output: No space left on device (ENOSPC)"],
+      args.join(" "),
+    );
+    assert.equal(out.code, code, args.join(" "));
+  }
+});

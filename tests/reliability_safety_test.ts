@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { launch } from "../mod.ts";
-import { cliCommand, mountTable, NOBODY, privilegedTest, runCli, withTempDir } from "./helpers.ts";
+import {
+  cliCommand,
+  mountTable,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  skipped,
+  withTempDir,
+} from "./helpers.ts";
 
 const decoder = new TextDecoder();
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -114,7 +122,7 @@ async function perlWithPosix(): Promise<boolean> {
 }
 
 privilegedTest(
-  "safety: signal dispositions and mask are defaults even when the caller ignores and blocks",
+  "safety: the command keeps the signals its caller ignored; every other disposition and the mask are defaults",
   async () => {
     const perl = await perlWithPosix();
     if (!perl) console.log("perl with POSIX missing: only ignoring (trap), not blocking, checked");
@@ -149,7 +157,20 @@ privilegedTest(
         if (perl) {
           assert.equal(mask(statusField(cli.pid, "SigBlk")) & bit(10), bit(10), "USR1 not blocked");
         }
-        for (const field of ["SigIgn", "SigBlk", "SigCgt", "SigPnd", "ShdPnd"]) {
+        // What the caller ignored stays ignored (as nohup needs), though the CLI catches
+        // INT, QUIT, TERM and HUP meanwhile; Deno's own SIGPIPE is not passed on.
+        const callerIgnored = ignored & ~bit(13); // what the CLI ignores, but Deno's SIGPIPE
+        assert.equal(
+          callerIgnored & (bit(1) | bit(2) | bit(3) | bit(12)),
+          bit(1) | bit(2) | bit(3) | bit(12),
+          "the CLI ignores what its caller ignored",
+        );
+        assert.equal(
+          mask(statusField(sleeper, "SigIgn")),
+          callerIgnored,
+          `SigIgn of the command (invoke_ns ${flags.join(" ")})`,
+        );
+        for (const field of ["SigBlk", "SigCgt", "SigPnd", "ShdPnd"]) {
           assert.equal(
             mask(statusField(sleeper, field)),
             0n,
@@ -167,19 +188,27 @@ privilegedTest(
   },
 );
 
-privilegedTest("safety: --no-new-privs sets NoNewPrivs: 1, and only then", async () => {
+privilegedTest("safety: --no-new-privs sets NoNewPrivs: 1, and only then", async (t) => {
   const here = statusField("self", "NoNewPrivs");
   const script = "grep '^NoNewPrivs:' /proc/self/status";
-  for (const flags of [[], ["-pm"], ["-pmU", "-u", "nnp"]]) {
+  const flagSets = [[], ["-pm"], ["-pmU", "-u", "nnp"]];
+  for (const flags of flagSets) {
     const set = await runCli([...flags, "--no-new-privs", "sh", "-c", script]);
     assert.equal(set.code, 0, set.stderr);
     assert.equal(set.stdout, "NoNewPrivs:\t1\n", `invoke_ns ${flags.join(" ")} --no-new-privs`);
-    if (here !== "0") continue; // the tests already run with no_new_privs: nothing to compare
-    const unset = await runCli([...flags, "sh", "-c", script]);
-    assert.equal(unset.code, 0, unset.stderr);
-    assert.equal(unset.stdout, "NoNewPrivs:\t0\n", `invoke_ns ${flags.join(" ")}`);
   }
-  if (here !== "0") console.log("the tests run with no_new_privs set: the 0 case was not checked");
+  const UNSET = "without --no-new-privs the command has NoNewPrivs: 0";
+  await t.step({
+    name: UNSET,
+    ignore: skipped(UNSET, here === "0" ? null : "the tests run with no_new_privs set"),
+    fn: async () => {
+      for (const flags of flagSets) {
+        const unset = await runCli([...flags, "sh", "-c", script]);
+        assert.equal(unset.code, 0, unset.stderr);
+        assert.equal(unset.stdout, "NoNewPrivs:\t0\n", `invoke_ns ${flags.join(" ")}`);
+      }
+    },
+  });
   await withTempDir(async (dir) => {
     const result = await launch({
       command: ["sh", "-c", `${script} > ${dir}/s`],
@@ -193,10 +222,6 @@ privilegedTest("safety: --no-new-privs sets NoNewPrivs: 1, and only then", async
 privilegedTest(
   "safety: --no-new-privs: a setuid-root copy of id grants nothing to an unprivileged user",
   async () => {
-    if (statusField("self", "NoNewPrivs") !== "0") {
-      console.log("skipping: the tests run with no_new_privs set, so setuid never works here");
-      return;
-    }
     await withTempDir(async (dir) => {
       await Deno.chmod(dir, 0o755);
       const id = `${dir}/id`;
@@ -212,6 +237,9 @@ privilegedTest(
       assert.equal(guarded.stdout, `${NOBODY}\n`);
     });
   },
+  statusField("self", "NoNewPrivs") === "0"
+    ? null
+    : "the tests run with no_new_privs set, so setuid never works here",
 );
 
 privilegedTest(
@@ -227,5 +255,35 @@ privilegedTest(
       assert.equal(ran.stdout, " 00 00 00 00\ndevices-ok\n");
     }
     assert.deepEqual(mountTable(), mountsBefore);
+  },
+);
+
+privilegedTest(
+  "safety: nohup invoke_ns CMD survives SIGHUP, sent to the tool and to the command",
+  async () => {
+    for (const flags of [[], ["-pm"]]) {
+      const cli = new Deno.Command("nohup", {
+        args: [...cliCommand(), ...flags, "sh", "-c", "read line; echo survived $line"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).spawn();
+      let shell = 0;
+      for (let i = 0; i < 1000 && !cmdline(shell = childOf(cli.pid)).startsWith("sh -c"); i++) {
+        await pause(10);
+      }
+      assert.match(cmdline(shell), /^sh -c read line/, "the command did not start");
+      // The tool must not forward a HUP it was started ignoring, and the command
+      // must still be ignoring it; both are sent one, before the command reads its line.
+      Deno.kill(cli.pid, "SIGHUP");
+      Deno.kill(shell, "SIGHUP");
+      const writer = cli.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("after-hup\n"));
+      await writer.close();
+      const out = await cli.output();
+      assert.equal(out.code, 0, `invoke_ns ${flags.join(" ")}: ${decoder.decode(out.stderr)}`);
+      assert.equal(decoder.decode(out.stdout), "survived after-hup\n");
+    }
   },
 );

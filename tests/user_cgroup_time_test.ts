@@ -61,11 +61,7 @@ function cgroup2Root(): string | null {
 }
 
 privilegedTest("cgroup: -C shows the process at the root of its cgroup view", async () => {
-  const root = cgroup2Root();
-  if (!root) {
-    console.log("skipping the cgroup check: no cgroup2 hierarchy is mounted");
-    return;
-  }
+  const root = cgroup2Root()!;
   const group = `${root}/invoke_ns_test_${Deno.pid}`;
   await Deno.mkdir(group);
   try {
@@ -87,7 +83,7 @@ privilegedTest("cgroup: -C shows the process at the root of its cgroup view", as
   } finally {
     await Deno.remove(group);
   }
-});
+}, cgroup2Root() ? null : "no cgroup2 hierarchy is mounted");
 
 const uptime = (text: string) => Number(text.trim().split(" ")[0]);
 
@@ -129,7 +125,11 @@ privilegedTest(
       const before = uptime(Deno.readTextFileSync("/proc/uptime"));
       const results = await Promise.all(offsets.map((offset) =>
         launch({
-          command: ["sh", "-c", `sleep 0.3; cat /proc/uptime > ${dir}/up${offset}; hostname`],
+          command: [
+            "sh",
+            "-c",
+            `sleep 0.3; cat /proc/uptime > ${dir}/up${offset}; hostname > ${dir}/host${offset}`,
+          ],
           time: { boottime: offset },
           hostname: `t${offset}`,
         })
@@ -137,6 +137,7 @@ privilegedTest(
       assert.deepEqual(results, offsets.map(() => ({ code: 0 })));
       for (const offset of offsets) {
         const inside = uptime(Deno.readTextFileSync(`${dir}/up${offset}`));
+        assert.equal(Deno.readTextFileSync(`${dir}/host${offset}`), `t${offset}\n`);
         assert.ok(
           inside >= before + offset && inside <= before + offset + 3,
           `${offset}: ${inside}`,
