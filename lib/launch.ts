@@ -17,7 +17,7 @@ import { vethProblem } from "./net.ts";
 import { type LaunchOptions, type LaunchSpec, planLaunch } from "./plan.ts";
 import { runPlan, runPlanDetached } from "./runner.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
-import { describeMapping } from "./user.ts";
+import { describeMapping, formatIdRange, type IdRange } from "./user.ts";
 
 export { LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
 
@@ -51,6 +51,14 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   if (plan.mapping) {
     const implied = plan.userAsked ? "" : " (implied: you are not root)";
     plan.report.parent(`new user namespace${implied}: ${describeMapping(plan.mapping)}`);
+  }
+  if (plan.ranges) {
+    const ranges = (list: IdRange[]) => list.map(formatIdRange).join(",");
+    plan.report.parent(
+      `new user namespace: uid ${ranges(plan.ranges.users)}, gid ${
+        ranges(plan.ranges.groups)
+      } (INNER:OUTER:COUNT, written by the parent)`,
+    );
   }
   return await runPlan(plan, options);
 }

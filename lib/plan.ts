@@ -278,6 +278,8 @@ export interface Plan {
   report: Reporter;
   /** The ID mapping of a new user namespace, if any. */
   mapping?: IdMapping;
+  /** The ID ranges the parent writes for the child, if any. */
+  ranges?: IdRanges;
   /** Whether the caller asked for the user namespace (not implied). */
   userAsked: boolean;
   /** Whether `SIGTERM`/`SIGHUP` should end the tool at once during setup (the queue demo). */
@@ -736,6 +738,7 @@ export function planLaunch(
     cleanup,
     report,
     mapping,
+    ranges: ranges ?? undefined,
     userAsked: Boolean(spec.user),
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
     stage,
