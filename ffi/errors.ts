@@ -82,6 +82,7 @@ export const Errno = {
   ENOSPC: 28,
   ENOSYS: 38,
   ETIMEDOUT: 110,
+  EBUSY: 16,
 } as const;
 
 /** The symbolic name of an errno value, e.g. `errnoName(2) === "ENOENT"`. */
