@@ -539,7 +539,7 @@ export class CgroupSet {
   /** Whether any process is in the set (v2: `cgroup.events` populated; v1: `cgroup.procs`). */
   populated(): boolean {
     const unified = this.unified;
-    if (unified) {
+    if (unified && cgroupFileExists(`${unified.dir}/cgroup.events`)) {
       const events = parseFlatKeyed(readCgroupFile(`${unified.dir}/cgroup.events`));
       if (events.populated === 1) return true;
     }
@@ -552,6 +552,7 @@ export class CgroupSet {
    * freeze, SIGKILL each PID, thaw; without either, SIGKILL each PID, repeated.
    */
   async killAll(): Promise<void> {
+    if (this.#removed) return;
     const deadline = Date.now() + DRAIN_MS;
     const unified = this.unified;
     const freezer = this.nodes.find((node) =>
@@ -659,15 +660,15 @@ function writableBy(dir: string): boolean {
  */
 export function delegationProblem(requests: NodeRequest[], uid = getuid()): string | undefined {
   if (uid === 0) return undefined;
-  for (const { hierarchy } of requests) {
-    if (hierarchy.version === 1) {
-      return `the ${hierarchy.controllers.join(",")} controller is on cgroup v1 ` +
-        `(${hierarchy.mountPoint}), which is never delegated to unprivileged users: run as root`;
-    }
-    if (!writableBy(hierarchy.callerDir)) {
-      return `no delegated cgroup v2 subtree: ${hierarchy.callerDir} is not writable by uid ${uid}; ` +
-        "run the tool in a delegated scope, e.g. `systemd-run --user --scope -p Delegate=yes invoke_ns …`";
-    }
+  const v1 = requests.find(({ hierarchy }) => hierarchy.version === 1);
+  if (v1) {
+    return `the ${v1.hierarchy.controllers.join(",")} controller is on cgroup v1 ` +
+      `(${v1.hierarchy.mountPoint}), which is never delegated to unprivileged users: run as root`;
+  }
+  const v2 = requests.find(({ hierarchy }) => !writableBy(hierarchy.callerDir));
+  if (v2) {
+    return `no delegated cgroup v2 subtree: ${v2.hierarchy.callerDir} is not writable by uid ${uid}; ` +
+      "run the tool in a delegated scope, e.g. `systemd-run --user --scope -p Delegate=yes invoke_ns …`";
   }
   return undefined;
 }
