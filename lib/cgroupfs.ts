@@ -676,13 +676,9 @@ export function delegationProblem(requests: NodeRequest[], uid = getuid()): stri
 /**
  * v2: enables `controllers` in the caller's `cgroup.subtree_control`,
  * moving this process into a leaf first when it is the only one there (the
- * no-internal-processes rule); returns the leaf made, if one was.
+ * no-internal-processes rule).
  */
-function enableControllers(
-  hierarchy: Hierarchy,
-  controllers: string[],
-  owner: CgroupOwner,
-): string | undefined {
+function enableControllers(hierarchy: Hierarchy, controllers: string[], owner: CgroupOwner): void {
   const control = `${hierarchy.callerDir}/cgroup.subtree_control`;
   const missing = controllers.filter((c) => !hierarchy.controllers.includes(c));
   if (missing.length > 0) {
@@ -694,11 +690,11 @@ function enableControllers(
   }
   const enabled = readCgroupFile(control).trim().split(/\s+/);
   const wanted = controllers.filter((c) => !enabled.includes(c));
-  if (wanted.length === 0) return undefined;
+  if (wanted.length === 0) return;
   const line = wanted.map((c) => `+${c}`).join(" ");
   try {
     writeFile(control, line);
-    return undefined;
+    return;
   } catch (error) {
     if (!(error instanceof SyscallError && error.errno === Errno.EBUSY)) {
       throw failed("write", control, error);
@@ -719,7 +715,6 @@ function enableControllers(
   if (!cgroupFileExists(`${leaf}/cgroup.procs`)) makeDirectory(leaf);
   writeCgroupFile(`${leaf}/cgroup.procs`, String(owner.pid));
   writeCgroupFile(control, line);
-  return leaf;
 }
 
 /**
