@@ -239,6 +239,26 @@ export interface CgroupLayout {
   v1: Hierarchy[];
 }
 
+/** The controllers a v1 mount's super options may name (the rest are options like `xattr`). */
+const V1_CONTROLLERS = [
+  "cpuset",
+  "cpu",
+  "cpuacct",
+  "blkio",
+  "io",
+  "memory",
+  "devices",
+  "freezer",
+  "net_cls",
+  "perf_event",
+  "net_prio",
+  "hugetlb",
+  "pids",
+  "rdma",
+  "misc",
+  "debug",
+];
+
 /** The path of `cgroupPath` relative to a mount of `mountRoot`, or undefined when outside it or unusable. */
 function relativeCgroupPath(cgroupPath: string, mountRoot: string): string | undefined {
   const parts = cgroupPath.split("/").filter((part) => part !== "");
@@ -280,9 +300,7 @@ export function layoutOf(
         callerDir,
       };
     } else if (mount.fsType === "cgroup") {
-      const controllers = mount.superOptions.filter((option) =>
-        /^[a-z_]+$/.test(option) && !["rw", "ro", "noprefix", "clone_children"].includes(option)
-      );
+      const controllers = mount.superOptions.filter((option) => V1_CONTROLLERS.includes(option));
       if (controllers.length === 0) continue;
       v1Mounted = true;
       if (v1.some((h) => h.device === mount.device)) continue;
@@ -514,7 +532,11 @@ export class CgroupSet {
     return this.nodes.find((node) => node.hierarchy.version === 2);
   }
 
-  /** The `cgroup.procs` files a process writes `0` to in order to join itself (every hierarchy). */
+  /**
+   * The `cgroup.procs` files a process writes `0` to in order to join
+   * itself, one per hierarchy (`cgroup.procs` in v1 too: its `tasks` file
+   * would move one thread only).
+   */
   procsFiles(): string[] {
     return this.nodes.map((node) => `${node.dir}/cgroup.procs`);
   }
@@ -562,7 +584,10 @@ export class CgroupSet {
       if (Date.now() > deadline) {
         throw new CgroupError("kill", `processes remain: ${this.pids().join(" ")}`);
       }
-      if (unified && cgroupFileExists(`${unified.dir}/cgroup.kill`)) {
+      if (unified && pidsIn(unified.dir).length === 0) {
+        // Only in v1 cgroups of the set (moved out of the v2 one): one by one.
+        this.#killEach();
+      } else if (unified && cgroupFileExists(`${unified.dir}/cgroup.kill`)) {
         writeCgroupFile(`${unified.dir}/cgroup.kill`, "1");
       } else if (unified) {
         await this.#frozen(`${unified.dir}/cgroup.freeze`, "1", "0", () => {

@@ -23,7 +23,9 @@
  * user and system (`cpuacct.usage`, `cpuacct.usage_user`, `cpuacct.usage_sys`
  * in ns | `cpu.stat` usage_usec, user_usec, system_usec, kept by every v2
  * cgroup even without the cpu controller), OOM kills (`memory.oom_control`
- * oom_kill, Linux 4.13+ | `memory.events` oom_kill), peak pids (`pids.peak`,
+ * oom_kill, Linux 4.13+ | `memory.events` oom_kill; `memory.failcnt` |
+ * `memory.events` max count hits of the limit, which reclaim may absorb, so
+ * they are reported apart and never taken for kills), peak pids (`pids.peak`,
  * where the kernel keeps it) and fork refusals (`pids.events` max), and CPU
  * throttling (`cpu.stat` nr_throttled, throttled_time ns | throttled_usec).
  * An OOM kill is known only from these counters, never guessed from an exit
@@ -340,6 +342,8 @@ export interface CgroupUsage {
   systemCpuMicros?: number;
   /** Processes killed by the OOM killer in the cgroup. */
   oomKills?: number;
+  /** Times memory use hit the limit (v1 `memory.failcnt`, v2 `memory.events` max): not kills. */
+  memoryLimitHits?: number;
   /** The most processes (and threads) at once. */
   peakPids?: number;
   /** Forks refused because `pids.max` was reached. */
@@ -381,7 +385,9 @@ export function usageFrom(read: (file: string) => string | undefined): CgroupUsa
     set("userCpuMicros", cpuStat.user_usec);
     set("systemCpuMicros", cpuStat.system_usec);
   }
-  set("oomKills", (keyed("memory.events") ?? keyed("memory.oom_control"))?.oom_kill);
+  const events = keyed("memory.events");
+  set("oomKills", (events ?? keyed("memory.oom_control"))?.oom_kill);
+  set("memoryLimitHits", events?.max ?? single("memory.failcnt"));
   set("peakPids", single("pids.peak"));
   set("pidsLimitHits", keyed("pids.events")?.max);
   set("throttledPeriods", cpuStat.nr_throttled);
@@ -397,7 +403,10 @@ export function usageFrom(read: (file: string) => string | undefined): CgroupUsa
 
 /**
  * The cgroups of one launch with their limits in place: join, kill,
- * remove, read usage. Made by {@link createLaunchCgroup}.
+ * remove, read usage. Made by {@link createLaunchCgroup}. The counters
+ * outlive the processes: read {@link LaunchCgroup.usage} after the command
+ * ended (and after {@link LaunchCgroup.killAll}), before
+ * {@link LaunchCgroup.remove}.
  */
 export class LaunchCgroup {
   /** The cgroup set underneath. */

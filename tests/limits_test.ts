@@ -252,6 +252,7 @@ Deno.test("usageFrom: the report from v1 and from v2 counter files", () => {
   const v1: Record<string, string> = {
     "memory.max_usage_in_bytes": "52428800\n",
     "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    "memory.failcnt": "40\n",
     "cpuacct.usage": "1500000000\n",
     "cpuacct.usage_user": "1200000000\n",
     "cpuacct.usage_sys": "300000000\n",
@@ -265,6 +266,7 @@ Deno.test("usageFrom: the report from v1 and from v2 counter files", () => {
     userCpuMicros: 1200000,
     systemCpuMicros: 300000,
     oomKills: 2,
+    memoryLimitHits: 40,
     peakPids: 16,
     pidsLimitHits: 34,
     throttledPeriods: 17,
@@ -283,6 +285,7 @@ Deno.test("usageFrom: the report from v1 and from v2 counter files", () => {
     userCpuMicros: 300000,
     systemCpuMicros: 100000,
     oomKills: 1,
+    memoryLimitHits: 12,
     pidsLimitHits: 0,
     throttledPeriods: 18,
     throttledMicros: 1600000,
@@ -342,6 +345,7 @@ Deno.test({
         assert.deepEqual(over.signal, "SIGKILL");
         assert(cgroup.oomKilled(), "the cgroup's counter shows the OOM kill");
         assert(cgroup.usage().oomKills! >= 1);
+        assert(cgroup.usage().memoryLimitHits! > 0, "the limit was hit");
         const peak = cgroup.usage().peakMemoryBytes!;
         assert(peak <= 32 * MiB && peak > 30 * MiB, `peak ${peak} near the 32 MiB limit`);
       });
