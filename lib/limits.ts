@@ -25,7 +25,8 @@
  * cgroup even without the cpu controller), OOM kills (`memory.oom_control`
  * oom_kill, Linux 4.13+ | `memory.events` oom_kill; `memory.failcnt` |
  * `memory.events` max count hits of the limit, which reclaim may absorb, so
- * they are reported apart and never taken for kills), peak pids (`pids.peak`,
+ * they are reported apart and never taken for kills; Linux 6.18 here leaves
+ * the v1 failcnt at 0 even across an OOM kill), peak pids (`pids.peak`,
  * where the kernel keeps it) and fork refusals (`pids.events` max), and CPU
  * throttling (`cpu.stat` nr_throttled, throttled_time ns | throttled_usec).
  * An OOM kill is known only from these counters, never guessed from an exit

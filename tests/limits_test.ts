@@ -345,7 +345,6 @@ Deno.test({
         assert.deepEqual(over.signal, "SIGKILL");
         assert(cgroup.oomKilled(), "the cgroup's counter shows the OOM kill");
         assert(cgroup.usage().oomKills! >= 1);
-        assert(cgroup.usage().memoryLimitHits! > 0, "the limit was hit");
         const peak = cgroup.usage().peakMemoryBytes!;
         assert(peak <= 32 * MiB && peak > 30 * MiB, `peak ${peak} near the 32 MiB limit`);
       });
