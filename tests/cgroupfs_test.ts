@@ -611,3 +611,56 @@ privilegedTest(
     assertNoCgroupLeft();
   },
 );
+
+privilegedTest(
+  "attack: a planted symlink or a mount over a cgroup directory is never followed out of cgroupfs",
+  async () => {
+    // In a private mount namespace, /sys/fs/cgroup overmounted by a tmpfs (mountinfo still
+    // lists the cgroup mounts underneath) holding a plain directory where the pids mount
+    // was, and a symlink to a writable fake tree where the memory caller directory was.
+    const fake = Deno.makeTempDirSync({ prefix: "invoke_ns_fake_cgroup_" });
+    const memory = hierarchyOf(layout!, "memory")!;
+    const script = `
+      import { detectCgroups } from "${new URL("../lib/cgroupfs.ts", import.meta.url).pathname}";
+      import { createLaunchCgroup } from "${new URL("../lib/limits.ts", import.meta.url).pathname}";
+      const layout = detectCgroups();
+      const found = layout.v1.map((h) => h.controllers.join(","));
+      let made = "none";
+      try {
+        const cgroup = await createLaunchCgroup({ memory: 33554432, pids: 5 }, undefined, layout);
+        made = cgroup.set.nodes.map((n) => n.dir).join(" ");
+        await cgroup.remove();
+      } catch (error) {
+        made = error.message;
+      }
+      console.log(JSON.stringify({ found, made }));
+    `;
+    try {
+      Deno.mkdirSync(`${fake}/tree`);
+      Deno.writeTextFileSync(`${fake}/tree/cgroup.procs`, "");
+      const plant = [
+        "mount --make-rprivate /",
+        // A tmpfs over /sys/fs/cgroup itself, rebuilt with a symlink where the memory mount was.
+        `mkdir ${fake}/keep && mount --bind /sys/fs/cgroup/unified ${fake}/keep`,
+        "mount -t tmpfs none /sys/fs/cgroup",
+        `mkdir -p /sys/fs/cgroup/unified && mount --move ${fake}/keep /sys/fs/cgroup/unified`,
+        "mkdir /sys/fs/cgroup/pids",
+        `mkdir -p $(dirname ${memory.callerDir})`,
+        `ln -s ${fake}/tree ${memory.callerDir}`,
+        `exec "$0" eval "$1"`,
+      ].join(" && ");
+      const ran = await new Deno.Command("unshare", {
+        args: ["-m", "sh", "-c", plant, Deno.execPath(), script],
+      }).output();
+      assert(ran.success, new TextDecoder().decode(ran.stderr));
+      const { found, made } = JSON.parse(new TextDecoder().decode(ran.stdout));
+      assert(!found.includes("pids"), `overmounted pids used: ${found}`);
+      assert(!found.includes("memory"), `symlinked memory used: ${found}`);
+      assert.match(made, /^cgroup: detect: the memory controller is not available/);
+      assert.deepEqual([...Deno.readDirSync(`${fake}/tree`)].map((e) => e.name), ["cgroup.procs"]);
+    } finally {
+      Deno.removeSync(fake, { recursive: true });
+    }
+    assertNoCgroupLeft();
+  },
+);
