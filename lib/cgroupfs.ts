@@ -414,14 +414,17 @@ export function processStartTime(pid: number): number | undefined {
   return Number.isSafeInteger(start) ? start : undefined;
 }
 
-/** The calling process as a {@link CgroupOwner}. */
+let self: CgroupOwner | undefined;
+
+/** The calling process as a {@link CgroupOwner} (read once per process). */
 export function currentOwner(): CgroupOwner {
   const pid = getpid();
+  if (self?.pid === pid) return self;
   const startTime = processStartTime(pid);
   if (startTime === undefined) {
     throw new CgroupError("read", "no start time for this process", `/proc/${pid}/stat`);
   }
-  return { pid, startTime };
+  return self = { pid, startTime };
 }
 
 /** The name of an owner's cgroup: `invoke_ns-<pid>-<start>-<suffix>`. */

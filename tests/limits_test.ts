@@ -506,3 +506,50 @@ for (const controller of ["memory", "pids", "cpu"]) {
     },
   });
 }
+
+privilegedTest(
+  "cpuTimeMicros: the cgroup's total CPU time counts every process, so a fork loop cannot evade it",
+  async () => {
+    await withLaunchCgroup({ accounting: true }, async (cgroup) => {
+      // Each child burns a little CPU and exits: no single process ever holds much CPU time
+      // (RLIMIT_CPU, per process, would never fire), but the cgroup's total grows.
+      const child = spawnIn(
+        cgroup,
+        `while :; do sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done'; done`,
+      );
+      try {
+        const ticks = Number(
+          new TextDecoder().decode(
+            new Deno.Command("getconf", { args: ["CLK_TCK"] }).outputSync().stdout,
+          ),
+        );
+        assert(await waitFor(() => (cgroup.cpuTimeMicros() ?? 0) > 400_000, 20_000));
+        const total = cgroup.cpuTimeMicros()!;
+        // The parent shell's own CPU time (utime + stime, fields 14 and 15), and the most any
+        // other live process of the cgroup has used.
+        const ownMicros = (pid: number) => {
+          try {
+            const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+            return (Number(fields[11]) + Number(fields[12])) * 1e6 / ticks;
+          } catch {
+            return 0;
+          }
+        };
+        const most = Math.max(...cgroup.set.pids().map(ownMicros));
+        assert(most < total / 2, `one process used ${most} µs of the cgroup's ${total} µs`);
+        assert(cgroup.usage().cpuMicros! >= total);
+        // The v2 cgroup keeps the same total in its core cpu.stat, with no cpu controller.
+        const unified = cgroup.set.unified;
+        if (unified) {
+          const stat = Deno.readTextFileSync(`${unified.dir}/cpu.stat`);
+          const usage = Number(/^usage_usec (\d+)$/m.exec(stat)?.[1]);
+          assert(usage > total / 2, `v2 cpu.stat usage_usec ${usage}, cpuacct ${total}`);
+        }
+      } finally {
+        child.kill("SIGKILL");
+        await finish(child);
+      }
+    });
+  },
+);
