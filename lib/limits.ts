@@ -281,7 +281,8 @@ export function controllersFor(limits: Limits): string[] {
 /**
  * The cgroups to make for `limits` in `layout` (one request per hierarchy,
  * containment first: the v2 one where mounted, else the v1 freezer), with
- * parent values filled in; a controller found nowhere is refused by name.
+ * parent values filled in; a controller a limit needs and found nowhere is
+ * refused by name (one wanted only for accounting is left out).
  */
 export function planRequests(limits: Limits, layout: CgroupLayout): NodeRequest[] {
   const requests: NodeRequest[] = [];
@@ -293,10 +294,13 @@ export function planRequests(limits: Limits, layout: CgroupLayout): NodeRequest[
   const containment = layout.unified ?? hierarchyOf(layout, "freezer");
   if (containment) requestFor(containment);
   const where = new Map<string, Hierarchy>();
+  // Accounting alone takes what is there: a missing controller only leaves a field out.
+  const required = controllersFor({ ...limits, accounting: false });
   for (const controller of controllersFor(limits)) {
     // v2 keeps CPU time in every cgroup's cpu.stat: no controller needed.
     const hierarchy = hierarchyOf(layout, controller) ??
       (controller === "cpuacct" ? layout.unified : undefined);
+    if (!hierarchy && !required.includes(controller)) continue;
     if (!hierarchy) {
       throw new CgroupError(
         "detect",

@@ -238,6 +238,19 @@ Deno.test("planRequests: one cgroup per hierarchy, containment first, v2 control
         "/sys/fs/cgroup/cpuset,pids cpuset.cpus=0-3 pids.max=4 cpuset.mems=0",
       ],
     );
+    // On v2 with memory, pids and hugetlb offered: accounting takes memory and pids (CPU time
+    // is in every v2 cgroup's cpu.stat); a CPU quota cannot be had and is refused by name.
+    assert.deepEqual(
+      planRequests({ accounting: true }, { mode: "v2", unified, v1: [] }).map((r) => r.enable),
+      [["memory", "pids"]],
+    );
+    const bare = { ...unified, controllers: ["memory"] };
+    assert.deepEqual(
+      planRequests({ accounting: true }, { mode: "v2", unified: bare, v1: [] }).map((r) =>
+        r.enable
+      ),
+      [["memory"]],
+    );
     const error = thrown(() => planRequests({ cpus: 1 }, { mode: "v2", unified, v1: [] }));
     assert.match(
       (error as Error).message,
