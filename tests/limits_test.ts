@@ -345,6 +345,9 @@ int main(int argc, char **argv) {
   return `${dir}/hog`;
 }
 
+if (!isRoot || !gccAvailable) {
+  console.log(`memory 32M test skipped: ${isRoot ? "gcc is not installed" : "needs root"}`);
+}
 Deno.test({
   name: "memory 32M: a hog past it is OOM-killed, known from the counter; one below finishes",
   ignore: !isRoot || !gccAvailable,
@@ -484,7 +487,11 @@ Deno.test({
   },
 });
 if (!unifiedHugetlb) {
-  console.log("hugetlb test skipped: no hugetlb controller on the v2 hierarchy here (or not root)");
+  console.log(
+    `hugetlb test skipped: ${
+      isRoot ? "no hugetlb controller on the v2 hierarchy here" : "needs root"
+    }`,
+  );
 }
 
 const unifiedControllers = isRoot ? cgroupLayout().unified?.controllers ?? [] : [];
@@ -492,8 +499,11 @@ for (const controller of ["memory", "pids", "cpu"]) {
   const available = unifiedControllers.includes(controller);
   if (!available) {
     console.log(
-      `v2 ${controller} test skipped: the ${controller} controller is not offered on the unified ` +
-        `hierarchy here (its cgroup.controllers: "${unifiedControllers.join(" ")}")`,
+      `v2 ${controller} test skipped: ` +
+        (isRoot
+          ? `the ${controller} controller is not offered on the unified hierarchy here ` +
+            `(its cgroup.controllers: "${unifiedControllers.join(" ")}")`
+          : "needs root"),
     );
   }
   Deno.test({
