@@ -664,3 +664,71 @@ privilegedTest(
     assertNoCgroupLeft();
   },
 );
+
+Deno.test({
+  name:
+    "rootless in a delegated v2 subtree: cgroups are made there, controllers enabled via the leaf move",
+  ignore: !hugetlbOnUnified,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Delegation as systemd does it: the directory and its cgroup.procs, cgroup.threads and
+    // cgroup.subtree_control owned by the user; root puts the user's process inside.
+    const unified = layout!.unified!;
+    const rootControl = `${unified.callerDir}/cgroup.subtree_control`;
+    const before = Deno.readTextFileSync(rootControl).trim();
+    const delegated = `${unified.callerDir}/${CGROUP_PREFIX}-test-delegated-${Deno.pid}`;
+    const sources = readableSources();
+    const script = `
+      import { createLaunchCgroup } from "${sources}/lib/limits.ts";
+      const out = [];
+      for (const limits of [{}, { hugetlb: { "2MB": 2097152 } }]) {
+        try {
+          const cgroup = await createLaunchCgroup(limits);
+          out.push({ dirs: cgroup.set.nodes.map((n) => n.dir) });
+          await cgroup.remove();
+        } catch (error) {
+          out.push({ error: error.message });
+        }
+      }
+      out.push({ self: Deno.readTextFileSync("/proc/self/cgroup") });
+      console.log(JSON.stringify(out));
+    `;
+    Deno.writeTextFileSync(rootControl, "+hugetlb");
+    Deno.mkdirSync(delegated);
+    try {
+      for (const file of ["", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"]) {
+        Deno.chownSync(`${delegated}${file}`, NOBODY, NOBODY);
+      }
+      const ran = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `echo $$ > ${delegated}/cgroup.procs && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} ` +
+          `--clear-groups env HOME=/tmp DENO_DIR=/tmp/invoke_ns_deno_dir_${NOBODY} ` +
+          `${sources}/deno eval "$0"`,
+          script,
+        ],
+      }).output();
+      assert(ran.success, new TextDecoder().decode(ran.stderr));
+      const [plain, hugetlb, { self }] = JSON.parse(new TextDecoder().decode(ran.stdout));
+      assert.equal(plain.error, undefined, plain.error);
+      assert.match(plain.dirs[0], new RegExp(`^${delegated}/invoke_ns-\\d+-\\d+-1$`));
+      assert.equal(hugetlb.error, undefined, hugetlb.error);
+      assert.match(hugetlb.dirs[0], new RegExp(`^${delegated}/invoke_ns-\\d+-\\d+-2$`));
+      assert.match(self, /^0::.*-test-delegated-\d+\/invoke_ns-\d+-\d+-supervisor$/m);
+    } finally {
+      const swept = sweepOrphans({
+        ...layout!,
+        v1: [],
+        unified: { ...unified, callerDir: delegated },
+      });
+      try {
+        Deno.removeSync(delegated);
+      } finally {
+        if (!before.includes("hugetlb")) Deno.writeTextFileSync(rootControl, "-hugetlb");
+      }
+      assert.equal(swept.kept.length, 0, `kept ${swept.kept}`);
+    }
+    assertNoCgroupLeft();
+  },
+});
