@@ -57,8 +57,8 @@
  * **Killing.** v2: write 1 to `cgroup.kill` (Linux 5.14+; before that,
  * `cgroup.freeze`, SIGKILL each, thaw). v1: freeze (`freezer.state` FROZEN),
  * SIGKILL every PID in `cgroup.procs`, thaw; frozen processes cannot fork,
- * so a fork loop cannot outrun it. Either way repeated until every cgroup of
- * the set is empty.
+ * so a fork loop cannot outrun it. Without a freezer, SIGKILL each PID.
+ * Whichever, repeated until every cgroup of the set is empty.
  *
  * **Safety.** cgroupfs is root-owned and not user-writable, so there is no
  * path race to guard against there; but every hierarchy's directory is
@@ -503,6 +503,9 @@ function removeTree(dir: string): boolean {
 /** How long {@link CgroupSet.remove} and {@link CgroupSet.killAll} wait for the kernel. */
 const DRAIN_MS = 2000;
 
+/** How {@link CgroupSet.killAll} empties a set (see {@link CgroupSet.killMethods}). */
+export type KillMethod = "cgroup.kill" | "v2-freeze" | "v1-freeze" | "signal";
+
 /** One cgroup of a set: a directory in one hierarchy. */
 export interface CgroupNode {
   /** The hierarchy it is in. */
@@ -572,39 +575,64 @@ export class CgroupSet {
   }
 
   /**
-   * Kills every process in the set and waits until it is empty: v2
-   * `cgroup.kill` (or freeze, SIGKILL each, thaw, before Linux 5.14); v1
-   * freeze, SIGKILL each PID, thaw; without either, SIGKILL each PID, repeated.
+   * The ways {@link CgroupSet.killAll} can empty the set, best first, that
+   * this set and kernel offer: `cgroup.kill` (v2, Linux 5.14+), `v2-freeze`
+   * (`cgroup.freeze`, Linux 5.2+), `v1-freeze` (`freezer.state`), `signal`
+   * (SIGKILL each PID, repeated: a fork loop can outrun a round, not all).
    */
-  async killAll(): Promise<void> {
+  killMethods(): KillMethod[] {
+    const methods: KillMethod[] = [];
+    const unified = this.unified;
+    if (unified && cgroupFileExists(`${unified.dir}/cgroup.kill`)) methods.push("cgroup.kill");
+    if (unified && cgroupFileExists(`${unified.dir}/cgroup.freeze`)) methods.push("v2-freeze");
+    if (this.#freezer()) methods.push("v1-freeze");
+    methods.push("signal");
+    return methods;
+  }
+
+  #freezer(): CgroupNode | undefined {
+    return this.nodes.find((node) =>
+      node.hierarchy.version === 1 && node.hierarchy.controllers.includes("freezer")
+    );
+  }
+
+  /**
+   * Kills every process in the set and waits until it is empty, by
+   * `method` (default: the first of {@link CgroupSet.killMethods}). Frozen
+   * processes cannot fork, so the freezing methods and `cgroup.kill` stop a
+   * fork loop at once. Processes found only in v1 cgroups of the set (moved
+   * out of the v2 one) are signalled one by one.
+   */
+  async killAll(method: KillMethod = this.killMethods()[0]): Promise<void> {
     if (this.#removed) return;
     const deadline = Date.now() + DRAIN_MS;
     const unified = this.unified;
-    const freezer = this.nodes.find((node) =>
-      node.hierarchy.version === 1 && node.hierarchy.controllers.includes("freezer")
-    );
+    const freezer = this.#freezer();
     while (this.populated()) {
       if (Date.now() > deadline) {
         throw new CgroupError("kill", `processes remain: ${this.pids().join(" ")}`);
       }
-      if (unified && pidsIn(unified.dir).length === 0) {
-        // Only in v1 cgroups of the set (moved out of the v2 one): one by one.
+      if (unified && method !== "v1-freeze" && pidsIn(unified.dir).length === 0) {
         this.#killEach();
-      } else if (unified && cgroupFileExists(`${unified.dir}/cgroup.kill`)) {
+      } else if (method === "cgroup.kill" && unified) {
         writeCgroupFile(`${unified.dir}/cgroup.kill`, "1");
-      } else if (unified) {
+      } else if (method === "v2-freeze" && unified) {
         await this.#frozen(`${unified.dir}/cgroup.freeze`, "1", "0", () => {
           const events = parseFlatKeyed(readCgroupFile(`${unified.dir}/cgroup.events`));
           return events.frozen === 1 || events.populated === 0;
         });
-      } else if (freezer) {
+      } else if (method === "v1-freeze" && freezer) {
         const state = `${freezer.dir}/freezer.state`;
-        await this.#frozen(state, "FROZEN", "THAWED", () => {
-          const now = readCgroupFile(state).trim();
-          return now === "FROZEN";
-        });
-      } else {
+        await this.#frozen(
+          state,
+          "FROZEN",
+          "THAWED",
+          () => readCgroupFile(state).trim() === "FROZEN",
+        );
+      } else if (method === "signal") {
         this.#killEach();
+      } else {
+        throw new CgroupError("kill", `${method} is not offered by this cgroup set`);
       }
       await sleep(1);
     }

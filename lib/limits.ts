@@ -52,6 +52,7 @@ import {
   currentOwner,
   type Hierarchy,
   hierarchyOf,
+  type KillMethod,
   type NodeRequest,
   parseFlatKeyed,
   parseSingleValue,
@@ -440,9 +441,9 @@ export class LaunchCgroup {
     this.set.join(pid);
   }
 
-  /** Kills every process of the launch and waits until none is left. */
-  killAll(): Promise<void> {
-    return this.set.killAll();
+  /** Kills every process of the launch and waits until none is left (see {@link CgroupSet.killAll}). */
+  killAll(method?: KillMethod): Promise<void> {
+    return this.set.killAll(method);
   }
 
   /** Removes the launch's cgroups (idempotent). */

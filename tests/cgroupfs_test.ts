@@ -4,7 +4,8 @@
  * tables (no privilege); as root, on this machine's real v1 controllers and
  * its v2 unified hierarchy: a launch's cgroups made under the caller's own,
  * joined, emptied by killAll (a double-forked process and a fork loop
- * included, through v2 cgroup.kill and through the v1 freezer), removed
+ * included, by every method offered: v2 cgroup.kill, v2 cgroup.freeze, the
+ * v1 freezer, plain signals), removed
  * (idempotently), swept when their owner is dead and empty, the v2 events
  * and the no-internal-processes leaf move; rootless, the refusal.
  * @module
@@ -333,26 +334,42 @@ privilegedTest(
 );
 
 privilegedTest(
-  "killAll (v1 freezer, no unified hierarchy): a fork loop and a double fork end",
+  "killAll by each method the kernel offers (v2 and v1 sets): a fork loop and a double fork end",
   async () => {
-    const v1Only: CgroupLayout = { ...layout!, unified: undefined };
-    await withLaunchCgroup({ pids: 200 }, async (cgroup) => {
-      assert.equal(cgroup.set.nodes[0].hierarchy.controllers[0], "freezer");
-      assert.equal(cgroup.set.unified, undefined);
-      const child = spawnIn(
-        cgroup,
-        "(sleep 300 </dev/null >/dev/null 2>&1 &); " +
-          "while :; do sleep 300 </dev/null >/dev/null 2>&1 & done",
-      );
-      assert(await waitFor(() => cgroup.set.pids().length > 20));
-      const before = cgroup.set.pids();
-      await cgroup.killAll();
-      assert.deepEqual(cgroup.set.pids(), []);
-      assert(await waitFor(() => before.every((pid) => !running(pid))));
-      const freezer = cgroup.set.nodes[0].dir;
-      assert.equal(Deno.readTextFileSync(`${freezer}/freezer.state`).trim(), "THAWED");
-      await finish(child);
-    }, v1Only);
+    const layouts: [string, CgroupLayout][] = [
+      ["v2 containment", layout!],
+      ["v1 freezer containment", { ...layout!, unified: undefined }],
+    ];
+    for (const [label, chosen] of layouts) {
+      const probe = await createLaunchCgroup({ pids: 500 }, undefined, chosen);
+      const methods = probe.set.killMethods();
+      await probe.remove();
+      assert(methods.length >= 2, `${label}: ${methods}`);
+      for (const method of methods) {
+        await withLaunchCgroup({ pids: 500 }, async (cgroup) => {
+          const child = spawnIn(
+            cgroup,
+            "(sleep 300 </dev/null >/dev/null 2>&1 &); " +
+              "while :; do sleep 300 </dev/null >/dev/null 2>&1 & done",
+          );
+          assert(await waitFor(() => cgroup.set.pids().length > 20), `${label} ${method}`);
+          const before = cgroup.set.pids();
+          await cgroup.killAll(method);
+          assert.deepEqual(cgroup.set.pids(), [], `${label} ${method}`);
+          assert.equal(cgroup.set.populated(), false);
+          assert(await waitFor(() => before.every((pid) => !running(pid))), `${label} ${method}`);
+          const freezer = cgroup.set.nodeFor("freezer");
+          if (freezer) {
+            assert.equal(Deno.readTextFileSync(`${freezer.dir}/freezer.state`).trim(), "THAWED");
+          }
+          if (cgroup.set.unified) {
+            const events = Deno.readTextFileSync(`${cgroup.set.unified.dir}/cgroup.events`);
+            assert.match(events, /^frozen 0$/m, "thawed again");
+          }
+          await finish(child);
+        }, chosen);
+      }
+    }
   },
 );
 
