@@ -28,16 +28,17 @@
  *
  * **v2's no-internal-processes rule.** A controller is enabled for the new
  * cgroup by writing `+name` to the caller's `cgroup.subtree_control`, which a
- * non-root cgroup refuses (EBUSY) while it holds processes. The choice here,
- * as nsjail does and crun does for its own process: when the only process in
- * the caller's cgroup is this one, it moves itself into a leaf
- * `invoke_ns-<PID>-<start>-supervisor` beside the launch cgroups (kept while
- * the process lives: a process cannot go back into a cgroup with
- * controllers enabled; swept once it is dead and empty) and enables the
- * controllers. When other processes share the caller's cgroup (a login
- * shell's session scope), moving them would change someone else's
- * accounting, so it refuses and says to start the tool in a scope of its
- * own (`systemd-run --scope -p Delegate=yes`). A controller missing from the
+ * non-root cgroup refuses (EBUSY) while it holds processes. The choice here
+ * is the leaf move (nsjail's `NSJAIL_SELF.<pid>` in its cgroup2.cc does the
+ * same): when the only process in the caller's cgroup is this one, it moves
+ * itself into a leaf `invoke_ns-<PID>-<start>-supervisor` beside the launch
+ * cgroups and enables the controllers. The leaf is kept while the process
+ * lives (a process cannot go back into a cgroup with controllers enabled)
+ * and, unlike nsjail's, swept once its owner is dead and it is empty. When
+ * other processes share the caller's cgroup (a login shell's session
+ * scope), moving them would change someone else's accounting, so it refuses
+ * and says to start the tool in a scope of its own (`systemd-run --scope -p
+ * Delegate=yes`). A controller missing from the
  * caller's own `cgroup.controllers` is refused by name (enabling it above the
  * caller's cgroup belongs to whoever manages that tree, systemd here). The
  * root cgroup is exempt from the rule; enabling a controller there is left
@@ -60,7 +61,8 @@
  * so a fork loop cannot outrun it. Without a freezer, SIGKILL each PID.
  * Whichever, repeated until every cgroup of the set is empty.
  *
- * **Safety.** cgroupfs is root-owned and not user-writable, so there is no
+ * **Safety.** cgroupfs is root-owned and not user-writable (a delegated
+ * subtree is the user's own, and cgroupfs has no symlinks), so there is no
  * path race to guard against there; but every hierarchy's directory is
  * checked to be on the cgroup mount's own device (statx), so a symlink
  * never leads out of it, and cgroup paths with `.` or `..` components (seen
