@@ -121,6 +121,35 @@ export function parseSize(text: string, option = "--memory"): number {
   return bytes;
 }
 
+/**
+ * A size for people, in the largest binary unit that keeps it short:
+ * `formatSize(67108864) === "64 MiB"`, `"1.5 GiB"`, `"512 KiB"`, `"100 bytes"`.
+ */
+export function formatSize(bytes: number): string {
+  const units: [string, number][] = [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], [
+    "KiB",
+    2 ** 10,
+  ]];
+  for (const [unit, size] of units) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(2))} ${unit}`;
+  }
+  return `${bytes} ${bytes === 1 ? "byte" : "bytes"}`;
+}
+
+/**
+ * Parses a time limit in seconds (`--cpu-time 2`, `--wall-time 0.5`): a
+ * positive decimal number, at most a year; returns milliseconds.
+ */
+export function parseSeconds(text: string, option: string): number {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text.trim())) {
+    throw new LimitError(option, `invalid number of seconds "${text}" (e.g. 2 or 0.5)`);
+  }
+  const ms = Math.round(Number(text) * 1000);
+  if (ms < 1) throw new LimitError(option, `${text} s is below the minimum of 0.001 s`);
+  if (ms > 365 * 86400 * 1000) throw new LimitError(option, `${text} s is more than a year`);
+  return ms;
+}
+
 /** The CFS period the tool uses, in microseconds (100 ms, as docker and systemd). */
 export const CPU_PERIOD_US = 100_000;
 

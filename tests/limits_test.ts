@@ -13,12 +13,14 @@ import { cgroupLayout, type Hierarchy, hierarchyOf } from "../lib/cgroupfs.ts";
 import {
   controllersFor,
   cpuQuota,
+  formatSize,
   LimitError,
   type Limits,
   limitWrites,
   parseCpus,
   parseCpuset,
   parsePids,
+  parseSeconds,
   parseSize,
   planRequests,
   usageFrom,
@@ -59,6 +61,35 @@ Deno.test("parseSize: bytes and binary units; junk is one LimitError naming the 
     thrown(() => parseSize("99999999T", "--memory-swap"), LimitError).message,
     /^--memory-swap: size "99999999T" is too large$/,
   );
+});
+
+Deno.test("formatSize: the largest binary unit, short", () => {
+  const table: [number, string][] = [
+    [0, "0 bytes"],
+    [1, "1 byte"],
+    [100, "100 bytes"],
+    [1024, "1 KiB"],
+    [512 * 1024, "512 KiB"],
+    [32 * MiB, "32 MiB"],
+    [64 * MiB, "64 MiB"],
+    [1.5 * 2 ** 30, "1.5 GiB"],
+    [2 ** 40, "1 TiB"],
+    [parseSize("1000k"), "1000 KiB"],
+    [MiB + 1, "1 MiB"],
+  ];
+  for (const [bytes, text] of table) assert.equal(formatSize(bytes), text, String(bytes));
+});
+
+Deno.test("parseSeconds: positive decimal seconds to milliseconds", () => {
+  const table: [string, number][] = [["2", 2000], ["0.5", 500], [".25", 250], ["1.", 1000], [
+    "0.001",
+    1,
+  ], ["86400", 86400000]];
+  for (const [text, ms] of table) assert.equal(parseSeconds(text, "--cpu-time"), ms, text);
+  for (const text of ["", "0", "-1", "1s", "1e3", "0.0001", "abc", "1,5", "99999999"]) {
+    const error = thrown(() => parseSeconds(text, "--wall-time"), LimitError, text);
+    assert.match(error.message, /^--wall-time: /);
+  }
 });
 
 Deno.test("parseCpus and cpuQuota: a fraction to quota over a 100000 µs period", () => {
