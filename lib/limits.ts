@@ -381,7 +381,11 @@ export interface CgroupUsage {
   memoryLimitHits?: number;
   /** The most processes (and threads) at once. */
   peakPids?: number;
-  /** Forks refused because `pids.max` was reached. */
+  /**
+   * `pids.events` max: forks refused in the cgroup (v1, Linux 6.12+: whichever
+   * limit refused them, its own or an ancestor's) or times its own limit was
+   * hit (v2).
+   */
   pidsLimitHits?: number;
   /** CFS periods in which the cgroup was throttled. */
   throttledPeriods?: number;

@@ -749,3 +749,53 @@ Deno.test({
     assertNoCgroupLeft();
   },
 });
+
+privilegedTest(
+  "under the caller's own cgroup: a limit the caller is under (outer pids.max 40) still binds the launch (pids 100)",
+  async () => {
+    const pids = hierarchyOf(layout!, "pids")!;
+    const outer = `${pids.callerDir}/${CGROUP_PREFIX}-test-outer-${Deno.pid}`;
+    const script = `
+      import { createLaunchCgroup } from "${new URL("../lib/limits.ts", import.meta.url).pathname}";
+      const cgroup = await createLaunchCgroup({ pids: 100 });
+      try {
+        const join = cgroup.procsFiles().map((f) => "echo 0 > " + f).join(" && ");
+        const ran = await new Deno.Command("sh", {
+          args: ["-c", join + " && for i in $(seq 60); do sleep 30 </dev/null >/dev/null 2>&1 & done"],
+        }).output();
+        console.log(JSON.stringify({
+          dir: cgroup.set.nodeFor("pids").dir,
+          stderr: new TextDecoder().decode(ran.stderr),
+          usage: cgroup.usage(),
+        }));
+      } finally {
+        await cgroup.killAll();
+        await cgroup.remove();
+      }
+    `;
+    Deno.mkdirSync(outer);
+    try {
+      Deno.writeTextFileSync(`${outer}/pids.max`, "40");
+      const ran = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `echo $$ > ${outer}/cgroup.procs && exec "$0" eval "$1"`,
+          Deno.execPath(),
+          script,
+        ],
+      }).output();
+      assert(ran.success, new TextDecoder().decode(ran.stderr));
+      const { dir, stderr, usage } = JSON.parse(new TextDecoder().decode(ran.stdout));
+      assert.match(
+        dir,
+        new RegExp(`^${outer}/invoke_ns-\\d+-\\d+-1$`),
+        "made below the caller's own",
+      );
+      assert.match(stderr, /fork|Resource temporarily unavailable/i);
+      assert(usage.peakPids < 40, `peak ${usage.peakPids}: bound by the outer 40, not the own 100`);
+    } finally {
+      Deno.removeSync(outer);
+    }
+    assertNoCgroupLeft();
+  },
+);
