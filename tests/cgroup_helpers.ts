@@ -28,8 +28,11 @@ export async function withLaunchCgroup(
   try {
     await fn(cgroup);
   } finally {
-    await cgroup.killAll();
-    await cgroup.remove();
+    try {
+      await cgroup.killAll();
+    } finally {
+      await cgroup.remove();
+    }
     assertNoCgroupLeft();
   }
 }
