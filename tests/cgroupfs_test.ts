@@ -484,8 +484,11 @@ privilegedTest(
       live.kill("SIGKILL");
       await live.status;
       for (const set of [deadSet, liveSet, busySet, reusedSet]) {
-        await set.killAll();
-        await set.remove();
+        try {
+          await set.killAll();
+        } finally {
+          await set.remove();
+        }
       }
     }
     assertNoCgroupLeft();
