@@ -83,6 +83,7 @@ export const Errno = {
   ENOSYS: 38,
   ECONNRESET: 104,
   ETIMEDOUT: 110,
+  EBUSY: 16,
 } as const;
 
 /** The symbolic name of an errno value, e.g. `errnoName(2) === "ENOENT"`. */

@@ -117,6 +117,7 @@ const SYMBOLS = {
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -788,3 +789,23 @@ export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_RO
 export const NS_GET_NSTYPE = 0xb703;
 /** ioctl(2) on a namespace file: a new fd for the user namespace that owns it (NS_GET_USERNS). */
 export const NS_GET_USERNS = 0xb701;
+
+/** rmdir(2). */
+export function rmdir(path: string): void {
+  check("rmdir", libc.rmdir(cstr(path)), path);
+}
+
+const AT_FDCWD = -100, STATX_DEV_MAJOR_OFFSET = 136, STATX_DEV_MINOR_OFFSET = 140;
+
+/** The device (`major:minor`, as /proc/self/mountinfo spells it) of the file system holding `path`. */
+export function deviceOf(path: string): string {
+  const buffer = new Uint8Array(256);
+  check("statx", libc.statx(AT_FDCWD, cstr(path), 0, 0, buffer), path);
+  const view = new DataView(buffer.buffer);
+  return `${view.getUint32(STATX_DEV_MAJOR_OFFSET, true)}:${
+    view.getUint32(STATX_DEV_MINOR_OFFSET, true)
+  }`;
+}
+
+/** access(2) mode: write permission. */
+export const W_OK = 2;
