@@ -8,6 +8,7 @@
 import type { CloneOutcome } from "../ffi/clone.ts";
 import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { F_GETFL, F_SETFL, fcntl, kill, O_NONBLOCK, waitForExit } from "../ffi/libc.ts";
+import type { LaunchUsage } from "./usage.ts";
 
 /**
  * How the command ended.
@@ -23,6 +24,11 @@ export interface LaunchResult {
   code: number;
   /** The signal's name when it was killed by one, e.g. `"SIGKILL"`. */
   signal?: string;
+  /**
+   * With `LaunchSpec.limits`: what it used and why it ended (an OOM kill, a
+   * time limit), from its own cgroups.
+   */
+  usage?: LaunchUsage;
 }
 
 /**
