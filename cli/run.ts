@@ -390,8 +390,8 @@ export function limitExitCode(result: LaunchResult): number {
 /** `--stats`: the usage block's lines, printed on stderr after the command. */
 export function statsLines(result: LaunchResult, program: string): string[] {
   const usage = result.usage!;
-  const cpu = (micros: number | undefined) =>
-    micros === undefined ? "not kept" : seconds(micros / 1000);
+  const clock = (micros: number) => `${(micros / 1e6).toFixed(3)} s`;
+  const cpu = (micros: number | undefined) => micros === undefined ? "not kept" : clock(micros);
   const ended = {
     exit: `exit ${result.code}`,
     signal: `signal ${result.signal}`,
@@ -400,7 +400,7 @@ export function statsLines(result: LaunchResult, program: string): string[] {
     "wall-time": "wall time limit",
   }[usage.reason];
   const rows: [string, string][] = [
-    ["wall time", seconds(usage.wallMicros / 1000)],
+    ["wall time", clock(usage.wallMicros)],
     ["user CPU", cpu(usage.userCpuMicros)],
     ["system CPU", cpu(usage.systemCpuMicros)],
     [

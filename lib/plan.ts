@@ -647,7 +647,11 @@ export function planLaunch(
       run: clearAmbientCapabilities,
     });
   }
-  if (cgroups.length > 0 || limits) {
+  if ((cgroups.length > 0 || limits) && ranges) {
+    // After setresuid the child is a mapped ID the host's cgroup files refuse.
+    sync.push({ point: "cgroup", steps: [cgroupMoveStep(cgroups, limits !== undefined)] });
+    child.push(syncStep("cgroup", "wait while the tool moves the child into its cgroups, last"));
+  } else if (cgroups.length > 0 || limits) {
     child.push({
       name: "cgroup",
       calls: [...cgroups, ...limits ? ["<launch cgroup>"] : []]
@@ -723,6 +727,23 @@ export function planLaunch(
 }
 
 // ---------------------------------------------------------------- limits (issue 17)
+
+/**
+ * The tool's step at the child's `cgroup` sync point (ID ranges: the child
+ * has become a mapped ID by then): writes the child's PID into each of
+ * `cgroups` (filled in by the time it runs).
+ */
+function cgroupMoveStep(cgroups: string[], launchCgroups: boolean): ParentStep {
+  return {
+    name: "cgroup",
+    calls: [...cgroups, ...launchCgroups ? ["<launch cgroup>"] : []]
+      .map((dir) => call("write", `${dir}/cgroup.procs`, "<child-pid>")),
+    why: "the tool moves the child into the command's cgroups as its last step before exec",
+    run: ({ childPid }) => {
+      for (const dir of cgroups) writeFile(`${dir}/cgroup.procs`, String(childPid));
+    },
+  };
+}
 
 /** The limits of `spec` checked (bad ones are a usage error), or undefined without any. */
 function limitsOf(spec: LaunchSpec): LimitRun | undefined {
