@@ -823,7 +823,7 @@ export interface SweepResult {
  * Removes the invoke_ns cgroups under the caller's cgroup, in every
  * hierarchy, that are empty *and* whose owner (PID and start time in the
  * name) is dead, as left by a tool that was SIGKILLed. A live owner's
- * cgroups, and non-empty ones, are kept.
+ * cgroups, non-empty ones, and those the caller may not remove are kept.
  */
 export function sweepOrphans(layout: CgroupLayout = cgroupLayout()): SweepResult {
   const result: SweepResult = { removed: [], kept: [] };
@@ -839,8 +839,13 @@ export function sweepOrphans(layout: CgroupLayout = cgroupLayout()): SweepResult
       const owner = ownerOf(name);
       if (!owner) continue;
       const dir = `${hierarchy.callerDir}/${name}`;
-      if (ownerAlive(owner) || !removeTree(dir)) result.kept.push(dir);
-      else result.removed.push(dir);
+      let removed = false;
+      try {
+        removed = !ownerAlive(owner) && removeTree(dir);
+      } catch {
+        // not ours to remove (EACCES as another user): kept, as a busy one
+      }
+      (removed ? result.removed : result.kept).push(dir);
     }
   }
   return result;

@@ -117,3 +117,36 @@ export function thrown<T extends Error>(
   }
   assert.fail(`${message ?? "it"}: nothing was thrown`);
 }
+
+/** Whether gcc is installed (the memory hog is built with it). */
+export const gccAvailable = (() => {
+  try {
+    return new Deno.Command("gcc", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+/** Builds a program that allocates and touches N MiB, then exits 0. */
+export async function buildHog(dir: string): Promise<string> {
+  Deno.writeTextFileSync(
+    `${dir}/hog.c`,
+    `#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  long mib = atol(argv[1]);
+  for (long i = 0; i < mib; i++) {
+    char *p = malloc(1 << 20);
+    if (!p) return 3;
+    memset(p, 1, 1 << 20);
+  }
+  return 0;
+}
+`,
+  );
+  const built = await new Deno.Command("gcc", { args: ["-O0", "-o", `${dir}/hog`, `${dir}/hog.c`] })
+    .output();
+  assert(built.success, new TextDecoder().decode(built.stderr));
+  return `${dir}/hog`;
+}

@@ -27,7 +27,16 @@ import {
   validateLimits,
 } from "../lib/limits.ts";
 import { isRoot, privilegedTest, withTempDir } from "./helpers.ts";
-import { finish, sleep, spawnIn, thrown, waitFor, withLaunchCgroup } from "./cgroup_helpers.ts";
+import {
+  buildHog,
+  finish,
+  gccAvailable,
+  sleep,
+  spawnIn,
+  thrown,
+  waitFor,
+  withLaunchCgroup,
+} from "./cgroup_helpers.ts";
 
 const MiB = 2 ** 20;
 
@@ -343,38 +352,6 @@ Deno.test("usageFrom: the report from v1 and from v2 counter files", () => {
 });
 
 // ------------------------------------------------------------------ privileged
-
-const gccAvailable = (() => {
-  try {
-    return new Deno.Command("gcc", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
-
-/** Builds a program that allocates and touches N MiB, then exits 0. */
-async function buildHog(dir: string): Promise<string> {
-  Deno.writeTextFileSync(
-    `${dir}/hog.c`,
-    `#include <stdlib.h>
-#include <string.h>
-int main(int argc, char **argv) {
-  long mib = atol(argv[1]);
-  for (long i = 0; i < mib; i++) {
-    char *p = malloc(1 << 20);
-    if (!p) return 3;
-    memset(p, 1, 1 << 20);
-  }
-  return 0;
-}
-`,
-  );
-  const built = await new Deno.Command("gcc", { args: ["-O0", "-o", `${dir}/hog`, `${dir}/hog.c`] })
-    .output();
-  assert(built.success, new TextDecoder().decode(built.stderr));
-  return `${dir}/hog`;
-}
 
 if (!isRoot || !gccAvailable) {
   console.log(`memory 32M test skipped: ${isRoot ? "gcc is not installed" : "needs root"}`);
