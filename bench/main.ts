@@ -8,7 +8,10 @@
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
  * (c) the CLI's peak memory against the empty `deno run`'s;
- * (d) resolving the dependency closures of /usr/bin against `ldd` on each.
+ * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
+ * (e) `launch()` with `--memory 64M --pids 50` (its own cgroups: made,
+ *     joined, emptied, read and removed) against the same launch without,
+ *     interleaved: what the cgroup work adds per launch.
  *
  * Run as root: `deno task bench`.
  * @module
@@ -22,6 +25,7 @@ const here = new URL(".", import.meta.url).pathname;
 const root = new URL("..", import.meta.url).pathname;
 const RUNS = 21;
 const LAUNCHES = 1000;
+const LIMIT_LAUNCHES = 300;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -97,6 +101,8 @@ export async function benchLaunch(): Promise<void> {
     } one unshare run (target <= 0.5x)`,
   );
 
+  await benchLimits(spec);
+
   const floorKiB = peakKiB(commands.emptyDeno);
   const cliKiB = peakKiB(commands.cli);
   console.log("(c) peak memory (max RSS):");
@@ -104,6 +110,32 @@ export async function benchLaunch(): Promise<void> {
     `    empty deno run ${floorKiB} KiB, invoke_ns ${cliKiB} KiB = ${
       ratio(cliKiB, floorKiB)
     } (target <= 1.3x)`,
+  );
+}
+
+/** (e): launches with and without limits, interleaved; prints the cost of the cgroup work. */
+async function benchLimits(spec: { command: string[] }): Promise<void> {
+  const limited = { ...spec, limits: { memory: 64 * 2 ** 20, pids: 50 } };
+  const timed = async (s: typeof limited | typeof spec) => {
+    const t0 = performance.now();
+    const { code } = await launch(s);
+    if (code !== 0) throw new Error(`launch exited ${code}`);
+    return performance.now() - t0;
+  };
+  await timed(limited);
+  const without: number[] = [], withLimits: number[] = [];
+  for (let i = 0; i < LIMIT_LAUNCHES; i++) {
+    without.push(await timed(spec));
+    withLimits.push(await timed(limited));
+  }
+  const [a, b] = [median(without), median(withLimits)];
+  console.log(
+    `(e) launch() with --memory 64M --pids 50 against without, median of ${LIMIT_LAUNCHES}:`,
+  );
+  console.log(
+    `    without ${fmt(a)}, with ${fmt(b)} = ${ratio(b, a)}: the cgroup work costs ${
+      fmt(b - a)
+    } per launch (target <= 0.5 ms)`,
   );
 }
 

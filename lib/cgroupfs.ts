@@ -569,11 +569,14 @@ export class CgroupSet {
   /** Whether any process is in the set (v2: `cgroup.events` populated; v1: `cgroup.procs`). */
   populated(): boolean {
     const unified = this.unified;
+    let nodes = this.nodes;
     if (unified && cgroupFileExists(`${unified.dir}/cgroup.events`)) {
       const events = parseFlatKeyed(readCgroupFile(`${unified.dir}/cgroup.events`));
       if (events.populated === 1) return true;
+      // populated 0 covers the v2 cgroup and its descendants: only v1 ones are left to look at
+      nodes = nodes.filter((node) => node !== unified);
     }
-    return this.pids().length > 0;
+    return nodes.some((node) => pidsIn(node.dir).length > 0);
   }
 
   /**
@@ -798,10 +801,21 @@ export async function createCgroupSet(
       const dir = `${hierarchy.callerDir}/${name}`;
       makeDirectory(dir);
       made.push({ hierarchy, dir });
+      const written = new Set<string>();
       for (const write of request.writes ?? []) {
-        if (write.ifMissing && cgroupFileExists(`${dir}/${write.ifMissing}`)) continue;
-        if (write.optional && !cgroupFileExists(`${dir}/${write.file}`)) continue;
-        writeCgroupFile(`${dir}/${write.file}`, write.value);
+        if (
+          write.ifMissing &&
+          (written.has(write.ifMissing) || cgroupFileExists(`${dir}/${write.ifMissing}`))
+        ) continue;
+        try {
+          writeCgroupFile(`${dir}/${write.file}`, write.value);
+          written.add(write.file);
+        } catch (error) {
+          // one call, not access() then open(): this is on every launch's path
+          if (!(write.optional && error instanceof CgroupError && error.code === "ENOENT")) {
+            throw error;
+          }
+        }
       }
     }
   } catch (error) {

@@ -41,7 +41,6 @@
 
 import {
   CgroupError,
-  cgroupFileExists,
   type CgroupLayout,
   cgroupLayout,
   type CgroupNode,
@@ -440,6 +439,23 @@ export function usageFrom(read: (file: string) => string | undefined): CgroupUsa
   return usage;
 }
 
+/** Counter files only one cgroup version has (not even looked for in the other: a launch reads a dozen). */
+const ONLY_IN: Record<string, 1 | 2> = {
+  "memory.peak": 2,
+  "memory.events": 2,
+  "memory.max_usage_in_bytes": 1,
+  "memory.oom_control": 1,
+  "memory.failcnt": 1,
+  "cpuacct.usage": 1,
+  "cpuacct.usage_user": 1,
+  "cpuacct.usage_sys": 1,
+};
+
+/** Whether a cgroup of `version` may have `file`. */
+function versionHas(version: 1 | 2, file: string): boolean {
+  return (ONLY_IN[file] ?? version) === version;
+}
+
 /**
  * The cgroups of one launch with their limits in place: join, kill,
  * remove, read usage. Made by {@link createLaunchCgroup}. The counters
@@ -494,8 +510,13 @@ export class LaunchCgroup {
   /** A file of the launch's cgroups, or undefined when none of them has it. */
   read(file: string): string | undefined {
     const node = this.#nodeOf(file);
-    if (!node || !cgroupFileExists(`${node.dir}/${file}`)) return undefined;
-    return readCgroupFile(`${node.dir}/${file}`);
+    if (!node || !versionHas(node.hierarchy.version, file)) return undefined;
+    try {
+      return readCgroupFile(`${node.dir}/${file}`);
+    } catch (error) {
+      if (error instanceof CgroupError && error.code === "ENOENT") return undefined;
+      throw error;
+    }
   }
 
   /** What the launch used so far (see {@link CgroupUsage}). */

@@ -98,6 +98,7 @@ export class LimitRun {
   #exceeded?: "cpu-time" | "wall-time";
   #killing?: Promise<void>;
   #timers: ReturnType<typeof setTimeout>[] = [];
+  #emptied = false;
 
   /** Checks `limits` (a {@link LimitError} when bad); nothing is made yet. */
   constructor(limits: LaunchLimits) {
@@ -160,8 +161,9 @@ export class LimitRun {
     if (!cgroup) return result;
     try {
       await cgroup.killAll();
+      this.#emptied = true;
     } catch {
-      // release() tries again, and says so if it must
+      // release() tries again
     }
     const counters = cgroup.usage();
     const oom = (counters.oomKills ?? 0) > 0;
@@ -178,7 +180,8 @@ export class LimitRun {
     const cgroup = this.#cgroup;
     if (!cgroup) return;
     try {
-      await cgroup.killAll();
+      // Once emptied nothing can come back: a process enters only by being moved in.
+      if (!this.#emptied) await cgroup.killAll();
     } finally {
       await cgroup.remove();
     }
