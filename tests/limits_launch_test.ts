@@ -18,11 +18,24 @@ import { cliCommand, isRoot, NOBODY, privilegedTest, runCli, withTempDir } from 
 import { assertNoCgroupLeft, buildHog, gccAvailable, sleep, waitFor } from "./cgroup_helpers.ts";
 
 const MiB = 2 ** 20;
+const timeInstalled = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile;
+  } catch {
+    return false;
+  }
+})();
 const OOM_LINE = "invoke_ns: killed by the OOM killer: the memory limit (32 MiB) was reached";
 
 /** Registers a root test that also needs gcc (the hog), skipped with the reason otherwise. */
-function hogTest(name: string, fn: (hog: string) => Promise<void>): void {
-  const reason = !isRoot ? "needs root" : !gccAvailable ? "gcc is not installed" : undefined;
+function hogTest(name: string, fn: (hog: string) => Promise<void>, needsTime = false): void {
+  const reason = !isRoot
+    ? "needs root"
+    : !gccAvailable
+    ? "gcc is not installed"
+    : needsTime && !timeInstalled
+    ? "/usr/bin/time is not installed (Debian: apt install time)"
+    : undefined;
   if (reason) console.log(`skipping "${name}": ${reason}`);
   Deno.test({
     name,
@@ -184,6 +197,7 @@ hogTest(
     assert(Math.abs(ratio - 1) <= 0.1, `cgroup peak ${peak} B, time -v ${maxRssKiB} KiB`);
     assertNoCgroupLeft();
   },
+  true,
 );
 
 privilegedTest("-C with limits: the container sees its own cgroup as the root", async () => {
@@ -290,3 +304,20 @@ Deno.test("bad limits are usage errors (exit 2), one line", async () => {
     assert.equal(ran.stderr.trim().split("\n").length, 1);
   }
 });
+
+hogTest(
+  "ID ranges with limits: the command is moved in by the tool, -C shows memory:/, an OOM is said",
+  async (hog) => {
+    const ranges = ["--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"];
+    const seen = await runCli([...ranges, "-C", "--memory", "32M", "cat", "/proc/self/cgroup"]);
+    assert.equal(seen.code, 0, seen.stderr);
+    const lines = parseProcCgroup(seen.stdout);
+    assert.equal(lines.find((l) => l.controllers.includes("memory"))?.path, "/");
+    // the hog runs as the mapped root (UID 100000 outside): its directory must let it in
+    Deno.chmodSync(hog.slice(0, hog.lastIndexOf("/")), 0o755);
+    const over = await runCli([...ranges, "--memory", "32M", hog, "64"]);
+    assert.equal(over.code, 137, over.stderr);
+    assert.equal(over.stderr, `${OOM_LINE}\n`);
+    assertNoCgroupLeft();
+  },
+);
