@@ -376,8 +376,17 @@ export function limitLine(usage: LaunchUsage): string | undefined {
       return `CPU time limit (${seconds(limits.cpuTimeMs!)}) exceeded`;
     case "wall-time":
       return `wall time limit (${seconds(limits.wallTimeMs!)}) exceeded`;
-    default:
-      return undefined;
+    default: {
+      // the command lived on after the OOM killer took one of its processes
+      const kills = usage.oomKills ?? 0;
+      if (kills === 0) return undefined;
+      const limit = limits.memory === undefined
+        ? "a memory limit it was under was reached"
+        : `the memory limit (${formatSize(limits.memory)}) was reached`;
+      return `the OOM killer killed ${kills} process${
+        kills === 1 ? "" : "es"
+      } of the command: ${limit}`;
+    }
   }
 }
 

@@ -6,8 +6,15 @@
  * @module
  */
 
-import { createMessageQueue, getuid, readFile, removeMessageQueue } from "../ffi/libc.ts";
-import { launch, type LaunchSpec } from "../lib/launch.ts";
+import {
+  createMessageQueue,
+  getuid,
+  listDirectory,
+  readFile,
+  removeMessageQueue,
+} from "../ffi/libc.ts";
+import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
+import type { LaunchUsage } from "../lib/usage.ts";
 import { bold, dim } from "./colour.ts";
 import { UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
@@ -176,7 +183,9 @@ A guided demonstration of every namespace type: for each of UTS, PID, mount,
 IPC, network, user, cgroup and time, one probe (hostname; $$ and the process
 count; the mount table; IPC objects; network links; IDs; /proc/self/cgroup;
 uptime) runs on the host and in a new namespace of that type, side by side,
-with one sentence on what changed and why. Works as root and rootless.
+with one sentence on what changed and why; last, resource limits (a fork
+bomb held by --pids, a memory hog ended by the OOM killer; root, or a
+delegated cgroup v2 subtree). Works as root and rootless.
 
 Options:
  -h, --help   display this help
@@ -222,6 +231,7 @@ export async function runTour(args: string[], program: string): Promise<number> 
           `\n${wrap(sentence)}\n`,
       );
     }
+    same += await limitsStop(program, out);
   } finally {
     removeMessageQueue(queue);
     await Deno.remove(out).catch(() => {});
@@ -231,4 +241,84 @@ export async function runTour(args: string[], program: string): Promise<number> 
     `\nNext: run a shell in a container of your own, e.g.\n  ${program} -vpmu calculus bash\n`,
   );
   return same === 0 ? 0 : 1;
+}
+
+// ------------------------------------------------------------ limits (issue 17)
+
+/** The host's process count and available memory, for the host side of the limits stop. */
+function hostFacts(): { processes: number; availableMiB: number } {
+  // through ffi/: Deno's own directory API asks for --allow-all under /proc
+  const processes = listDirectory("/proc").filter((name) => /^\d+$/.test(name)).length;
+  const kib = Number(/MemAvailable:\s+(\d+)/.exec(readFile("/proc/meminfo"))?.[1] ?? 0);
+  return { processes, availableMiB: Math.round(kib / 1024) };
+}
+
+/**
+ * The limits stop: a fork bomb held by --pids and a memory hog ended by the
+ * OOM killer, the host's side against the container's. Returns 1 when a
+ * limit showed nothing, else 0 (also when limits cannot be had here: said).
+ */
+async function limitsStop(program: string, out: string): Promise<number> {
+  const option = "--pids 20, --memory 32M";
+  const title = `\n${bold("== limits: a fork bomb and a memory hog")} ${
+    dim(`(${program} ${option})`)
+  }\n`;
+  const runs = [
+    {
+      spec: { pid: true, mount: true, limits: { pids: 20 } },
+      script: "started=0; trap 'echo \"started $started of 100 sleeps\"' EXIT; " +
+        "for i in $(seq 100); do sleep 5 & started=$i; done",
+      seen: (usage: LaunchUsage) => `at most ${usage.peakPids ?? "?"} processes at once`,
+      shown: (usage: LaunchUsage) => (usage.pidsLimitHits ?? usage.peakPids ?? 0) > 0,
+    },
+    {
+      spec: { pid: true, mount: true, limits: { memory: 32 * 2 ** 20 } },
+      script: 'head -c 64M /dev/zero | tail -n 1 >/dev/null; echo "the hog: status $?"',
+      seen: (usage: LaunchUsage) =>
+        `OOM kills: ${usage.oomKills ?? "?"}, peak ${
+          Math.round((usage.peakMemoryBytes ?? 0) / 2 ** 20)
+        } MiB`,
+      shown: (usage: LaunchUsage) => usage.oom,
+    },
+  ];
+  const lines: string[] = [];
+  let nothing = 0;
+  for (const run of runs) {
+    const before = hostFacts();
+    await Deno.writeTextFile(out, "");
+    let result;
+    try {
+      result = await launch({
+        ...run.spec,
+        command: ["sh", "-c", `exec > ${out} 2>&1; ${run.script}`],
+      });
+    } catch (error) {
+      if (!(error instanceof LaunchError) || error.step !== "cgroup") throw error;
+      writeOut(`${title}${wrap(`Limits need cgroups this run cannot have: ${error.message}`)}\n`);
+      return 0;
+    }
+    const after = hostFacts();
+    const inside = (await Deno.readTextFile(out)).trimEnd().split("\n");
+    if (!result.usage || !run.shown(result.usage)) nothing++;
+    lines.push(
+      sideBySide(
+        [
+          "on the host",
+          `processes: ${before.processes}, then ${after.processes}`,
+          `available: ${before.availableMiB} MiB, then ${after.availableMiB}`,
+        ],
+        ["in the container", ...inside, result.usage ? run.seen(result.usage) : ""],
+      ),
+    );
+  }
+  writeOut(
+    title + lines.join("\n\n") + "\n" +
+      wrap(
+        "Cgroups bound what the container may use: past 20 processes its forks fail " +
+          "(the shell's own error), past 32 MiB the OOM killer ends the hog, counted by the " +
+          "cgroup, while the host's processes and memory are left alone. Every process of " +
+          "the container was killed and its cgroups removed when it ended.",
+      ) + "\n",
+  );
+  return nothing > 0 ? 1 : 0;
 }
