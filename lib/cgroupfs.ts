@@ -603,13 +603,14 @@ export class CgroupSet {
 
   /**
    * Kills every process in the set and waits until it is empty, by
-   * `method` (default: the first of {@link CgroupSet.killMethods}). Frozen
+   * `chosen` (default: the first of {@link CgroupSet.killMethods}). Frozen
    * processes cannot fork, so the freezing methods and `cgroup.kill` stop a
    * fork loop at once. Processes found only in v1 cgroups of the set (moved
    * out of the v2 one) are signalled one by one.
    */
-  async killAll(method: KillMethod = this.killMethods()[0]): Promise<void> {
-    if (this.#removed) return;
+  async killAll(chosen?: KillMethod): Promise<void> {
+    if (this.#removed || !this.populated()) return;
+    const method = chosen ?? this.killMethods()[0];
     const deadline = Date.now() + DRAIN_MS;
     const unified = this.unified;
     const freezer = this.#freezer();
