@@ -57,6 +57,7 @@ import {
   parseSingleValue,
   readCgroupFile,
 } from "./cgroupfs.ts";
+import { getuid } from "../ffi/libc.ts";
 
 /**
  * The limits of one launch; every field is optional.
@@ -311,9 +312,14 @@ export function controllersFor(limits: Limits): string[] {
  * The cgroups to make for `limits` in `layout` (one request per hierarchy,
  * containment first: the v2 one where mounted, else the v1 freezer), with
  * parent values filled in; a controller a limit needs and found nowhere is
- * refused by name (one wanted only for accounting is left out).
+ * refused by name (one wanted only for accounting is left out, as is, for
+ * a user other than root (`uid`), one on v1, which is never delegated).
  */
-export function planRequests(limits: Limits, layout: CgroupLayout): NodeRequest[] {
+export function planRequests(
+  limits: Limits,
+  layout: CgroupLayout,
+  uid: number = getuid(),
+): NodeRequest[] {
   const requests: NodeRequest[] = [];
   const requestFor = (hierarchy: Hierarchy): NodeRequest => {
     let request = requests.find((r) => r.hierarchy.device === hierarchy.device);
@@ -327,8 +333,11 @@ export function planRequests(limits: Limits, layout: CgroupLayout): NodeRequest[
   const required = controllersFor({ ...limits, accounting: false });
   for (const controller of controllersFor(limits)) {
     // v2 keeps CPU time in every cgroup's cpu.stat: no controller needed.
-    const hierarchy = hierarchyOf(layout, controller) ??
+    let hierarchy = hierarchyOf(layout, controller) ??
       (controller === "cpuacct" ? layout.unified : undefined);
+    if (uid !== 0 && hierarchy?.version === 1 && !required.includes(controller)) {
+      hierarchy = controller === "cpuacct" ? layout.unified : undefined;
+    }
     if (!hierarchy && !required.includes(controller)) continue;
     if (!hierarchy) {
       throw new CgroupError(

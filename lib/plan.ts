@@ -176,7 +176,9 @@ export interface LaunchSpec {
    * the launch gets cgroups of its own under the caller's, which the child
    * joins before exec; every process in them is killed and they are removed
    * when the command ends, and the result carries its `usage`. Root, or a
-   * delegated v2 subtree the user can write. See {@link LaunchLimits}.
+   * delegated v2 subtree the user can write. See {@link LaunchLimits}. A
+   * detached launch keeps its cgroups while it runs; the next CLI run with
+   * limits removes them once they are empty.
    */
   limits?: LaunchLimits;
 }

@@ -291,6 +291,20 @@ Deno.test("planRequests: one cgroup per hierarchy, containment first, v2 control
       ),
       [["memory"]],
     );
+    // Rootless, accounting alone leaves v1 controllers out (never delegated): the CPU time
+    // comes from the v2 cgroup's cpu.stat; a limit on v1 is still asked for (and refused later).
+    const hybrid = { ...layout, unified: { ...unified, controllers: [] } };
+    hybrid.v1 = [...layout.v1, v1(["memory"], "0:5")];
+    assert.deepEqual(
+      planRequests({ accounting: true }, hybrid, 1000).map((r) => r.hierarchy.mountPoint),
+      ["/sys/fs/cgroup/unified"],
+    );
+    assert.deepEqual(
+      planRequests({ memory: MiB, accounting: true }, hybrid, 1000).map((r) =>
+        r.hierarchy.mountPoint
+      ),
+      ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory"],
+    );
     const error = thrown(() => planRequests({ cpus: 1 }, { mode: "v2", unified, v1: [] }));
     assert.match(
       (error as Error).message,
