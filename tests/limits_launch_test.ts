@@ -321,3 +321,21 @@ hogTest(
     assertNoCgroupLeft();
   },
 );
+
+privilegedTest(
+  "a process the command left behind (no -p, setsid) is killed when the run ends",
+  async () => {
+    const daemon = ["sleep", "31.19"];
+    const ran = await runCli([
+      "--memory",
+      "32M",
+      "sh",
+      "-c",
+      `setsid ${daemon.join(" ")} </dev/null >/dev/null 2>&1 & echo started`,
+    ]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, "started\n");
+    assert.deepEqual(processesRunning(daemon), []);
+    assertNoCgroupLeft();
+  },
+);
