@@ -50,3 +50,5 @@ export { LdCacheError } from "./jail/ldcache.ts";
 export type { LdCache, LdCacheEntry } from "./jail/ldcache.ts";
 export { buildJail, JailError } from "./jail/rootfs.ts";
 export type { JailOptions, JailSummary } from "./jail/rootfs.ts";
+export type { EndReason, LaunchLimits, LaunchUsage } from "./lib/usage.ts";
+export type { CgroupUsage, Limits } from "./lib/limits.ts";

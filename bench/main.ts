@@ -14,7 +14,10 @@
  * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
  * (e) the launcher `./invoke_ns` against the plain `deno run` it execs (its
  *     cost per call), measured alongside (a);
- * (f) the `launch()` RSS soak (bench/soak.ts): VmRSS and V8's heap sampled
+ * (f) `launch()` with `--memory 64M --pids 50` (its own cgroups: made,
+ *     joined, emptied, read and removed) against the same launch without,
+ *     interleaved: what the cgroup work adds per launch;
+ * (g) the `launch()` RSS soak (bench/soak.ts): VmRSS and V8's heap sampled
  *     over many launches in one process, reported, not asserted.
  *
  * Run as root: `deno task bench`.
@@ -31,6 +34,7 @@ const root = new URL("..", import.meta.url).pathname;
 const RUNS = 21;
 const LAUNCHES = 1000;
 const SOAK_LAUNCHES = 10_000;
+const LIMIT_LAUNCHES = 300;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -140,6 +144,8 @@ export async function benchLaunch(): Promise<void> {
     } one unshare run (target <= 0.5x)`,
   );
 
+  await benchLimits(spec);
+
   const floorKiB = peakKiB(commands.emptyDeno);
   const cliKiB = peakKiB(commands.cli);
   console.log(`(c) peak memory (max RSS of each process, GNU time -v, median of ${RUNS}):`);
@@ -153,8 +159,34 @@ export async function benchLaunch(): Promise<void> {
     );
   }
 
-  console.log(`(f) launch() RSS soak, ${SOAK_LAUNCHES} launches in one process (reported only):`);
+  console.log(`(g) launch() RSS soak, ${SOAK_LAUNCHES} launches in one process (reported only):`);
   printSoak(await soak(SOAK_LAUNCHES));
+}
+
+/** (f): launches with and without limits, interleaved; prints the cost of the cgroup work. */
+async function benchLimits(spec: { command: string[] }): Promise<void> {
+  const limited = { ...spec, limits: { memory: 64 * 2 ** 20, pids: 50 } };
+  const timed = async (s: typeof limited | typeof spec) => {
+    const t0 = performance.now();
+    const { code } = await launch(s);
+    if (code !== 0) throw new Error(`launch exited ${code}`);
+    return performance.now() - t0;
+  };
+  await timed(limited);
+  const without: number[] = [], withLimits: number[] = [];
+  for (let i = 0; i < LIMIT_LAUNCHES; i++) {
+    without.push(await timed(spec));
+    withLimits.push(await timed(limited));
+  }
+  const [a, b] = [median(without), median(withLimits)];
+  console.log(
+    `(f) launch() with --memory 64M --pids 50 against without, median of ${LIMIT_LAUNCHES}:`,
+  );
+  console.log(
+    `    without ${fmt(a)}, with ${fmt(b)} = ${ratio(b, a)}: the cgroup work costs ${
+      fmt(b - a)
+    } per launch (target <= 0.5 ms)`,
+  );
 }
 
 if (import.meta.main) {

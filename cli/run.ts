@@ -12,6 +12,18 @@ import { SUBCOMMANDS } from "./subcommands.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 import { typoOf } from "./suggest.ts";
+import { sweepOrphans } from "../lib/cgroupfs.ts";
+import {
+  formatSize,
+  LimitError,
+  parseCpus,
+  parseCpuset,
+  parsePids,
+  parseSeconds,
+  parseSize,
+} from "../lib/limits.ts";
+import type { LaunchLimits, LaunchUsage } from "../lib/usage.ts";
+import type { LaunchResult } from "../lib/supervise.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -48,6 +60,15 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "veth", value: "optional" },
   { name: "veth-name", value: "required" },
   { name: "no-route", value: "none" },
+  // Resource limits (issue 17).
+  { name: "memory", value: "required" },
+  { name: "memory-swap", value: "required" },
+  { name: "pids", value: "required" },
+  { name: "cpus", value: "required" },
+  { name: "cpuset", value: "required" },
+  { name: "cpu-time", value: "required" },
+  { name: "wall-time", value: "required" },
+  { name: "stats", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -89,6 +110,15 @@ Networking:
                  (default 10.0.0.1/24,10.0.0.2/24, or the next free 10.0.N.0/24)
     --veth-name NAME   the host end's name (default ns<pid>)
     --no-route   no default route inside
+Resource limits (a cgroup of its own under yours, v1 or v2; root, or a delegated v2 subtree):
+    --memory SIZE       memory limit (64M, 1G); past it the OOM killer ends the command
+    --memory-swap SIZE  memory plus swap (default: equal to --memory, no swap)
+    --pids N            at most N processes and threads (a fork past it fails: EAGAIN)
+    --cpus FRACTION     CPU bandwidth, e.g. 0.5 (quota per 100 ms period)
+    --cpuset LIST       the CPUs it may run on, e.g. 0-1,3
+    --cpu-time SECS     kill it once all its processes used SECS of CPU time (exit 124)
+    --wall-time SECS    kill it after SECS of wall time (exit 124)
+    --stats             after the command, print on stderr what it used and why it ended
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
@@ -97,7 +127,7 @@ ${
     SUBCOMMANDS.map(({ name, summary }) => `    ${name.padEnd(12)} ${summary}\n`).join("")
   }Exit status: the command's own; 128+N if it was killed by signal N; 125 if setup
 failed; 126 if the command cannot be executed; 127 if it was not found; 2 for a
-usage error.
+usage error; 124 if a --cpu-time or --wall-time limit was exceeded.
 `;
 }
 
@@ -122,6 +152,8 @@ export interface RunRequest {
   help: boolean;
   /** `--json`. */
   json: boolean;
+  /** `--stats`. */
+  stats?: boolean;
 }
 
 /** Parses the run form's arguments into a request; throws {@link UsageError}. */
@@ -260,6 +292,8 @@ export function parseRun(args: string[]): RunRequest {
       case "stop-timeout":
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
         break;
+      default:
+        parseLimitOption(option.name, value, request);
     }
   }
   if (demo) request.queueDemo = mqName;
@@ -328,6 +362,124 @@ async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<v
   );
 }
 
+// ------------------------------------------------------ resource limits (issue 17)
+
+/** Parses one limit option into `request.spec.limits` (a {@link UsageError} when bad). */
+function parseLimitOption(name: string, value: string, request: RunRequest): void {
+  const limits: LaunchLimits = request.spec.limits ?? {};
+  try {
+    switch (name) {
+      case "memory":
+        limits.memory = parseSize(value, "--memory");
+        break;
+      case "memory-swap":
+        limits.memorySwap = parseSize(value, "--memory-swap");
+        break;
+      case "pids":
+        limits.pids = parsePids(value);
+        break;
+      case "cpus":
+        limits.cpus = parseCpus(value);
+        break;
+      case "cpuset":
+        limits.cpuset = parseCpuset(value);
+        break;
+      case "cpu-time":
+        limits.cpuTimeMs = parseSeconds(value, "--cpu-time");
+        break;
+      case "wall-time":
+        limits.wallTimeMs = parseSeconds(value, "--wall-time");
+        break;
+      case "stats":
+        limits.accounting = true;
+        request.stats = true;
+        break;
+      default:
+        return;
+    }
+  } catch (error) {
+    if (error instanceof LimitError) throw new UsageError(error.message);
+    throw error;
+  }
+  request.spec.limits = limits;
+}
+
+/** Seconds for people: `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** The one line that says why a limited command ended, or undefined when it ended by itself. */
+export function limitLine(usage: LaunchUsage): string | undefined {
+  const { limits } = usage;
+  switch (usage.reason) {
+    case "oom":
+      return limits.memory === undefined
+        ? "killed by the OOM killer: a memory limit it was under was reached"
+        : `killed by the OOM killer: the memory limit (${formatSize(limits.memory)}) was reached`;
+    case "cpu-time":
+      return `CPU time limit (${seconds(limits.cpuTimeMs!)}) exceeded`;
+    case "wall-time":
+      return `wall time limit (${seconds(limits.wallTimeMs!)}) exceeded`;
+    default: {
+      // the command lived on after the OOM killer took one of its processes
+      const kills = usage.oomKills ?? 0;
+      if (kills === 0) return undefined;
+      const limit = limits.memory === undefined
+        ? "a memory limit it was under was reached"
+        : `the memory limit (${formatSize(limits.memory)}) was reached`;
+      return `the OOM killer killed ${kills} process${
+        kills === 1 ? "" : "es"
+      } of the command: ${limit}`;
+    }
+  }
+}
+
+/** The exit status for a result: 124 for a time limit (as timeout(1)), else the command's. */
+export function limitExitCode(result: LaunchResult): number {
+  const reason = result.usage?.reason;
+  return reason === "cpu-time" || reason === "wall-time" ? 124 : result.code;
+}
+
+/** `--stats`: the usage block's lines, printed on stderr after the command. */
+export function statsLines(result: LaunchResult, program: string): string[] {
+  const usage = result.usage!;
+  const clock = (micros: number) => `${(micros / 1e6).toFixed(3)} s`;
+  const cpu = (micros: number | undefined) => micros === undefined ? "not kept" : clock(micros);
+  const ended = {
+    exit: `exit ${result.code}`,
+    signal: `signal ${result.signal}`,
+    oom: "OOM kill",
+    "cpu-time": "CPU time limit",
+    "wall-time": "wall time limit",
+  }[usage.reason];
+  const rows: [string, string][] = [
+    ["wall time", clock(usage.wallMicros)],
+    ["user CPU", cpu(usage.userCpuMicros)],
+    ["system CPU", cpu(usage.systemCpuMicros)],
+    [
+      "peak memory",
+      usage.peakMemoryBytes === undefined ? "not kept" : formatSize(usage.peakMemoryBytes),
+    ],
+    ["OOM kills", usage.oomKills === undefined ? "not kept" : String(usage.oomKills)],
+    ...(usage.peakPids === undefined ? [] : [["peak pids", String(usage.peakPids)]] as [
+      string,
+      string,
+    ][]),
+    ["ended by", ended],
+  ];
+  return [`${program}: usage`, ...rows.map(([key, value]) => `  ${key.padEnd(12)} ${value}`)];
+}
+
+/** The `--json` end event's usage fields (the limits are the caller's own). */
+function usageJson(usage: LaunchUsage | undefined): Record<string, unknown> {
+  if (!usage) return {};
+  const { limits: _, ...fields } = usage;
+  return { usage: fields };
+}
+
+/** Runs the run form; returns the exit status. */
+
 /**
  * Runs the run form; returns the exit status. `subcommands` are the names a
  * not-found command may be a typo of.
@@ -343,6 +495,8 @@ export async function run(
     return 0;
   }
   await noteMissingTerminfo(request.spec, program);
+  // Cgroups left by a SIGKILLed run are removed once per CLI run.
+  if (request.spec.limits) sweepOrphans();
   let result;
   try {
     result = await launch(request.spec, {
@@ -363,9 +517,8 @@ export async function run(
     throw error;
   }
   if (request.json) {
-    writeOutBestEffort(
-      `${JSON.stringify({ event: "exit", code: result.code, signal: result.signal ?? null })}\n`,
-    );
+    const end = { event: "exit", code: result.code, signal: result.signal ?? null };
+    writeOutBestEffort(`${JSON.stringify({ ...end, ...usageJson(result.usage) })}\n`);
   }
   if (request.verbose) {
     writeOutBestEffort(`Parent: ${program} - Finishing up\n`);
@@ -376,5 +529,14 @@ export async function run(
         `(start with '${program} tour', or see '${program} -h')`,
     );
   }
-  return result.code;
+  if (result.usage) {
+    const line = limitLine(result.usage);
+    try {
+      if (line) writeErrorLine(`${program}: ${line}`);
+      if (request.stats) statsLines(result, program).forEach((row) => writeErrorLine(row));
+    } catch {
+      // stderr is gone: the exit status still tells
+    }
+  }
+  return limitExitCode(result);
 }

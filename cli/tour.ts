@@ -17,9 +17,20 @@
  * @module
  */
 
-import { accessible, close, dup, dup2, getuid, memfdCreate, readFile, X_OK } from "../ffi/libc.ts";
+import {
+  accessible,
+  close,
+  dup,
+  dup2,
+  getuid,
+  listDirectory,
+  memfdCreate,
+  readFile,
+  X_OK,
+} from "../ffi/libc.ts";
 import { DEFAULT_PATH } from "../lib/env.ts";
-import { launch, type LaunchSpec } from "../lib/launch.ts";
+import { launch, LaunchError, type LaunchResult, type LaunchSpec } from "../lib/launch.ts";
+import type { LaunchUsage } from "../lib/usage.ts";
 import { bold, dim } from "./colour.ts";
 import { UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
@@ -157,21 +168,28 @@ function stops(): Stop[] {
  * probe's fds 1 and 2 while it runs: no file anywhere, see the module docs).
  */
 async function probe(spec: Partial<LaunchSpec>, script: string, nsFile: string): Promise<string[]> {
+  const { lines } = await captured({
+    ...spec,
+    command: ["sh", "-c", `${script}; readlink /proc/self/ns/${nsFile}`],
+  });
+  return lines;
+}
+
+/** Launches `spec` with its fds 1 and 2 on a memfd; returns how it ended and what it printed. */
+async function captured(spec: LaunchSpec): Promise<{ result: LaunchResult; lines: string[] }> {
   const capture = memfdCreate("invoke_ns_tour");
   const saved = [dup(1), dup(2)];
   try {
     dup2(capture, 1);
     dup2(capture, 2);
+    let result;
     try {
-      await launch({
-        ...spec,
-        command: ["sh", "-c", `${script}; readlink /proc/self/ns/${nsFile}`],
-      });
+      result = await launch(spec);
     } finally {
       dup2(saved[0], 1);
       dup2(saved[1], 2);
     }
-    return readFile(`/proc/self/fd/${capture}`).trimEnd().split("\n");
+    return { result, lines: readFile(`/proc/self/fd/${capture}`).trimEnd().split("\n") };
   } finally {
     for (const fd of [capture, ...saved]) close(fd);
   }
@@ -206,7 +224,9 @@ A guided demonstration of every namespace type: for each of UTS, PID, mount,
 IPC, network, user, cgroup and time, one probe (hostname; $$ and the process
 count; the mount table; IPC objects; network links; IDs; /proc/self/cgroup;
 uptime) runs on the host and in a new namespace of that type, side by side,
-with one sentence on what changed and why. Works as root and rootless.
+with one sentence on what changed and why; last, resource limits (a fork
+bomb held by --pids, a memory hog ended by the OOM killer; root, or a
+delegated cgroup v2 subtree). Works as root and rootless.
 
 Options:
  -h, --help   display this help
@@ -247,8 +267,87 @@ export async function runTour(args: string[], program: string): Promise<number> 
         `\n${wrap(sentence)}\n`,
     );
   }
+  same += await limitsStop(program);
   writeOut(
     `\nNext: run a shell in a container of your own, e.g.\n  ${program} -vpmu calculus bash\n`,
   );
   return same === 0 ? 0 : 1;
+}
+
+// ------------------------------------------------------------ limits (issue 17)
+
+/** The host's process count and available memory, for the host side of the limits stop. */
+function hostFacts(): { processes: number; availableMiB: number } {
+  // through ffi/: Deno's own directory API asks for --allow-all under /proc
+  const processes = listDirectory("/proc").filter((name) => /^\d+$/.test(name)).length;
+  const kib = Number(/MemAvailable:\s+(\d+)/.exec(readFile("/proc/meminfo"))?.[1] ?? 0);
+  return { processes, availableMiB: Math.round(kib / 1024) };
+}
+
+/**
+ * The limits stop: a fork bomb held by --pids and a memory hog ended by the
+ * OOM killer, the host's side against the container's. Returns 1 when a
+ * limit showed nothing, else 0 (also when limits cannot be had here: said).
+ */
+async function limitsStop(program: string): Promise<number> {
+  const option = "--pids 20, --memory 32M";
+  const title = `\n${bold("== limits: a fork bomb and a memory hog")} ${
+    dim(`(${program} ${option})`)
+  }\n`;
+  const runs = [
+    {
+      spec: { pid: true, mount: true, limits: { pids: 20 } },
+      script: "started=0; trap 'echo \"started $started of 100 sleeps\"' EXIT; " +
+        "for i in $(seq 100); do sleep 5 & started=$i; done",
+      seen: (usage: LaunchUsage) => `at most ${usage.peakPids ?? "?"} processes at once`,
+      shown: (usage: LaunchUsage) => (usage.pidsLimitHits ?? usage.peakPids ?? 0) > 0,
+    },
+    {
+      spec: { pid: true, mount: true, limits: { memory: 32 * 2 ** 20 } },
+      script: 'head -c 64M /dev/zero | tail -n 1 >/dev/null; echo "the hog: status $?"',
+      seen: (usage: LaunchUsage) =>
+        `OOM kills: ${usage.oomKills ?? "?"}, peak ${
+          Math.round((usage.peakMemoryBytes ?? 0) / 2 ** 20)
+        } MiB`,
+      shown: (usage: LaunchUsage) => usage.oom,
+    },
+  ];
+  const lines: string[] = [];
+  let nothing = 0;
+  for (const run of runs) {
+    const before = hostFacts();
+    let result, inside;
+    try {
+      ({ result, lines: inside } = await captured({
+        ...run.spec,
+        command: ["sh", "-c", run.script],
+      }));
+    } catch (error) {
+      if (!(error instanceof LaunchError) || error.step !== "cgroup") throw error;
+      writeOut(`${title}${wrap(`Limits need cgroups this run cannot have: ${error.message}`)}\n`);
+      return 0;
+    }
+    const after = hostFacts();
+    if (!result.usage || !run.shown(result.usage)) nothing++;
+    lines.push(
+      sideBySide(
+        [
+          "on the host",
+          `processes: ${before.processes}, then ${after.processes}`,
+          `available: ${before.availableMiB} MiB, then ${after.availableMiB}`,
+        ],
+        ["in the container", ...inside, result.usage ? run.seen(result.usage) : ""],
+      ),
+    );
+  }
+  writeOut(
+    title + lines.join("\n\n") + "\n" +
+      wrap(
+        "Cgroups bound what the container may use: past 20 processes its forks fail " +
+          "(the shell's own error), past 32 MiB the OOM killer ends the hog, counted by the " +
+          "cgroup, while the host's processes and memory are left alone. Every process of " +
+          "the container was killed and its cgroups removed when it ended.",
+      ) + "\n",
+  );
+  return nothing > 0 ? 1 : 0;
 }

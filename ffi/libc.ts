@@ -132,6 +132,7 @@ const SYMBOLS = {
   dup: { parameters: ["i32"], result: "i32" },
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   syscall_bb: { name: "syscall", parameters: ["i64", "buffer", "buffer", "i64"], result: "i64" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
@@ -1109,3 +1110,22 @@ const ignoredByCaller: ReadonlySet<number> = (() => {
 export function signalsIgnoredByCaller(): ReadonlySet<number> {
   return ignoredByCaller;
 }
+/** rmdir(2). */
+export function rmdir(path: string): void {
+  check("rmdir", libc.rmdir(cstr(path)), path);
+}
+
+const STATX_DEV_MAJOR_OFFSET = 136, STATX_DEV_MINOR_OFFSET = 140;
+
+/** The device (`major:minor`, as /proc/self/mountinfo spells it) of the file system holding `path`. */
+export function deviceOf(path: string): string {
+  const buffer = new Uint8Array(256);
+  check("statx", libc.statx(AT_FDCWD, cstr(path), 0, 0, buffer), path);
+  const view = new DataView(buffer.buffer);
+  return `${view.getUint32(STATX_DEV_MAJOR_OFFSET, true)}:${
+    view.getUint32(STATX_DEV_MINOR_OFFSET, true)
+  }`;
+}
+
+/** access(2) mode: write permission. */
+export const W_OK = 2;

@@ -82,6 +82,8 @@ import { runHelper } from "./helper.ts";
 import { type Hook, hookCalls, hookProblem, type Hooks, runHooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
+import { type LaunchLimits, LimitRun, limitsStep } from "./usage.ts";
+import { LimitError } from "./limits.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -170,6 +172,16 @@ export interface LaunchSpec {
   env?: Record<string, string>;
   /** Pass the caller's whole environment instead of the clean default. */
   keepEnv?: boolean;
+  /**
+   * Resource limits (cgroups v1 or v2, found at run time) and time limits:
+   * the launch gets cgroups of its own under the caller's, which the child
+   * joins before exec; every process in them is killed and they are removed
+   * when the command ends, and the result carries its `usage`. Root, or a
+   * delegated v2 subtree the user can write. See {@link LaunchLimits}. A
+   * detached launch keeps its cgroups while it runs; the next CLI run with
+   * limits removes them once they are empty.
+   */
+  limits?: LaunchLimits;
 }
 
 /**
@@ -295,6 +307,8 @@ export interface Plan {
   sync: { point: string; steps: ParentStep[] }[];
   /** What the init stage plans from: the same spec, options and caller. */
   request: { spec: LaunchSpec; options: StageOptions; caller: Caller };
+  /** With limits: the time limits watched while the command runs, and its usage at the end. */
+  limits?: LimitRun;
 }
 
 /** Clone flags by namespace type, in the order `create` lists them. */
@@ -526,6 +540,18 @@ export function planLaunch(
     });
   }
 
+  const request: Plan["request"] = {
+    spec,
+    options: {
+      verbose: options.verbose,
+      announceStart: options.announceStart,
+      dieWithParent: options.dieWithParent,
+    },
+    caller,
+  };
+  const limits = limitsOf(spec);
+  if (limits) parent.push(limitsStep(limits, cgroups, request));
+
   const child: ChildStep[] = [];
   if (report.verbose) {
     child.push({
@@ -673,10 +699,15 @@ export function planLaunch(
       run: clearAmbientCapabilities,
     });
   }
-  if (cgroups.length > 0) {
+  if ((cgroups.length > 0 || limits) && ranges) {
+    // After setresuid the child is a mapped ID the host's cgroup files refuse.
+    sync.push({ point: "cgroup", steps: [cgroupMoveStep(cgroups, limits !== undefined)] });
+    child.push(syncStep("cgroup", "wait while the tool moves the child into its cgroups, last"));
+  } else if (cgroups.length > 0 || limits) {
     child.push({
       name: "cgroup",
-      calls: cgroups.map((dir) => call("write", `${dir}/cgroup.procs`, "0")),
+      calls: [...cgroups, ...limits ? ["<launch cgroup>"] : []]
+        .map((dir) => call("write", `${dir}/cgroup.procs`, "0")),
       why: "join the command's cgroups last: nothing of the tool is charged to them",
       run: () => joinCgroups(cgroups),
     });
@@ -743,16 +774,42 @@ export function planLaunch(
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
     stage,
     sync,
-    request: {
-      spec,
-      options: {
-        verbose: options.verbose,
-        announceStart: options.announceStart,
-        dieWithParent: options.dieWithParent,
-      },
-      caller,
+    request,
+    limits,
+  };
+}
+
+// ---------------------------------------------------------------- limits (issue 17)
+
+/**
+ * The tool's step at the child's `cgroup` sync point (ID ranges: the child
+ * has become a mapped ID by then): writes the child's PID into each of
+ * `cgroups` (filled in by the time it runs).
+ */
+function cgroupMoveStep(cgroups: string[], launchCgroups: boolean): ParentStep {
+  return {
+    name: "cgroup",
+    calls: [...cgroups, ...launchCgroups ? ["<launch cgroup>"] : []]
+      .map((dir) => call("write", `${dir}/cgroup.procs`, "<child-pid>")),
+    why: "the tool moves the child into the command's cgroups as its last step before exec",
+    run: ({ childPid }) => {
+      for (const dir of cgroups) writeFile(`${dir}/cgroup.procs`, String(childPid));
     },
   };
+}
+
+/** The limits of `spec` checked (bad ones are a usage error), or undefined without any. */
+function limitsOf(spec: LaunchSpec): LimitRun | undefined {
+  if (spec.limits === undefined) return undefined;
+  if (typeof spec.limits !== "object" || spec.limits === null) {
+    throw usage("limits: must be an object");
+  }
+  try {
+    return new LimitRun(spec.limits);
+  } catch (error) {
+    if (error instanceof LimitError) throw usage(error.message);
+    throw error;
+  }
 }
 
 /** A child step that waits at sync point `point` while the tool runs its steps there. */

@@ -125,7 +125,11 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     } finally {
       await undoAll(undoAfterClone);
     }
-    return await superviseChild(outcome, forwarder, options.onStart);
+    const result = await superviseChild(outcome, forwarder, (pid) => {
+      plan.limits?.started();
+      options.onStart?.(pid);
+    });
+    return plan.limits ? await plan.limits.ended(result) : result;
   } finally {
     forwarder?.stop();
     for (const step of plan.cleanup) {

@@ -17,6 +17,7 @@ import {
   signalsIgnoredByCaller,
   waitForExit,
 } from "../ffi/libc.ts";
+import type { LaunchUsage } from "./usage.ts";
 
 /**
  * How the command ended.
@@ -32,6 +33,11 @@ export interface LaunchResult {
   code: number;
   /** The signal's name when it was killed by one, e.g. `"SIGKILL"`. */
   signal?: string;
+  /**
+   * With `LaunchSpec.limits`: what it used and why it ended (an OOM kill, a
+   * time limit), from its own cgroups.
+   */
+  usage?: LaunchUsage;
 }
 
 /**

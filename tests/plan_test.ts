@@ -154,6 +154,32 @@ const CASES: Case[] = [
     child: ["getpid", "namespaces", "mount", "jail", "proc", "pivot_root"],
     cleanup: ["mount"],
   },
+  {
+    what: "limits: the launch's cgroups made before clone, joined by the child last",
+    spec: { command: ["sh"], pid: true, mount: true, limits: { memory: 32 * 2 ** 20, pids: 16 } },
+    create: ["pid", "mnt"],
+    parent: ["cgroup"],
+    child: ["mount", "proc", "cgroup"],
+  },
+  {
+    what: "limits with -C: joined, then the cgroup namespace (0::/ inside)",
+    spec: { command: ["sh"], cgroup: true, limits: { wallTimeMs: 1000, accounting: true } },
+    create: ["cgroup"],
+    parent: ["cgroup"],
+    child: ["cgroup", "cgroupns"],
+  },
+  {
+    what: "limits with ID ranges: the tool moves the child in at a sync point, after setresuid",
+    spec: {
+      command: ["sh"],
+      cgroup: true,
+      idRanges: { users: [{ inside: 0, outside: 100000, count: 65536 }], groups: [] },
+      limits: { memory: 32 * 2 ** 20 },
+    },
+    create: ["user", "cgroup"],
+    parent: ["cgroup"],
+    child: ["uid_map", "setresuid", "capabilities", "cgroup", "cgroupns"],
+  },
 ];
 
 for (const c of CASES) {
@@ -228,6 +254,34 @@ const ERRORS: {
   code: number;
   message: RegExp;
 }[] = [
+  {
+    what: "a memory limit of 0 bytes (limits through launch())",
+    spec: { command: ["true"], limits: { memory: 0 } },
+    step: "usage",
+    code: 2,
+    message: /^--memory: 0 is not a whole number of bytes/,
+  },
+  {
+    what: "--memory-swap below --memory",
+    spec: { command: ["true"], limits: { memory: 2 ** 25, memorySwap: 2 ** 24 } },
+    step: "usage",
+    code: 2,
+    message: /--memory-swap: is the total of memory and swap/,
+  },
+  {
+    what: "a wall time limit that is not whole milliseconds",
+    spec: { command: ["true"], limits: { wallTimeMs: 0.5 } },
+    step: "usage",
+    code: 2,
+    message: /^--wall-time: 0.5 is not a whole number of milliseconds/,
+  },
+  {
+    what: "limits that are not an object",
+    spec: { command: ["true"], limits: 5 as unknown as LaunchSpec["limits"] },
+    step: "usage",
+    code: 2,
+    message: /limits: must be an object/,
+  },
   {
     what: "a hostname too long",
     spec: { command: [], hostname: "x".repeat(65) },
