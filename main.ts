@@ -17,7 +17,6 @@ import { unsupportedPlatform } from "./ffi/arch.ts";
 import { readFile } from "./ffi/libc.ts";
 import { LaunchError } from "./lib/launch.ts";
 import config from "./deno.json" with { type: "json" };
-import { INIT_VARIABLE } from "./lib/stage.ts";
 import type { SubcommandName } from "./cli/subcommands.ts";
 
 /** The name the tool reports itself under. */
@@ -69,10 +68,13 @@ function fail(message: string): void {
 /** Runs the CLI on `args`; returns the exit status. Never throws. */
 export async function main(args: string[]): Promise<number> {
   // The compiled executable is also the init stage of its launches (cli/init.ts).
-  if (Deno.build.standalone && Deno.env.get(INIT_VARIABLE) !== undefined) {
-    const channel = Number(Deno.env.get(INIT_VARIABLE));
-    Deno.env.delete(INIT_VARIABLE);
-    return await (await import("./cli/init.ts")).runInitStage(channel);
+  if (Deno.build.standalone) {
+    const { INIT_VARIABLE } = await import("./lib/stage.ts");
+    if (Deno.env.get(INIT_VARIABLE) !== undefined) {
+      const channel = Number(Deno.env.get(INIT_VARIABLE));
+      Deno.env.delete(INIT_VARIABLE);
+      return await (await import("./cli/init.ts")).runInitStage(channel);
+    }
   }
   if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "")

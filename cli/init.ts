@@ -54,7 +54,7 @@ export async function runInitStage(channel: number): Promise<number> {
   const { message } = receiveMessage<ToInit>(channel);
   if (message?.type !== "plan") return 125;
   try {
-    const plan = planLaunch(message.spec, message.options, message.caller);
+    const plan = await planLaunch(message.spec, message.options, message.caller);
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     await runChildStepsAsync(plan.child, {
       outerPid: message.outerPid,

@@ -6,13 +6,12 @@
 
 import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
-import { parseBindSpec } from "../lib/mount.ts";
+import { parseBindSpec } from "../lib/mountns.ts";
 import { parseIdRange } from "../lib/user.ts";
 import { SUBCOMMANDS } from "./subcommands.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 import { typoOf } from "./suggest.ts";
-import { sweepOrphans } from "../lib/cgroupfs.ts";
 import {
   formatSize,
   LimitError,
@@ -21,7 +20,7 @@ import {
   parsePids,
   parseSeconds,
   parseSize,
-} from "../lib/limits.ts";
+} from "../lib/limit_values.ts";
 import type { LaunchLimits, LaunchUsage } from "../lib/usage.ts";
 import type { LaunchResult } from "../lib/supervise.ts";
 
@@ -496,7 +495,7 @@ export async function run(
   }
   await noteMissingTerminfo(request.spec, program);
   // Cgroups left by a SIGKILLed run are removed once per CLI run.
-  if (request.spec.limits) sweepOrphans();
+  if (request.spec.limits) (await import("../lib/cgroupfs.ts")).sweepOrphans();
   let result;
   try {
     result = await launch(request.spec, {

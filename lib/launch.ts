@@ -13,7 +13,6 @@
  */
 
 import { getpid } from "../ffi/libc.ts";
-import { vethProblem } from "./net.ts";
 import { type LaunchOptions, type LaunchSpec, planLaunch } from "./plan.ts";
 import { runPlan, runPlanDetached } from "./runner.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
@@ -44,9 +43,9 @@ export { LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
  * ```
  */
 export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
-  const vethIssue = spec.veth ? await vethProblem(spec.veth) : null;
+  const vethIssue = spec.veth ? await (await import("./net.ts")).vethProblem(spec.veth) : null;
   if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, "usage");
-  const plan = planLaunch(spec, options);
+  const plan = await planLaunch(spec, options);
   plan.report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) {
     const implied = plan.userAsked ? "" : " (implied: you are not root)";
@@ -75,6 +74,6 @@ export async function launchDetached(
   options: LaunchOptions = {},
 ): Promise<{ pid: number }> {
   if (spec.startFifo === undefined) throw new LaunchError("usage", "startFifo: required", "usage");
-  const plan = planLaunch(spec, { ...options, dieWithParent: false });
+  const plan = await planLaunch(spec, { ...options, dieWithParent: false });
   return await runPlanDetached(plan, "created");
 }

@@ -1,8 +1,6 @@
 /**
- * Mount namespace (mount_namespaces(7)): the child gets a copy of the mount
- * table. Like `unshare --mount`, propagation is made private recursively
- * first, so nothing mounted inside ever shows up on the host. With `-m`, the
- * bubblewrap-style mounts `--bind SRC:DST`, `--ro-bind SRC:DST`,
+ * The mounts made in a new mount namespace (its private propagation is
+ * `lib/mountns.ts`'s): with `-m`, the bubblewrap-style mounts `--bind SRC:DST`, `--ro-bind SRC:DST`,
  * `--tmpfs DST` and `--dev` are made in it (inside the jail when there is one).
  *
  * Every mount target lies in a tree someone else may be able to write (a
@@ -19,7 +17,7 @@
  * @module
  */
 
-import { CLONE, MS } from "../ffi/constants.ts";
+import { CLONE } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import { MAX_SYMLINKS } from "../ffi/constants.ts";
 import { call, type ChildStep } from "./step.ts";
@@ -38,7 +36,6 @@ import {
   LOCK_NB,
   LOCK_SH,
   mkdirAt,
-  mount,
   MOUNT_ATTR,
   moveMount,
   newMount,
@@ -73,11 +70,6 @@ import {
 
 /** The clone flag for a new mount namespace. */
 export const MOUNT_NAMESPACE = CLONE.NEWNS;
-
-/** Child step: `mount --make-rprivate /`. */
-export function makeMountsPrivate(): void {
-  mount(null, "/", null, MS.REC | MS.PRIVATE);
-}
 
 /**
  * One extra mount, as bubblewrap's options name them.
@@ -114,14 +106,6 @@ const DEV_LINKS = [
  * The atime mode is left as the source has it.
  */
 const BIND_ATTRIBUTES = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV;
-
-/** Parses `SRC:DST` (or `SRC`, meaning the same path inside). */
-export function parseBindSpec(spec: string): { source: string; target: string } {
-  const at = spec.indexOf(":");
-  return at === -1
-    ? { source: spec, target: spec }
-    : { source: spec.slice(0, at), target: spec.slice(at + 1) };
-}
 
 /**
  * Why `request` cannot be done, or null when it can. Checked in the parent,
@@ -709,16 +693,6 @@ export function performMounts(
   } finally {
     if (root === undefined) close(fd);
   }
-}
-
-/** The child step that makes the new mount namespace's propagation private. */
-export function privateMountsStep(): ChildStep {
-  return {
-    name: "mount",
-    calls: [call("mount", null, "/", null, "MS_REC|MS_PRIVATE", null)],
-    why: "so nothing mounted inside shows on the host, even where / is shared",
-    run: makeMountsPrivate,
-  };
 }
 
 /** The child step that makes `requests` in the jail open at `jail.root`, or in `points.root`. */

@@ -31,35 +31,11 @@ import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH, environmentProblem } from "./env.ts";
 import { type NamespaceEntry, namespacesAtExec, type NamespaceType } from "./inspect.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import {
-  DEMO_QUEUE,
-  IPC_NAMESPACE,
-  openDemoQueue,
-  type QueueDemo,
-  queueDemoStep,
-  queueNameProblem,
-  removeDemoQueue,
-  reportDemoQueueRemoved,
-} from "./ipc.ts";
-import { chrootStep, jailMountStep, jailProblem, jailProcStep, pivotStep } from "./jail.ts";
-import {
-  MOUNT_NAMESPACE,
-  MountPoints,
-  mountProblem,
-  type MountRecord,
-  type MountRequest,
-  mountsStep,
-  privateMountsStep,
-} from "./mount.ts";
-import {
-  enterNetwork,
-  NET_NAMESPACE,
-  type PreparedNetwork,
-  prepareVeth,
-  removeVeth,
-  type VethSpec,
-} from "./net.ts";
-import { PID_NAMESPACE, procStep } from "./pid.ts";
+import type { QueueDemo } from "./ipc.ts";
+import type { MountRecord, MountRequest } from "./mount.ts";
+import { privateMountsStep } from "./mountns.ts";
+import type { PreparedNetwork, VethSpec } from "./net.ts";
+import { procStep } from "./pid.ts";
 import { Reporter } from "./report.ts";
 import { call, type ChildStep, flagNames, type GrandchildStep, type ParentStep } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
@@ -76,14 +52,11 @@ import {
   rangesAllowed,
   type SubordinateRange,
   subordinateRangesOf,
-  USER_NAMESPACE,
 } from "./user.ts";
-import { runHelper } from "./helper.ts";
-import { type Hook, hookCalls, hookProblem, type Hooks, runHooks } from "./hooks.ts";
+import type { Hook, Hooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
-import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
-import { type LaunchLimits, LimitRun, limitsStep } from "./usage.ts";
-import { LimitError } from "./limits.ts";
+import { hostnameProblem, hostnameStep } from "./uts.ts";
+import type { LaunchLimits, LimitRun } from "./usage.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -313,12 +286,12 @@ export interface Plan {
 
 /** Clone flags by namespace type, in the order `create` lists them. */
 const CLONE_FLAG: [NamespaceType, number][] = [
-  ["user", USER_NAMESPACE],
-  ["pid", PID_NAMESPACE],
-  ["mnt", MOUNT_NAMESPACE],
-  ["uts", UTS_NAMESPACE],
-  ["ipc", IPC_NAMESPACE],
-  ["net", NET_NAMESPACE],
+  ["user", CLONE.NEWUSER],
+  ["pid", CLONE.NEWPID],
+  ["mnt", CLONE.NEWNS],
+  ["uts", CLONE.NEWUTS],
+  ["ipc", CLONE.NEWIPC],
+  ["net", CLONE.NEWNET],
 ];
 
 function usage(message: string): LaunchError {
@@ -354,13 +327,25 @@ interface LaunchState {
  * Validates `spec` and turns it into a {@link Plan}; throws a
  * {@link LaunchError} on bad input. Nothing is created.
  */
-export function planLaunch(
+export async function planLaunch(
   spec: LaunchSpec,
   options: LaunchOptions = {},
   caller: Caller = currentCaller(Boolean(spec.idRanges || spec.mapAuto)),
-): Plan {
+): Promise<Plan> {
   const platform = unsupportedPlatform();
   if (platform) throw new LaunchError("platform", platform, "setup");
+  // Each optional feature's code is loaded only when it is asked for: a plain
+  // launch starts without it (every module costs start-up time).
+  const ipc = options.queueDemo !== undefined ? await import("./ipc.ts") : undefined;
+  const jails = spec.jail !== undefined ? await import("./jail.ts") : undefined;
+  const mounting = spec.mounts?.length || spec.jail !== undefined
+    ? await import("./mount.ts")
+    : undefined;
+  const net = spec.veth ? await import("./net.ts") : undefined;
+  const hooking = spec.hooks ? await import("./hooks.ts") : undefined;
+  const limiting = spec.limits !== undefined
+    ? { ...await import("./usage.ts"), ...await import("./limits.ts") }
+    : undefined;
   checkCommand(spec.command);
   const wanted = new Set<NamespaceType>();
   if (spec.pid) wanted.add("pid");
@@ -390,14 +375,14 @@ export function planLaunch(
   }
   let jail: string | undefined;
   if (spec.jail !== undefined) {
-    const problem = jailProblem(String(spec.jail));
+    const problem = jails!.jailProblem(String(spec.jail));
     if (problem) throw new LaunchError("jail", problem, "setup");
     jail = Deno.realPathSync(spec.jail);
   }
   const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
   for (const request of mounts) {
-    const problem = mountProblem(request);
+    const problem = mounting!.mountProblem(request);
     if (problem) throw new LaunchError("mount", problem, "setup");
   }
   const env = spec.env ?? {};
@@ -441,7 +426,7 @@ export function planLaunch(
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
   // The child resolves the targets itself, as it mounts (see lib/mount.ts).
-  const mountPoints = new MountPoints(jail ?? "/");
+  const mountPoints = mounting ? new mounting.MountPoints(jail ?? "/") : undefined;
   const jailRoot: { root?: number } = {};
   const stage: Plan["stage"] = ranges || spec.startFifo !== undefined ||
       Object.values(spec.hooks ?? {}).some((list) => list?.length)
@@ -452,7 +437,7 @@ export function planLaunch(
   const cleanup: ParentStep[] = [];
   if (options.queueDemo !== undefined) {
     const name = options.queueDemo;
-    const problem = queueNameProblem(name);
+    const problem = ipc!.queueNameProblem(name);
     if (problem) throw usage(problem);
     parent.push({
       name: "mq_open",
@@ -460,10 +445,10 @@ export function planLaunch(
       why: "the seed's demo queue, made in the tool's IPC namespace",
       run: () => {
         try {
-          state.demo = openDemoQueue(name, Boolean(spec.ipc), report);
+          state.demo = ipc!.openDemoQueue(name, Boolean(spec.ipc), report);
         } catch (error) {
           if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
-          const hint = name === DEMO_QUEUE ? " with --mq-name" : "";
+          const hint = name === ipc!.DEMO_QUEUE ? " with --mq-name" : "";
           throw new LaunchError(
             "mq_open",
             `${error.message}; remove it or choose another name${hint}`,
@@ -473,7 +458,7 @@ export function planLaunch(
         }
       },
       // The child has opened it by then (or could not): nothing needs the name any more.
-      undo: () => state.demo && removeDemoQueue(state.demo),
+      undo: () => state.demo && ipc!.removeDemoQueue(state.demo),
       undoAfterClone: true,
     });
     cleanup.push({
@@ -482,8 +467,8 @@ export function planLaunch(
       why: "the queue goes with the demo, on every exit path",
       run: () => {
         if (!state.demo) return;
-        removeDemoQueue(state.demo);
-        reportDemoQueueRemoved(state.demo, report);
+        ipc!.removeDemoQueue(state.demo);
+        ipc!.reportDemoQueueRemoved(state.demo, report);
       },
     });
   }
@@ -499,11 +484,11 @@ export function planLaunch(
       ],
       why: "a network namespace with a veth pair to the host, ready before the child is born",
       run: async () => {
-        state.network = await prepareVeth(veth);
+        state.network = await net!.prepareVeth(veth);
         const network = state.network;
         report.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
       },
-      undo: () => state.network && removeVeth(state.network),
+      undo: () => state.network && net!.removeVeth(state.network),
     });
     let restore: (() => void) | undefined;
     parent.push({
@@ -511,7 +496,7 @@ export function planLaunch(
       calls: [call("setns", "<veth namespace>", "CLONE_NEWNET")],
       why: "the clone child is born in the thread's network namespace",
       run: () => {
-        restore = enterNetwork(state.network!);
+        restore = net!.enterNetwork(state.network!);
       },
       undo: () => restore?.(),
       undoAfterClone: true,
@@ -523,11 +508,11 @@ export function planLaunch(
       calls: [call("socketpair", "AF_UNIX", "SOCK_DGRAM")],
       why: "the child hands over a lock on each mount point it uses, so no other run removes it",
       run: () => {
-        if (stage === "child") mountPoints.prepare();
+        if (stage === "child") mountPoints!.prepare();
       },
       // once the child has made them (the init stage's are marked as they arrive)
       afterClone: () => {
-        if (stage === "child") mountPoints.mark();
+        if (stage === "child") mountPoints!.mark();
       },
     });
   }
@@ -536,7 +521,7 @@ export function planLaunch(
       name: "mount",
       calls: [call("unlinkat", "<each mount point this run made, walked with O_NOFOLLOW>")],
       why: "the mount points this run created go again, unless another run uses them",
-      run: () => mountPoints.remove(),
+      run: () => mountPoints!.remove(),
     });
   }
 
@@ -549,8 +534,8 @@ export function planLaunch(
     },
     caller,
   };
-  const limits = limitsOf(spec);
-  if (limits) parent.push(limitsStep(limits, cgroups, request));
+  const limits = limitsOf(spec, limiting);
+  if (limits) parent.push(limiting!.limitsStep(limits, cgroups, request));
 
   const child: ChildStep[] = [];
   if (report.verbose) {
@@ -591,7 +576,7 @@ export function planLaunch(
     }
   }
   if (options.queueDemo !== undefined) {
-    child.push(queueDemoStep(options.queueDemo, () => state.demo!, report));
+    child.push(ipc!.queueDemoStep(options.queueDemo, () => state.demo!, report));
   }
   const hooks = spec.hooks ?? {};
   for (const [point, list] of Object.entries(hooks)) {
@@ -601,7 +586,7 @@ export function planLaunch(
       );
     }
     (list as Hook[]).forEach((hook, i) => {
-      const problem = hookProblem(hook, `hooks.${point}[${i}]`);
+      const problem = hooking!.hookProblem(hook, `hooks.${point}[${i}]`);
       if (problem) throw usage(problem);
     });
   }
@@ -612,9 +597,9 @@ export function planLaunch(
       point: "createRuntime",
       steps: [{
         name: "createRuntime",
-        calls: hookCalls(list),
+        calls: hooking!.hookCalls(list),
         why: "OCI createRuntime hooks: in the runtime's namespaces, once the container's exist",
-        run: ({ childPid }) => runHooks("createRuntime", list, hookState(childPid)),
+        run: ({ childPid }) => hooking!.runHooks("createRuntime", list, hookState(childPid)),
       }],
     });
     child.push(syncStep("createRuntime", "wait while the tool runs the createRuntime hooks"));
@@ -634,11 +619,11 @@ export function planLaunch(
   const withProc = Boolean(spec.pid && spec.mount);
   if (spec.mount) child.push(privateMountsStep());
   const createContainer = hooks.createContainer ?? [];
-  if (jail && pivot) child.push(jailMountStep(jail, jailRoot));
-  if (mounts.length) child.push(mountsStep(mounts, mountPoints, jailRoot));
+  if (jail && pivot) child.push(jails!.jailMountStep(jail, jailRoot));
+  if (mounts.length) child.push(mounting!.mountsStep(mounts, mountPoints!, jailRoot));
   // In a pivot_root jail /proc is mounted before the pivot: once the old root is
   // detached no procfs is visible, and a user namespace may only mount one then.
-  if (jail && pivot && withProc) child.push(jailProcStep(jail, mountPoints, jailRoot));
+  if (jail && pivot && withProc) child.push(jails!.jailProcStep(jail, mountPoints!, jailRoot));
   if (stage === "init" && (mounts.length > 0 || (jail && pivot))) {
     // The init stage has its own memory: what it made, and its locks, go to the tool.
     child.push({
@@ -646,7 +631,7 @@ export function planLaunch(
       calls: [call("sendmsg", "<channel>", "<mount points made>", "<SCM_RIGHTS locks>")],
       why: "the tool removes the mount points this run made once it ends",
       run: ({ sync }) => {
-        const { record, fds } = mountPoints.transfer();
+        const { record, fds } = mountPoints!.transfer();
         try {
           sync!("mount-points", record, fds);
         } finally {
@@ -661,8 +646,8 @@ export function planLaunch(
         calls: [call("recvmsg", "<channel>")],
         why: "take over the init stage's record and locks, and mark what it made",
         run: ({ received }) => {
-          mountPoints.adopt(received?.data as MountRecord, received?.fds ?? []);
-          mountPoints.mark();
+          mountPoints!.adopt(received?.data as MountRecord, received?.fds ?? []);
+          mountPoints!.mark();
         },
       }],
     });
@@ -670,13 +655,14 @@ export function planLaunch(
   if (createContainer.length) {
     child.push({
       name: "createContainer",
-      calls: hookCalls(createContainer),
+      calls: hooking!.hookCalls(createContainer),
       why: "OCI createContainer hooks: in the container's namespaces, before pivot_root",
-      run: ({ outerPid }) => runHooks("createContainer", createContainer, hookState(outerPid)),
+      run: ({ outerPid }) =>
+        hooking!.runHooks("createContainer", createContainer, hookState(outerPid)),
     });
   }
-  if (jail && pivot) child.push(pivotStep(jail, report, jailRoot));
-  if (jail && !pivot) child.push(chrootStep(jail, report));
+  if (jail && pivot) child.push(jails!.pivotStep(jail, report, jailRoot));
+  if (jail && !pivot) child.push(jails!.chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
   if (spec.noNewPrivs) {
@@ -728,9 +714,10 @@ export function planLaunch(
   if (startContainer.length) {
     child.push({
       name: "startContainer",
-      calls: hookCalls(startContainer),
+      calls: hooking!.hookCalls(startContainer),
       why: "OCI startContainer hooks: in the container, just before the command",
-      run: ({ outerPid }) => runHooks("startContainer", startContainer, hookState(outerPid)),
+      run: ({ outerPid }) =>
+        hooking!.runHooks("startContainer", startContainer, hookState(outerPid)),
     });
   }
   const command = spec.command[0];
@@ -799,8 +786,12 @@ function cgroupMoveStep(cgroups: string[], launchCgroups: boolean): ParentStep {
 }
 
 /** The limits of `spec` checked (bad ones are a usage error), or undefined without any. */
-function limitsOf(spec: LaunchSpec): LimitRun | undefined {
-  if (spec.limits === undefined) return undefined;
+function limitsOf(
+  spec: LaunchSpec,
+  limiting: typeof import("./usage.ts") & typeof import("./limits.ts") | undefined,
+): LimitRun | undefined {
+  if (spec.limits === undefined || !limiting) return undefined;
+  const { LimitError, LimitRun } = limiting;
   if (typeof spec.limits !== "object" || spec.limits === null) {
     throw usage("limits: must be an object");
   }
@@ -954,6 +945,7 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
             "setup",
           );
         }
+        const { runHelper } = await import("./helper.ts");
         const ran = await runHelper([helper, String(childPid), ...triples(list)]);
         if (ran.code !== 0) {
           const said = ran.stderr.split("\n").pop() || `exited with ${ran.code}`;

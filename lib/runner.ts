@@ -7,7 +7,6 @@
  */
 
 import { ChildSetupError, cloneChild, type CloneOutcome, type CloneRequest } from "../ffi/clone.ts";
-import { channelPair, receiveMessageAsync, sendMessage } from "../ffi/channel.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
@@ -21,7 +20,7 @@ import {
   waitForExit,
 } from "../ffi/libc.ts";
 import type { Plan } from "./plan.ts";
-import { type FromInit, initExec, type ToInit } from "./stage.ts";
+import type { FromInit, ToInit } from "./stage.ts";
 import { type ParentContext, type ParentStep, runChildSteps } from "./step.ts";
 import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
 import { userNamespacesDisabled } from "./user.ts";
@@ -225,6 +224,9 @@ async function startInitStage(
   undoAfterClone: ParentStep[],
   detachAt?: string,
 ): Promise<CloneOutcome> {
+  // loaded only for the init stage
+  const { channelPair, receiveMessageAsync, sendMessage } = await import("../ffi/channel.ts");
+  const { initExec } = await import("./stage.ts");
   const [mine, theirs] = channelPair();
   let outcome: CloneOutcome;
   try {

@@ -183,8 +183,8 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  Deno.test(`plan: ${c.what}`, () => {
-    const plan = planLaunch(c.spec, c.options, c.caller ?? ROOT);
+  Deno.test(`plan: ${c.what}`, async () => {
+    const plan = await planLaunch(c.spec, c.options, c.caller ?? ROOT);
     assert.deepEqual(plan.create, c.create);
     assert.deepEqual(plan.join, []);
     assert.deepEqual(plan.child.map((step) => step.name), c.child);
@@ -204,8 +204,8 @@ for (const c of CASES) {
   });
 }
 
-Deno.test("plan: each step carries its calls with the real arguments", () => {
-  const plan = planLaunch(
+Deno.test("plan: each step carries its calls with the real arguments", async () => {
+  const plan = await planLaunch(
     { command: ["bash"], pid: true, mount: true, hostname: "calculus", jail },
     {},
     USER,
@@ -389,8 +389,8 @@ const ERRORS: {
 ];
 
 for (const c of ERRORS) {
-  Deno.test(`plan: refused: ${c.what}`, () => {
-    assert.throws(
+  Deno.test(`plan: refused: ${c.what}`, async () => {
+    await assert.rejects(
       () => planLaunch(c.spec, c.options, c.caller ?? ROOT),
       (error: unknown) => {
         assert.ok(error instanceof LaunchError);
@@ -492,8 +492,8 @@ if (Deno.env.get("INVOKE_NS_PLAN_AS") === undefined) {
   });
 }
 
-Deno.test("plan: describePlan prints what docs/how-it-works.md shows", () => {
-  const plan = planLaunch(
+Deno.test("plan: describePlan prints what docs/how-it-works.md shows", async () => {
+  const plan = await planLaunch(
     { command: ["bash"], pid: true, mount: true, hostname: "calculus" },
     {},
     ROOT,
