@@ -10,7 +10,7 @@
  *
  * ```
  * ld arch
- * jeq AUDIT_ARCH_X86_64 ─► ld nr; jge 0x40000000 ─► x32 section (or kill when x32 is not named)
+ * jeq AUDIT_ARCH_X86_64 ─► ld nr; jge 0x40000000 ─► x32 section (without x32: kill, -1 default)
  *                                              └──► x86-64 section
  * jeq AUDIT_ARCH_I386   ─► ld nr; i386 section           (only when SCMP_ARCH_X86 is named)
  * ret KILL_PROCESS                                       (any other architecture)
@@ -19,8 +19,8 @@
  * A section is a binary search over the syscall numbers (`jge`), whose leaves
  * are a `ret` or a syscall's argument checks. How rules combine, per syscall,
  * once `includes`/`excludes` have chosen the rules that apply:
- * - a rule whose action is the default action is dropped (libseccomp refuses
- *   it, runc skips it);
+ * - an unconditional rule whose action is the default action is dropped
+ *   (libseccomp refuses it, runc skips it), so that conditional rules apply;
  * - an unconditional rule (no `args`) decides the call and the conditional
  *   ones are ignored (libseccomp's behaviour); among several unconditional
  *   rules with different actions the most restrictive wins (libseccomp keeps
@@ -245,6 +245,18 @@ type Node =
   | { kind: "and"; k: number; next: Node }
   | { kind: "jmp"; code: number; k: number; t: Node; f: Node };
 
+const reverseTables = new Map<Abi, Map<number, string>>();
+
+/** Syscall names by number for one ABI (built once). */
+function namesByNumber(abi: Abi): Map<number, string> {
+  let names = reverseTables.get(abi);
+  if (!names) {
+    names = new Map(Object.entries(TABLES[abi]).map(([name, nr]) => [nr, name]));
+    reverseTables.set(abi, names);
+  }
+  return names;
+}
+
 /** Precedence of an action (lower is more restrictive), as the kernel orders them. */
 function precedence(action: number): number {
   const base = (action & 0xffff0000) >>> 0;
@@ -447,7 +459,8 @@ function collectRules(
     if (names.length === 0) throw new SeccompProfileError(`${path}.names`, "no syscall names");
     const action = actionValue(rule.action, rule.errnoRet, `${path}.action`, `${path}.errnoRet`);
     const compared = comparisons(rule.args, `${path}.args`);
-    if (!applies(rule, path, options) || action === defaultAction) return;
+    if (!applies(rule, path, options)) return;
+    if (compared.length === 0 && action === defaultAction) return;
     for (const name of names) {
       let known = false;
       for (const abi of abis) {
@@ -639,6 +652,7 @@ export function encodeProgram(instructions: number[][]): Uint8Array<ArrayBuffer>
   const bytes = new Uint8Array(new ArrayBuffer(8 * instructions.length));
   const view = new DataView(bytes.buffer);
   instructions.forEach(([code, jt, jf, k], i) => {
+    if (jt > 255 || jf > 255) throw new RangeError(`instruction ${i}: a jump offset above 255`);
     view.setUint16(8 * i, code, true);
     view.setUint8(8 * i + 2, jt);
     view.setUint8(8 * i + 3, jf);
@@ -688,7 +702,7 @@ export function compileProfile(profile: SeccompProfile, options: CompileOptions)
   const fallback = b.ret(defaultAction);
   const kill = b.ret(SECCOMP_RET.KILL_PROCESS);
   const section = (abi: Abi, from: number, to: number): Node => {
-    const names = new Map(Object.entries(TABLES[abi]).map(([name, nr]) => [nr, name]));
+    const names = namesByNumber(abi);
     const decisions = new Map<number, Node>();
     for (const [nr, list] of rules[abi]) {
       const intArgs = INT_ARGUMENTS[names.get(nr)!] ?? [];
@@ -711,10 +725,14 @@ export function compileProfile(profile: SeccompProfile, options: CompileOptions)
     }
     return dispatch(decisions, from, to, fallback, b);
   };
+  // Without x32, its numbers are another architecture's: killed, but for -1 (no system call,
+  // what a tracer sets to skip one), which takes the default action as libseccomp does.
   const x86_64 = b.jump(
     BPF_JGE_K,
     X32_SYSCALL_BIT,
-    abis.has("x32") ? section("x32", X32_SYSCALL_BIT, 2 ** 32) : kill,
+    abis.has("x32")
+      ? section("x32", X32_SYSCALL_BIT, 2 ** 32)
+      : b.jump(BPF_JEQ_K, 0xffffffff, fallback, kill),
     section("x86_64", 0, X32_SYSCALL_BIT),
   );
   const i386 = abis.has("i386")
