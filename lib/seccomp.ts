@@ -126,7 +126,7 @@ export interface SeccompArg {
   index: number;
   /** The value compared with (for MASKED_EQ, the mask). */
   value: number | bigint;
-  /** For MASKED_EQ, the value `arg & value` must equal. */
+  /** For MASKED_EQ, the value `arg & value` must equal (masked too, as libseccomp does). */
   valueTwo?: number | bigint;
   /** The comparison. */
   op: SeccompOperator;
@@ -535,7 +535,8 @@ class Builder {
   /** One comparison, 32 or 64 bits wide, continuing at t when it holds and f otherwise. */
   compare(c: Comparison, wide: boolean, t: Node, f: Node): Node {
     const masked = c.op === "SCMP_CMP_MASKED_EQ";
-    const [mask, value] = masked ? [c.value, c.valueTwo] : [U64, c.value];
+    // MASKED_EQ compares the masked argument with the masked datum, as libseccomp does.
+    const [mask, value] = masked ? [c.value, c.valueTwo & c.value] : [U64, c.value];
     if (!wide) return this.half(c.index, false, c.op, LOW(value), LOW(mask), t, f);
     const low = (tt: Node, ff: Node, op = c.op) =>
       this.half(c.index, false, op, LOW(value), LOW(mask), tt, ff);
