@@ -9,8 +9,7 @@
  * `effective = permitted`; any other user gets `permitted = effective =
  * ambient`. So for root the bounding set carries the request; for a non-root
  * user the capabilities must be in the permitted, inheritable and ambient sets
- * before exec (raised while still privileged, kept across the uid change
- * with PR_SET_KEEPCAPS).
+ * before exec (kept across the uid change with PR_SET_KEEPCAPS, then raised).
  * @module
  */
 
@@ -151,20 +150,25 @@ export function requestedCapabilities(request: CapabilityRequest): bigint {
 }
 
 /**
- * The sets to install before exec so that the command, run as `uid`, has
- * exactly `kept` in its bounding, permitted and effective sets after exec.
- * For root, inheritable and ambient stay empty (exec gives root its bounding
- * set). For another user the capabilities must also be inheritable and
- * ambient, or exec would clear them.
+ * The sets to install before exec so that the command, run as `uid`, gets
+ * what was asked for. The bounding set is what the request keeps. Root's
+ * permitted and effective sets are the same (exec gives root its bounding
+ * set); inheritable and ambient stay empty. Another user holds only what
+ * `--cap-add` names (within the bounding set), as bubblewrap does, and those
+ * must also be inheritable and ambient, or exec would clear them.
  */
-export function capabilitySets(kept: bigint, uid: number): CapabilitySets {
-  const nonRoot = uid !== 0;
+export function capabilitySets(request: CapabilityRequest, uid: number): CapabilitySets {
+  const bounding = requestedCapabilities(request);
+  if (uid === 0) {
+    return { bounding, permitted: bounding, effective: bounding, inheritable: 0n, ambient: 0n };
+  }
+  const granted = capabilityMask(request.add ?? []) & bounding;
   return {
-    bounding: kept,
-    permitted: kept,
-    effective: kept,
-    inheritable: nonRoot ? kept : 0n,
-    ambient: nonRoot ? kept : 0n,
+    bounding,
+    permitted: granted,
+    effective: granted,
+    inheritable: granted,
+    ambient: granted,
   };
 }
 
