@@ -106,8 +106,18 @@ const ARCHITECTURES = [
 /** Names `includes.arches`/`excludes.arches` use for this machine (Go's GOARCH and the kernel's). */
 const NATIVE_ARCH_NAMES = ["amd64", "x86_64"];
 
-/** Comparison operators of the format. */
-const OPERATORS = [
+/** A comparison operator of the format (unsigned, 64 bits but for `int` arguments). */
+export type SeccompOperator =
+  | "SCMP_CMP_NE"
+  | "SCMP_CMP_LT"
+  | "SCMP_CMP_LE"
+  | "SCMP_CMP_EQ"
+  | "SCMP_CMP_GE"
+  | "SCMP_CMP_GT"
+  | "SCMP_CMP_MASKED_EQ";
+
+/** Every {@link SeccompOperator}. */
+const OPERATORS: readonly SeccompOperator[] = [
   "SCMP_CMP_NE",
   "SCMP_CMP_LT",
   "SCMP_CMP_LE",
@@ -115,10 +125,7 @@ const OPERATORS = [
   "SCMP_CMP_GE",
   "SCMP_CMP_GT",
   "SCMP_CMP_MASKED_EQ",
-] as const;
-
-/** A comparison operator: `SCMP_CMP_EQ` and the rest. */
-export type SeccompOperator = (typeof OPERATORS)[number];
+];
 
 /** One argument comparison of a rule. */
 export interface SeccompArg {
@@ -180,7 +187,10 @@ export interface SeccompProfile {
 export interface CompileOptions {
   /** The command's bounding set as a mask, for `includes`/`excludes.caps` (docker's choice). */
   capabilities: bigint;
-  /** The kernel release (`6.1.0-13-amd64`), for `minKernel`; rules with one apply when omitted. */
+  /**
+   * The kernel release (`6.1.0-13-amd64`), for `minKernel`; when omitted, the
+   * newest kernel is assumed (an `includes.minKernel` holds, an `excludes.minKernel` excludes).
+   */
   kernelRelease?: string;
 }
 
@@ -245,16 +255,13 @@ type Node =
   | { kind: "and"; k: number; next: Node }
   | { kind: "jmp"; code: number; k: number; t: Node; f: Node };
 
-const reverseTables = new Map<Abi, Map<number, string>>();
-
-/** Syscall names by number for one ABI (built once). */
-function namesByNumber(abi: Abi): Map<number, string> {
-  let names = reverseTables.get(abi);
-  if (!names) {
-    names = new Map(Object.entries(TABLES[abi]).map(([name, nr]) => [nr, name]));
-    reverseTables.set(abi, names);
-  }
-  return names;
+/** The `int` arguments of one ABI's syscalls, by number (see {@link INT_ARGUMENTS}). */
+function intArgumentsByNumber(abi: Abi): Map<number, readonly number[]> {
+  return new Map(
+    Object.entries(INT_ARGUMENTS)
+      .filter(([name]) => Object.hasOwn(TABLES[abi], name))
+      .map(([name, indexes]) => [TABLES[abi][name], indexes]),
+  );
 }
 
 /** Precedence of an action (lower is more restrictive), as the kernel orders them. */
@@ -354,25 +361,32 @@ function applies(rule: SeccompRule, path: string, options: CompileOptions): bool
   const newer = (filter: SeccompFilter, where: string) =>
     options.kernelRelease === undefined ||
     kernelAtLeast(options.kernelRelease, String(filter.minKernel), where);
-  for (const key of ["includes", "excludes"] as const) {
+  // Both filters are validated before either decides.
+  const [includes, excludes] = (["includes", "excludes"] as const).map((key) => {
     const filter = rule[key];
-    if (filter === undefined || filter === null) continue;
+    if (filter === undefined || filter === null) return null;
     if (typeof filter !== "object") {
       throw new SeccompProfileError(`${path}.${key}`, "expected an object");
     }
-    const caps = has(stringList(filter.caps, `${path}.${key}.caps`), `${path}.${key}.caps`);
     const arches = stringList(filter.arches, `${path}.${key}.arches`);
-    const native = arches.some((arch) => NATIVE_ARCH_NAMES.includes(arch));
-    const kernel = filter.minKernel === undefined || filter.minKernel === null
-      ? undefined
-      : newer(filter, `${path}.${key}.minKernel`);
-    if (key === "includes") {
-      if (caps.includes(false) || (arches.length > 0 && !native) || kernel === false) return false;
-    } else if (caps.includes(true) || native || kernel === true) {
-      return false;
-    }
+    return {
+      caps: has(stringList(filter.caps, `${path}.${key}.caps`), `${path}.${key}.caps`),
+      arches: arches.length,
+      native: arches.some((arch) => NATIVE_ARCH_NAMES.includes(arch)),
+      kernel: filter.minKernel === undefined || filter.minKernel === null
+        ? undefined
+        : newer(filter, `${path}.${key}.minKernel`),
+    };
+  });
+  if (
+    includes &&
+    (includes.caps.includes(false) || (includes.arches > 0 && !includes.native) ||
+      includes.kernel === false)
+  ) {
+    return false;
   }
-  return true;
+  return !(excludes &&
+    (excludes.caps.includes(true) || excludes.native || excludes.kernel === true));
 }
 
 function comparisons(args: unknown, path: string): Comparison[] {
@@ -410,10 +424,9 @@ function architectures(profile: SeccompProfile, warnings: string[]): Set<Abi> {
   } else if (profile.archMap !== undefined && profile.archMap !== null) {
     path = "archMap";
     if (!Array.isArray(profile.archMap)) throw new SeccompProfileError(path, "expected a list");
-    const entry = profile.archMap.find((item) => item?.architecture === "SCMP_ARCH_X86_64");
-    names = entry
-      ? ["SCMP_ARCH_X86_64", ...stringList(entry.subArchitectures, `${path}.subArchitectures`)]
-      : [];
+    const index = profile.archMap.findIndex((item) => item?.architecture === "SCMP_ARCH_X86_64");
+    path = `archMap[${index}].subArchitectures`;
+    names = index === -1 ? [] : stringList(profile.archMap[index].subArchitectures, path);
   } else {
     names = [];
   }
@@ -703,10 +716,10 @@ export function compileProfile(profile: SeccompProfile, options: CompileOptions)
   const fallback = b.ret(defaultAction);
   const kill = b.ret(SECCOMP_RET.KILL_PROCESS);
   const section = (abi: Abi, from: number, to: number): Node => {
-    const names = namesByNumber(abi);
+    const ints = intArgumentsByNumber(abi);
     const decisions = new Map<number, Node>();
     for (const [nr, list] of rules[abi]) {
-      const intArgs = INT_ARGUMENTS[names.get(nr)!] ?? [];
+      const intArgs = ints.get(nr) ?? [];
       const wide = (index: number) => abi !== "i386" && !intArgs.includes(index);
       decisions.set(nr, decide(list, wide, b, fallback));
     }

@@ -371,6 +371,23 @@ Deno.test("seccomp: a bad profile is one error naming the JSON path", () => {
       { defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"] },
       "architectures[1]: unknown architecture 'SCMP_ARCH_Z80'",
     ],
+    [
+      {
+        defaultAction: "SCMP_ACT_ALLOW",
+        archMap: [
+          { architecture: "SCMP_ARCH_AARCH64" },
+          {
+            architecture: "SCMP_ARCH_X86_64",
+            subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_FOO"],
+          },
+        ],
+      },
+      "archMap[1].subArchitectures[1]: unknown architecture 'SCMP_ARCH_FOO'",
+    ],
+    [
+      rule({ includes: { arches: ["arm64"] }, excludes: { caps: ["CAP_NOPE"] } }),
+      "syscalls[1].excludes.caps[0]: unknown capability 'CAP_NOPE'",
+    ],
   ];
   for (const [profile, message] of cases) {
     assert.throws(

@@ -71,7 +71,7 @@ export function readInstalledHeaders(): Record<(typeof ABIS)[number]["table"], s
 }
 
 /** The path of the generated module. */
-export const OUTPUT = new URL("../lib/syscalls.ts", import.meta.url).pathname;
+export const OUTPUT: string = new URL("../lib/syscalls.ts", import.meta.url).pathname;
 
 if (import.meta.main) {
   const headers = readInstalledHeaders();
