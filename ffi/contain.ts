@@ -15,8 +15,13 @@
  * becomeUser(uid, gid)             (ffi/libc.ts)
  * setCapabilities(sets)            effective, permitted, inheritable
  * setAmbientCapabilities(sets.ambient)
- * setNoNewPrivs(); loadSeccompFilter(program)  last, just before execve
+ * setNoNewPrivs(); loadSeccompFilter(prepared)  last, just before execve
+ *                                  (prepareSeccompFilter(program) in the parent)
  * ```
+ *
+ * Without no_new_privs, the kernel only takes a filter from a thread with
+ * CAP_SYS_ADMIN: load it first then, before the capability steps (as runc
+ * does), with a profile that lets them through (capset, prctl, setresuid).
  * @module
  */
 
@@ -71,12 +76,20 @@ export function noNewPrivs(): boolean {
   return prctl(PR.GET_NO_NEW_PRIVS, 0n, 0n, "prctl(PR_GET_NO_NEW_PRIVS)") === 1;
 }
 
+/** A filter made ready to load: `struct sock_fprog` and its program, outside V8's heap. */
+export interface PreparedSeccompFilter {
+  /** The `struct sock_fprog` seccomp(2) takes. */
+  readonly fprog: Uint8Array<ArrayBuffer>;
+  /** The program it points to (kept alive with it). */
+  readonly filter: Uint8Array<ArrayBuffer>;
+}
+
 /**
- * Installs a classic BPF seccomp filter (`struct sock_filter[]` bytes) on the
- * calling thread, or with `tsync` on every thread of its process. Needs
- * no_new_privs or CAP_SYS_ADMIN.
+ * Copies a classic BPF program (`struct sock_filter[]` bytes) where the
+ * kernel can read it: done in the parent, so that the clone child only makes
+ * the call.
  */
-export function loadSeccompFilter(program: Uint8Array, options: { tsync?: boolean } = {}): void {
+export function prepareSeccompFilter(program: Uint8Array): PreparedSeccompFilter {
   if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 0xffff) {
     throw new SyscallError("seccomp", 22, strerror(22), `a program of ${program.length} bytes`);
   }
@@ -86,11 +99,23 @@ export function loadSeccompFilter(program: Uint8Array, options: { tsync?: boolea
   const view = new DataView(fprog.buffer);
   view.setUint16(0, program.length / 8, true);
   view.setBigUint64(8, addressOf(filter), true);
+  return { fprog, filter };
+}
+
+/**
+ * Installs a seccomp filter on the calling thread, or with `tsync` on every
+ * thread of its process (SECCOMP_FILTER_FLAG_TSYNC_ESRCH: a thread that
+ * cannot follow is ESRCH). Needs no_new_privs or CAP_SYS_ADMIN.
+ */
+export function loadSeccompFilter(
+  filter: PreparedSeccompFilter,
+  options: { tsync?: boolean } = {},
+): void {
   const flags = options.tsync ? SECCOMP.FILTER_FLAG_TSYNC | SECCOMP.FILTER_FLAG_TSYNC_ESRCH : 0;
   syscall("seccomp", SYS_seccomp, [
     BigInt(SECCOMP.SET_MODE_FILTER),
     BigInt(flags),
-    addressOf(fprog),
+    addressOf(filter.fprog),
   ], "SECCOMP_SET_MODE_FILTER");
 }
 

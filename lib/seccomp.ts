@@ -38,6 +38,11 @@
  *   On i386 every argument is 32 bits.
  * - When a rule filters `clone`'s arguments, `clone3` gets ENOSYS (its flags
  *   are in memory BPF cannot read), so that callers fall back to `clone`.
+ *
+ * Not closed (as with libseccomp): i386's multiplexers `socketcall` and `ipc`
+ * carry their arguments in memory, so a rule on `socket`'s arguments does
+ * not reach `socketcall(SYS_SOCKET, ...)`; a profile that names SCMP_ARCH_X86
+ * should decide `socketcall` and `ipc` as a whole.
  * @module
  */
 

@@ -10,7 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { cloneChild } from "../ffi/clone.ts";
-import { loadSeccompFilter, noNewPrivs, setNoNewPrivs } from "../ffi/contain.ts";
+import {
+  loadSeccompFilter,
+  noNewPrivs,
+  prepareSeccompFilter,
+  setNoNewPrivs,
+} from "../ffi/contain.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { waitForExit } from "../ffi/libc.ts";
 import { ALL_CAPABILITIES, capabilityMask, CONTAIN_CAPABILITIES } from "../lib/capabilities.ts";
@@ -1189,14 +1194,15 @@ async function underFilter(
   argv: string[],
   tsync = false,
 ): Promise<{ exited: true; code: number } | { exited: false; signal: number }> {
+  const prepared = program && prepareSeccompFilter(program);
   const outcome = cloneChild({
     namespaces: 0,
     setup: () => {},
     exec: { command: argv[0], argv, env: ENV },
     beforeExec: () => {
-      if (!program) return;
+      if (!prepared) return;
       setNoNewPrivs();
-      loadSeccompFilter(program, { tsync });
+      loadSeccompFilter(prepared, { tsync });
     },
   });
   assert.equal(outcome.failure, undefined, String(outcome.failure?.message));
@@ -1344,7 +1350,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     // A jump past the end of the program: the kernel's checker answers EINVAL.
-    const bad = encodeProgram([[0x15, 5, 0, 1], [0x06, 0, 0, ALLOW]]);
+    const bad = prepareSeccompFilter(encodeProgram([[0x15, 5, 0, 1], [0x06, 0, 0, ALLOW]]));
     const outcome = cloneChild({
       namespaces: 0,
       setup: () => {},
@@ -1362,6 +1368,6 @@ Deno.test({
     assert.equal(cause.code, "EINVAL");
     assert.match(cause.message, /^seccomp: SECCOMP_SET_MODE_FILTER \(EINVAL: /);
     assert.deepEqual(await waitForExit(outcome.pid), exited(125));
-    assert.throws(() => loadSeccompFilter(new Uint8Array(12)), /seccomp: a program of 12 bytes/);
+    assert.throws(() => prepareSeccompFilter(new Uint8Array(12)), /seccomp: a program of 12 bytes/);
   },
 });
