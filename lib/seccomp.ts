@@ -626,43 +626,60 @@ function dispatch(
   return tree(0, nodes.length - 1);
 }
 
-/** Lays the tree out back to front; far conditional targets get a `ja` trampoline. */
+/**
+ * Lays the tree out back to front, each node after its successors (post-order,
+ * with a stack of its own: a long chain of rules is deeper than JS's call
+ * stack); far conditional targets get a `ja` trampoline.
+ */
 function assemble(root: Node): number[][] {
   const reversed: number[][] = []; // [code, jt, jf, k], last instruction first
   const placed = new Map<Node, number>(); // node -> its index from the end
   const trampolines = new Map<number, number>(); // target -> its latest `ja`
-  const emit = (node: Node): number => {
-    const known = placed.get(node);
-    if (known !== undefined) return known;
+  const offset = (target: number) => reversed.length - target - 1;
+  // A far target is reached through a `ja`, shared by the jumps that can reach it.
+  const near = (target: number, reach: number) => {
+    if (offset(target) <= reach) return target;
+    const trampoline = trampolines.get(target);
+    if (trampoline !== undefined && offset(trampoline) <= reach) return trampoline;
+    reversed.push([BPF_JMP_JA, 0, 0, offset(target)]);
+    trampolines.set(target, reversed.length - 1);
+    return reversed.length - 1;
+  };
+  const place = (node: Node) => {
     if (node.kind === "ret") {
       reversed.push([BPF_RET_K, 0, 0, node.k]);
     } else if (node.kind === "ld" || node.kind === "and") {
-      const next = emit(node.next);
-      if (next !== reversed.length - 1) {
-        reversed.push([BPF_JMP_JA, 0, 0, reversed.length - next - 1]);
-      }
+      const next = placed.get(node.next)!;
+      if (next !== reversed.length - 1) reversed.push([BPF_JMP_JA, 0, 0, offset(next)]);
       reversed.push([node.kind === "ld" ? BPF_LD_W_ABS : BPF_ALU_AND_K, 0, 0, node.k]);
     } else {
-      let t = emit(node.t);
-      let f = emit(node.f);
-      const offset = (target: number) => reversed.length - target - 1;
-      // A far target is reached through a `ja`, shared by the jumps that can reach it.
-      const near = (target: number, reach: number) => {
-        if (offset(target) <= reach) return target;
-        const trampoline = trampolines.get(target);
-        if (trampoline !== undefined && offset(trampoline) <= reach) return trampoline;
-        reversed.push([BPF_JMP_JA, 0, 0, offset(target)]);
-        trampolines.set(target, reversed.length - 1);
-        return reversed.length - 1;
-      };
-      f = near(f, 254); // 254: a trampoline for t may still come between
-      t = near(t, 255);
+      const f = near(placed.get(node.f)!, 254); // 254: a trampoline for t may come between
+      const t = near(placed.get(node.t)!, 255);
       reversed.push([node.code, offset(t), offset(f), node.k]);
     }
     placed.set(node, reversed.length - 1);
-    return reversed.length - 1;
   };
-  emit(root);
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+    if (placed.has(node)) {
+      stack.pop();
+      continue;
+    }
+    // t's subtree is laid out first, then f's, so that f (the fall-through) comes right after.
+    const successors = node.kind === "ret"
+      ? []
+      : node.kind === "jmp"
+      ? [node.f, node.t]
+      : [node.next];
+    const pending = successors.filter((successor) => !placed.has(successor));
+    if (pending.length > 0) {
+      stack.push(...pending);
+      continue;
+    }
+    stack.pop();
+    place(node);
+  }
   return reversed.reverse();
 }
 

@@ -436,6 +436,27 @@ Deno.test("seccomp: a program over the kernel's 4096 instructions is refused", (
     () => compileProfile(profile, options),
     /^SeccompProfileError: the filter needs \d+ instructions, more than the kernel's 4096$/,
   );
+  // One syscall, a long chain of rules: near the limit it compiles and runs; past it, the
+  // same one-line refusal (not JS's call stack overflowing).
+  const requests = (n: number): SeccompProfile => ({
+    defaultAction: "SCMP_ACT_ALLOW",
+    syscalls: Array.from({ length: n }, (_, i) => ({
+      names: ["ioctl"],
+      action: "SCMP_ACT_ERRNO",
+      errnoRet: i % 7,
+      args: [{ index: 1, value: 0x1000 + i, op: "SCMP_CMP_EQ" as const }],
+    })),
+  });
+  const near = compileProfile(requests(1900), options);
+  assert.ok(near.length > 3900 && near.length <= BPF_MAXINSNS, `${near.length} instructions`);
+  for (const i of [0, 1, 999, 1898, 1899]) {
+    assert.equal(run(near.program, x86("ioctl", 0, 0x1000 + i)), ERRNO(i % 7), `request ${i}`);
+  }
+  assert.equal(run(near.program, x86("ioctl", 0, 0x1000 + 1900)), ALLOW);
+  assert.throws(
+    () => compileProfile(requests(50_000), options),
+    /^SeccompProfileError: the filter needs \d{6} instructions, more than the kernel's 4096$/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -1369,5 +1390,34 @@ Deno.test({
     assert.match(cause.message, /^seccomp: SECCOMP_SET_MODE_FILTER \(EINVAL: /);
     assert.deepEqual(await waitForExit(outcome.pid), exited(125));
     assert.throws(() => prepareSeccompFilter(new Uint8Array(12)), /seccomp: a program of 12 bytes/);
+  },
+});
+
+Deno.test({
+  name: "seccomp (kernel): a program near 4096 instructions, with trampolines, loads and behaves",
+  ignore: probeMissing !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const compiled = compileProfile({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: Array.from({ length: 1900 }, (_, i) => ({
+        names: ["ioctl"],
+        action: "SCMP_ACT_ERRNO",
+        errnoRet: 1 + i % 7,
+        args: [{ index: 1, value: 0x1000 + i, op: "SCMP_CMP_EQ" as const }],
+      })),
+    }, options);
+    assert.ok(compiled.length > 3900, `${compiled.length} instructions`);
+    assert.ok(decodeProgram(compiled.program).some(([op]) => op === 0x05), "trampolines");
+    for (const i of [0, 500, 1899]) {
+      const request = `0x${(0x1000 + i).toString(16)}`;
+      assert.deepEqual(
+        await underFilter(compiled.program, [PROBE, "tiocsti", request]),
+        exited(1 + i % 7),
+        request,
+      );
+    }
+    assert.deepEqual(await underFilter(compiled.program, [PROBE, "tiocsti", "0x5401"]), exited(0));
   },
 });
