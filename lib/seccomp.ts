@@ -794,11 +794,21 @@ export function compileProfile(profile: SeccompProfile, options: CompileOptions)
   return { program: encodeProgram(instructions), length: instructions.length, warnings };
 }
 
-/** Parses and compiles a profile's JSON text; a JSON syntax error is a {@link SeccompProfileError} too. */
+/** JSON.parse's reviver with the source text (ES2025): integers past 2^53 kept exact, as bigints. */
+function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+  const source = context?.source;
+  return source !== undefined && /^-?\d+$/.test(source) ? BigInt(source) : value;
+}
+
+/**
+ * Parses and compiles a profile's JSON text, integers past 2^53 kept exact;
+ * a JSON syntax error is a {@link SeccompProfileError} too.
+ */
 export function compileProfileText(text: string, options: CompileOptions): CompiledFilter {
   let profile: SeccompProfile;
   try {
-    profile = JSON.parse(text);
+    profile = JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
   } catch (error) {
     throw new SeccompProfileError("", `not JSON: ${(error as Error).message}`);
   }

@@ -408,6 +408,24 @@ Deno.test("seccomp: a bad profile is one error naming the JSON path", () => {
   assert.throws(() => compileProfileText("{", options), /^SeccompProfileError: not JSON: /);
 });
 
+Deno.test("seccomp: JSON integers past 2^53 are read exactly", () => {
+  const text = JSON.stringify({
+    defaultAction: "SCMP_ACT_ALLOW",
+    syscalls: [{
+      names: ["mmap"],
+      action: "SCMP_ACT_ERRNO",
+      args: [{ index: 1, value: "VALUE", op: "SCMP_CMP_EQ" }],
+    }],
+  }).replace('"VALUE"', "18446744073709551615");
+  const { program } = compileProfileText(text, options);
+  assert.equal(run(program, x86("mmap", 0, U64)), EPERM);
+  assert.equal(run(program, x86("mmap", 0, U64 - 1n)), ALLOW, "2^64-2 rounds to 2^64 as a double");
+  assert.throws(
+    () => compileProfileText(text.replace("18446744073709551615", "18446744073709551616"), options),
+    /^SeccompProfileError: syscalls\[0\]\.args\[0\]\.value: out of 64-bit range$/,
+  );
+});
+
 Deno.test("seccomp: unknown syscall names are a warning, other architectures a note", () => {
   const compiled = compileProfile({
     defaultAction: "SCMP_ACT_ALLOW",
