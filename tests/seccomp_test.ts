@@ -440,6 +440,47 @@ Deno.test("seccomp: unknown syscall names are a warning, other architectures a n
   assert.equal(run(compiled.program, x86("write")), ALLOW);
 });
 
+Deno.test("seccomp: clone3 answers ENOSYS over the profile's own rule, with a warning", () => {
+  const compiled = compileProfile({
+    defaultAction: "SCMP_ACT_ERRNO",
+    syscalls: [
+      { names: ["clone3", "getpid"], action: "SCMP_ACT_ALLOW" },
+      {
+        names: ["clone"],
+        action: "SCMP_ACT_ALLOW",
+        args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+      },
+    ],
+  }, options);
+  assert.deepEqual(compiled.warnings, [
+    "x86_64: clone3 answers ENOSYS, whatever the profile says, as clone's flags are filtered",
+  ]);
+  assert.equal(run(compiled.program, x86("clone3")), ENOSYS);
+  assert.equal(run(compiled.program, x86("clone", 0x11)), ALLOW);
+  assert.equal(run(compiled.program, x86("clone", 0x10000011)), EPERM);
+  // An unconditional clone rule filters no flags: clone3 is left as the profile says.
+  const plain = compileProfile({
+    defaultAction: "SCMP_ACT_ERRNO",
+    syscalls: [{ names: ["clone3", "clone"], action: "SCMP_ACT_ALLOW" }],
+  }, options);
+  assert.deepEqual(plain.warnings, []);
+  assert.equal(run(plain.program, x86("clone3")), ALLOW);
+});
+
+Deno.test("seccomp: the older forms: `name`, SCMP_ACT_KILL, errnoRet's EPERM default", () => {
+  const { program } = compileProfile({
+    defaultAction: "SCMP_ACT_ALLOW",
+    syscalls: [
+      { name: "read", action: "SCMP_ACT_KILL" },
+      { names: ["write"], action: "SCMP_ACT_ERRNO" },
+      { names: ["close"], action: "SCMP_ACT_ERRNO", errnoRet: 0 },
+    ],
+  }, options);
+  assert.equal(run(program, x86("read")), SECCOMP_RET.KILL_THREAD);
+  assert.equal(run(program, x86("write")), EPERM);
+  assert.equal(run(program, x86("close")), ERRNO(0));
+});
+
 Deno.test("seccomp: a program over the kernel's 4096 instructions is refused", () => {
   const names = Object.keys(X86_64).slice(0, 300);
   const profile: SeccompProfile = {
