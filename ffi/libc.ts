@@ -117,6 +117,11 @@ const SYMBOLS = {
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  syscall5: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
