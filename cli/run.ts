@@ -8,8 +8,9 @@ import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
 import { DEMO_QUEUE } from "../lib/ipc.ts";
 import { parseBindSpec } from "../lib/mount.ts";
 import { parseIdRange } from "../lib/user.ts";
+import { formatLimit, parseRlimit } from "../lib/rlimits.ts";
 import { getopt, type OptionSpec, UsageError } from "./getopt.ts";
-import { writeOut, writeOutBestEffort } from "./output.ts";
+import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -46,6 +47,20 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "veth", value: "optional" },
   { name: "veth-name", value: "required" },
   { name: "no-route", value: "none" },
+  // containment (issue 16)
+  { name: "cap-drop", value: "required" },
+  { name: "cap-add", value: "required" },
+  { name: "uid", value: "required" },
+  { name: "gid", value: "required" },
+  { name: "groups", value: "required" },
+  { name: "seccomp", value: "required" },
+  { name: "mask", value: "required" },
+  { name: "remount-ro", value: "required" },
+  { name: "rlimit", value: "required" },
+  { name: "chdir", value: "required" },
+  { name: "new-session", value: "none" },
+  { name: "pty", value: "none" },
+  { name: "contain", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -87,6 +102,21 @@ Networking:
                  (default 10.0.0.1/24,10.0.0.2/24, or the next free 10.0.N.0/24)
     --veth-name NAME   the host end's name (default ns<pid>)
     --no-route   no default route inside
+Containment:
+    --contain    docker's defaults: its capabilities less MKNOD, --seccomp default,
+                 runc's masked and read-only /proc and /sys paths, --no-new-privs, a
+                 session keyring of its own, --pty on a terminal (else --new-session);
+                 implies -p -m; jails by pivot_root only. Without -c the host's files
+                 are still there for a root inside: add -c DIR or -U
+    --cap-drop CAP|ALL, --cap-add CAP   capabilities (CAP_NET_ADMIN or net_admin; repeatable)
+    --uid UID, --gid GID, --groups GID,...   the user the command runs as (after setup)
+    --seccomp FILE|default   a seccomp filter: an OCI/docker JSON profile, or our own
+    --mask PATH         PATH becomes /dev/null (a file) or an empty read-only tmpfs (a directory)
+    --remount-ro PATH   PATH is made read-only
+    --rlimit NAME=SOFT[:HARD]   a resource limit (prlimit's names: nofile, nproc, as, cpu, core...)
+    --chdir DIR  the command's working directory
+    --new-session  setsid: no controlling terminal (so no TIOCSTI on the caller's)
+    --pty        a pseudo-terminal of the command's own, relayed to yours
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
@@ -267,6 +297,8 @@ export function parseRun(args: string[]): RunRequest {
       case "stop-timeout":
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
         break;
+      default:
+        containmentOption(spec, option.name, value, option.spelled);
     }
   }
   if (demo) request.queueDemo = mqName;
@@ -281,6 +313,78 @@ export function parseRun(args: string[]): RunRequest {
     if (noRoute) spec.veth.route = false;
   }
   return request;
+}
+
+/** The containment options (issue 16) into `spec`. */
+function containmentOption(spec: LaunchSpec, name: string, value: string, spelled: string): void {
+  const list = (text: string) => text.split(",").map((word) => word.trim()).filter(Boolean);
+  switch (name) {
+    case "cap-drop":
+    case "cap-add": {
+      const caps = spec.capabilities ?? {};
+      const key = name === "cap-drop" ? "drop" : "add";
+      caps[key] = [...caps[key] ?? [], ...list(value)];
+      spec.capabilities = caps;
+      break;
+    }
+    case "uid":
+      spec.uid = integer(value, spelled, 0, 0xfffffffe);
+      break;
+    case "gid":
+      spec.gid = integer(value, spelled, 0, 0xfffffffe);
+      break;
+    case "groups":
+      spec.groups = list(value).map((g) => integer(g, spelled, 0, 0xfffffffe));
+      break;
+    case "seccomp":
+      if (value === "default") {
+        spec.seccomp = "default";
+      } else {
+        try {
+          spec.seccomp = Deno.readTextFileSync(value);
+        } catch (error) {
+          throw new LaunchError(
+            "seccomp",
+            `${value}: ${
+              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+            }`,
+            125,
+          );
+        }
+      }
+      break;
+    case "mask":
+      spec.maskedPaths = [...spec.maskedPaths ?? [], value];
+      break;
+    case "remount-ro":
+      spec.readonlyPaths = [...spec.readonlyPaths ?? [], value];
+      break;
+    case "rlimit": {
+      let limit;
+      try {
+        limit = parseRlimit(value);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      spec.rlimits = {
+        ...spec.rlimits,
+        [limit.name]: [formatLimit(limit.soft), formatLimit(limit.hard)],
+      };
+      break;
+    }
+    case "chdir":
+      spec.chdir = value;
+      break;
+    case "new-session":
+      spec.newSession = true;
+      break;
+    case "pty":
+      spec.pty = true;
+      break;
+    case "contain":
+      spec.contain = true;
+      break;
+  }
 }
 
 /** Runs the run form; returns the exit status. */
@@ -298,6 +402,7 @@ export async function run(args: string[], program: string): Promise<number> {
       forwardSignals: true,
       stopTimeoutMs: request.stopTimeoutMs,
       announceStart: request.json,
+      onWarning: (message) => writeErrorLine(`invoke_ns: warning: ${message}`),
     });
   } catch (error) {
     if (request.json && error instanceof LaunchError) {

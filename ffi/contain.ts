@@ -26,7 +26,7 @@
  */
 
 import { SyscallError } from "./errors.ts";
-import { addressOf, lastError, offHeap, raw, strerror } from "./libc.ts";
+import { addressOf, cstr, lastError, offHeap, raw, strerror } from "./libc.ts";
 
 const SYS_capget = 125n, SYS_capset = 126n, SYS_prlimit64 = 302n, SYS_seccomp = 317n;
 
@@ -244,4 +244,69 @@ export function setRlimit(resource: number, limits: Limits): void {
 /** getrlimit(2) for the calling process. */
 export function getRlimit(resource: number): Limits {
   return prlimit(0, resource);
+}
+
+const SYS_setsid = 112n, SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
+const SYS_keyctl = 250n, SYS_open_tree = 428n, SYS_move_mount = 429n;
+
+/**
+ * Becomes `uid`/`gid` with exactly the supplementary `groups`, through the
+ * raw system calls (glibc's wrappers would signal the tool's other threads
+ * from a clone child): setgroups, setresgid, setresuid. Without `groups`,
+ * the supplementary groups are cleared; in a user namespace whose setgroups
+ * is "deny" they cannot be, and are kept, as nsenter does.
+ */
+export function setUser(uid: number, gid: number, groups?: readonly number[]): void {
+  const list = offHeap(Math.max(4, (groups?.length ?? 0) * 4));
+  const view = new DataView(list.buffer);
+  (groups ?? []).forEach((group, i) => view.setUint32(i * 4, group, true));
+  const count = BigInt(groups?.length ?? 0);
+  if (raw.syscall5(SYS_setgroups, count, addressOf(list), 0n, 0n, 0n) === -1n) {
+    const error = lastError("setgroups", groups ? groups.join(",") : "none");
+    if (groups || error.errno !== 1) throw error;
+  }
+  syscall("setresgid", SYS_setresgid, [BigInt(gid), BigInt(gid), BigInt(gid)], `gid ${gid}`);
+  syscall("setresuid", SYS_setresuid, [BigInt(uid), BigInt(uid), BigInt(uid)], `uid ${uid}`);
+}
+
+/** setsid(2): a new session, without a controlling terminal. */
+export function newSession(): void {
+  syscall("setsid", SYS_setsid, []);
+}
+
+/** keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new, anonymous session keyring of its own. */
+export function joinSessionKeyring(): void {
+  syscall("keyctl", SYS_keyctl, [1n, 0n], "KEYCTL_JOIN_SESSION_KEYRING");
+}
+
+const AT_FDCWD = -100n, OPEN_TREE_CLONE = 1n, OPEN_TREE_CLOEXEC = 0o2000000n;
+const MOVE_MOUNT_F_EMPTY_PATH = 4n;
+
+/**
+ * open_tree(2) with OPEN_TREE_CLONE: a detached bind mount of `path` as an
+ * fd, to be attached elsewhere with {@link attachMount} (even once `path`
+ * is out of reach, after pivot_root).
+ */
+export function detachedBind(path: string): number {
+  const name = cstr(path);
+  const fd = syscall("open_tree", SYS_open_tree, [
+    AT_FDCWD,
+    addressOf(name),
+    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+  ], path);
+  void name;
+  return Number(fd);
+}
+
+/** move_mount(2): attaches the detached mount `fd` at `target`. */
+export function attachMount(fd: number, target: string): void {
+  const empty = offHeap(1), name = cstr(target);
+  syscall("move_mount", SYS_move_mount, [
+    BigInt(fd),
+    addressOf(empty),
+    AT_FDCWD,
+    addressOf(name),
+    MOVE_MOUNT_F_EMPTY_PATH,
+  ], target);
+  void [empty, name];
 }

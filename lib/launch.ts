@@ -47,6 +47,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   const vethIssue = spec.veth ? await vethProblem(spec.veth) : null;
   if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, 2);
   const plan = planLaunch(spec, options);
+  for (const warning of plan.warnings ?? []) options.onWarning?.(warning);
   plan.report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) {
     const implied = plan.userAsked ? "" : " (implied: you are not root)";

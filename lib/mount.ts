@@ -152,7 +152,7 @@ function createMountPoint(path: string, file: boolean): void {
 }
 
 /** A read-only remount that keeps the flags the kernel locks in a user namespace. */
-function remountReadOnly(target: string): void {
+export function remountReadOnly(target: string): void {
   const kept = mountFlags(target) & (MS.NOSUID | MS.NODEV | MS.NOEXEC | 1024n | 2048n | 4096n);
   mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | kept);
 }

@@ -81,6 +81,15 @@ import { runHelper } from "./helper.ts";
 import { type Hook, hookCalls, hookProblem, type Hooks, runHooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
+// Containment (issue 16): its own fields, checks and steps, in lib/contain.ts.
+import {
+  type Containment,
+  type ContainmentSpec,
+  planContainment,
+  wantsContainment,
+  withContainDefaults,
+} from "./contain.ts";
+import { ptyProblem, type PtySteps, ptySteps } from "./pty.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -90,7 +99,7 @@ import { hostnameProblem, hostnameStep, UTS_NAMESPACE } from "./uts.ts";
  * const spec: LaunchSpec = { command: ["bash"], pid: true, mount: true, jail: "/var/local/jail" };
  * ```
  */
-export interface LaunchSpec {
+export interface LaunchSpec extends ContainmentSpec {
   /** The command and its arguments; empty: set up, then exit 0 (as the seed). */
   command: string[];
   /** New PID namespace: the command is PID 1 (with `mount`, a fresh /proc). */
@@ -198,6 +207,8 @@ export interface LaunchOptions {
    * comes before anything the command prints (the CLI's `--json`).
    */
   announceStart?: boolean;
+  /** Told what does not stop the launch but should be heard (a seccomp profile's unknown names). */
+  onWarning?: (message: string) => void;
 }
 
 /** The facts about the caller that a plan depends on (a seam for tests). */
@@ -292,6 +303,10 @@ export interface Plan {
   sync: { point: string; steps: ParentStep[] }[];
   /** What the init stage plans from: the same spec, options and caller. */
   request: { spec: LaunchSpec; options: StageOptions; caller: Caller };
+  /** Things the caller should hear about, that do not stop the launch (a profile's unknown names). */
+  warnings?: string[];
+  /** The pseudo-terminal relay, with `pty` (run by the tool while the command runs). */
+  pty?: PtySteps;
 }
 
 /** Clone flags by namespace type, in the order `create` lists them. */
@@ -345,6 +360,12 @@ export function planLaunch(
   const platform = unsupportedPlatform();
   if (platform) throw new LaunchError("platform", platform, 125);
   checkCommand(spec.command);
+  if (spec.contain && spec.chrootOnly) {
+    throw usage(
+      "--contain jails by pivot_root only: drop --chroot (a root inside escapes a chroot)",
+    );
+  }
+  spec = withContainDefaults(spec, () => Deno.stdin.isTerminal());
   const wanted = new Set<NamespaceType>();
   if (spec.pid) wanted.add("pid");
   if (spec.mount) wanted.add("mnt");
@@ -380,6 +401,9 @@ export function planLaunch(
   // copies: mountProblem settles each target (inside the jail, as seen from there)
   const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
+  if ((spec.maskedPaths?.length || spec.readonlyPaths?.length) && !spec.mount) {
+    throw usage("--mask and --remount-ro need -m");
+  }
   for (const request of mounts) {
     const problem = mountProblem(request, jail);
     if (problem) throw new LaunchError("mount", problem, 125);
@@ -398,7 +422,7 @@ export function planLaunch(
   }
   let mapping: IdMapping | undefined;
   const wantsIsolation = wanted.size > 0 || time !== undefined || jail !== undefined ||
-    spec.veth !== undefined;
+    spec.veth !== undefined || wantsContainment(spec);
   if (ranges) {
     wanted.add("user");
   } else if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
@@ -424,6 +448,8 @@ export function planLaunch(
   }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
+  const containment = containmentOf(spec, caller, { mapping, ranges, pivot, jail, report });
+  const pty = spec.pty ? ptySteps() : undefined;
   const mountPoints = missingMountPoints(mounts, jail ?? "");
 
   const parent: ParentStep[] = [];
@@ -599,9 +625,11 @@ export function planLaunch(
       run: ({ outerPid }) => runHooks("createContainer", createContainer, hookState(outerPid)),
     });
   }
+  if (jail && pivot) child.push(...containment.beforePivot);
   if (jail && pivot) child.push(pivotStep(jail, report));
   if (jail && !pivot) child.push(chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
+  child.push(...containment.masks);
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
   if (spec.noNewPrivs) {
     child.push({
@@ -643,6 +671,8 @@ export function planLaunch(
       run: () => waitForStart(fifo),
     });
   }
+  child.push(...containment.credentials);
+  if (pty) child.push(pty.child);
   const startContainer = hooks.startContainer ?? [];
   if (startContainer.length) {
     child.push({
@@ -660,6 +690,16 @@ export function planLaunch(
       why: "the seed says what it runs",
       run: () => report.child(`executing command ${command} ...`),
     });
+  }
+  child.push(...containment.last);
+  const stage =
+    ranges || spec.startFifo !== undefined || Object.values(hooks).some((l) => l?.length)
+      ? "init"
+      : "child";
+  if (pty) {
+    const problem = ptyProblem(stage, command);
+    if (problem) throw usage(problem);
+    parent.push(pty.parent);
   }
   const announce = () => {
     const inodes = Object.fromEntries(state.namespaces.map((ns) => [ns.type, ns.inode]));
@@ -688,9 +728,7 @@ export function planLaunch(
     mapping,
     userAsked: Boolean(spec.user),
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
-    stage: ranges || spec.startFifo !== undefined || Object.values(hooks).some((l) => l?.length)
-      ? "init"
-      : "child",
+    stage,
     sync,
     request: {
       spec,
@@ -701,7 +739,43 @@ export function planLaunch(
       },
       caller,
     },
+    warnings: containment.warnings,
+    pty,
   };
+}
+
+/**
+ * The containment steps of `spec` (lib/contain.ts), given what the plan
+ * decided: the command's default IDs, which IDs the user namespace maps, the jail.
+ */
+function containmentOf(
+  spec: LaunchSpec,
+  caller: Caller,
+  decided: {
+    mapping?: IdMapping;
+    ranges: IdRanges | null;
+    pivot: boolean;
+    jail?: string;
+    report: Reporter;
+  },
+): Containment {
+  const { mapping, ranges } = decided;
+  const inRanges = (list: IdRange[]) => (value: number) =>
+    list.some((r) => value >= r.inside && value < r.inside + r.count);
+  return planContainment(spec, {
+    callerUid: caller.uid,
+    defaultUid: mapping ? mapping.uid : ranges ? 0 : caller.uid,
+    defaultGid: mapping ? mapping.gid : ranges ? 0 : caller.gid,
+    mapped: mapping
+      ? { uid: (id) => id === mapping.uid, gid: (id) => id === mapping.gid }
+      : ranges
+      ? { uid: inRanges(ranges.users), gid: inRanges(ranges.groups) }
+      : null,
+    setgroupsDenied: Boolean(mapping),
+    pivot: decided.pivot,
+    jail: decided.jail !== undefined,
+    report: decided.report,
+  });
 }
 
 /** A child step that waits at sync point `point` while the tool runs its steps there. */

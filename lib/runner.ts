@@ -117,8 +117,16 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     } finally {
       await undoAll(undoAfterClone);
     }
-    return await superviseChild(outcome, forwarder, options.onStart);
+    // --pty: the relay runs while the command does, and drains once it has ended
+    const relay = plan.pty && !outcome.failure ? plan.pty.relay() : null;
+    try {
+      return await superviseChild(outcome, forwarder, options.onStart);
+    } finally {
+      plan.pty?.finish();
+      await relay?.catch(() => {});
+    }
   } finally {
+    plan.pty?.restore();
     forwarder?.stop();
     for (const step of plan.cleanup) {
       try {

@@ -802,15 +802,22 @@ function exactIntegers(_key: string, value: unknown, context?: { source?: string
 }
 
 /**
+ * Parses a profile's JSON text, integers past 2^53 kept exact (as bigints);
+ * a JSON syntax error is a {@link SeccompProfileError}. Not validated: that
+ * is {@link compileProfile}'s job.
+ */
+export function parseProfileText(text: string): SeccompProfile {
+  try {
+    return JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
+  } catch (error) {
+    throw new SeccompProfileError("", `not JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
  * Parses and compiles a profile's JSON text, integers past 2^53 kept exact;
  * a JSON syntax error is a {@link SeccompProfileError} too.
  */
 export function compileProfileText(text: string, options: CompileOptions): CompiledFilter {
-  let profile: SeccompProfile;
-  try {
-    profile = JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
-  } catch (error) {
-    throw new SeccompProfileError("", `not JSON: ${(error as Error).message}`);
-  }
-  return compileProfile(profile, options);
+  return compileProfile(parseProfileText(text), options);
 }
