@@ -47,3 +47,13 @@ export { LdCacheError } from "./jail/ldcache.ts";
 export type { LdCache, LdCacheEntry } from "./jail/ldcache.ts";
 export { buildJail, JailError } from "./jail/rootfs.ts";
 export type { JailOptions, JailSummary } from "./jail/rootfs.ts";
+export type { Hook, Hooks } from "./lib/hooks.ts";
+export type { ContainmentSpec, RlimitValue } from "./lib/contain.ts";
+export type {
+  SeccompArg,
+  SeccompFilter,
+  SeccompOperator,
+  SeccompProfile,
+  SeccompRule,
+} from "./lib/seccomp.ts";
+export { DEFAULT_PROFILE } from "./lib/seccomp_default.ts";
