@@ -225,6 +225,17 @@ const defaultFilters = new Map<
   { compiled: CompiledFilter; prepared: PreparedSeccompFilter }
 >();
 
+/**
+ * The default profile compiled for a command whose bounding set is
+ * `bounding`, and copied where the kernel reads it: compiled once per set,
+ * then taken from the cache (the same objects).
+ */
+export function defaultSeccompFilter(
+  bounding: bigint,
+): { compiled: CompiledFilter; prepared: PreparedSeccompFilter } {
+  return seccompFilter("default", bounding, false);
+}
+
 /** Compiles (or takes from the cache) the filter `spec.seccomp` asks for. */
 function seccompFilter(
   seccomp: NonNullable<ContainmentSpec["seccomp"]>,

@@ -133,7 +133,7 @@ export function maskSteps(
   const state: MaskState = {};
   const beforePivot: ChildStep[] = pivot && request.masked.length > 0
     ? [{
-      name: "masks",
+      name: "devnull",
       calls: [call("open_tree", "AT_FDCWD", "/dev/null", "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC")],
       why: "a /dev/null to mask files with, taken while the host's is in reach",
       run: () => {
