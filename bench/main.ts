@@ -8,13 +8,17 @@
  * (b) 1,000 launches of /bin/true through `launch()` in this process (same
  *     namespaces and a fresh /proc), per launch, against one `unshare` run;
  * (c) the CLI's peak memory against the empty `deno run`'s;
- * (d) resolving the dependency closures of /usr/bin against `ldd` on each.
+ * (d) resolving the dependency closures of /usr/bin against `ldd` on each;
+ * (e) `launch()` with `contain` against the same launch without, side by
+ *     side (interleaved batches), and the planning alone (the filter compile,
+ *     cached after the first).
  *
  * Run as root: `deno task bench`.
  * @module
  */
 
 import { launch } from "../mod.ts";
+import { planLaunch } from "../lib/plan.ts";
 import { benchResolve } from "./resolve.ts";
 
 const deno = Deno.execPath();
@@ -107,8 +111,49 @@ export async function benchLaunch(): Promise<void> {
   );
 }
 
+/** (e): what `contain` adds to a launch, per launch. */
+export async function benchContain(): Promise<void> {
+  if (Deno.uid() !== 0) {
+    console.log("(e) skipped: needs root, as the launches above");
+    return;
+  }
+  const plain = { command: ["/bin/true"], pid: true, mount: true };
+  const contained = { ...plain, contain: true, pty: false };
+  const samples = { plain: [] as number[], contained: [] as number[] };
+  const batch = async (spec: typeof plain, into: number[]) => {
+    const start = performance.now();
+    for (let i = 0; i < 50; i++) {
+      const { code } = await launch(spec);
+      if (code !== 0) throw new Error(`launch exited ${code}`);
+    }
+    into.push((performance.now() - start) / 50);
+  };
+  await batch(plain, []);
+  await batch(contained, []);
+  for (let run = 0; run < 10; run++) {
+    await batch(plain, samples.plain);
+    await batch(contained, samples.contained);
+  }
+  const a = median(samples.plain), b = median(samples.contained);
+  const plan = (spec: typeof plain) => {
+    const start = performance.now();
+    for (let i = 0; i < 200; i++) planLaunch(spec);
+    return (performance.now() - start) / 200;
+  };
+  plan(contained);
+  const planA = plan(plain), planB = plan(contained);
+  console.log("(e) launch() with contain against without (pid, mount+proc), per launch:");
+  console.log(`    without ${fmt(a)}, with contain ${fmt(b)} = ${ratio(b, a)}, +${fmt(b - a)}`);
+  console.log(
+    `    planning alone (filter compiled once, then cached): without ${fmt(planA)}, with ${
+      fmt(planB)
+    }, +${fmt(planB - planA)} (target: compile and extra steps <= 0.3 ms)`,
+  );
+}
+
 if (import.meta.main) {
   await benchLaunch();
+  await benchContain();
   console.log("(d) dependency closures of /usr/bin, against ldd:");
   await benchResolve();
 }

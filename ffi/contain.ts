@@ -174,12 +174,17 @@ export function boundingCapabilities(): bigint {
   return mask;
 }
 
-/** Drops from the bounding set every capability not in `keep` (PR_CAPBSET_DROP; needs CAP_SETPCAP). */
-export function dropBoundingCapabilities(keep: bigint): void {
-  const bounding = boundingCapabilities();
+/**
+ * Drops from the bounding set every capability not in `keep` (PR_CAPBSET_DROP;
+ * needs CAP_SETPCAP). `current` is the set as it is, when the caller knows it
+ * (read once in the parent: the clone child inherits it), else it is read.
+ */
+export function dropBoundingCapabilities(keep: bigint, current?: bigint): void {
+  const bounding = current ?? boundingCapabilities();
+  const drop = bounding & ~keep;
+  const low = Number(drop & 0xffffffffn), high = Number(drop >> 32n);
   for (let cap = 0; cap < 64; cap++) {
-    const bit = 1n << BigInt(cap);
-    if (!(bounding & bit) || keep & bit) continue;
+    if (!((cap < 32 ? low >>> cap : high >>> (cap - 32)) & 1)) continue;
     if (raw.prctl(PR.CAPBSET_DROP, BigInt(cap), 0n, 0n, 0n) === -1) {
       throw lastError("prctl(PR_CAPBSET_DROP)", `capability ${cap}`);
     }

@@ -281,6 +281,16 @@ function rlimitsOf(rlimits: Record<string, RlimitValue>): Rlimit[] {
 
 const CAP_SYS_RESOURCE = 1n << BigInt(CAPABILITIES.CAP_SYS_RESOURCE);
 
+let hostBoundingSet: bigint | undefined;
+
+/**
+ * The tool's bounding set, read once (it can only shrink, and the tool
+ * never drops from its own): what every request is limited to.
+ */
+function hostBounding(): bigint {
+  return hostBoundingSet ??= boundingCapabilities();
+}
+
 /**
  * Checks the containment part of `spec` and builds its steps; throws a
  * {@link LaunchError} on bad input (exit 2) or what cannot be honoured (125).
@@ -344,7 +354,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
 
   // Capabilities: the sets the command gets.
   let sets: CapabilitySets | undefined;
-  const host = boundingCapabilities();
+  const host = hostBounding();
   if (spec.capabilities || spec.contain || changesUser) {
     const request = {
       base: (spec.contain ? capabilityMask(CONTAIN_CAPABILITIES) : host) & host,
@@ -371,7 +381,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
 
   // Resource limits.
   const limits = rlimitsOf(spec.rlimits ?? {});
-  const ownCaps = getCapabilities().effective;
+  const ownCaps = limits.length > 0 ? getCapabilities().effective : 0n;
   for (const limit of limits) {
     const current = getRlimit(limit.resource);
     if (limit.hard > current.hard && !(ownCaps & CAP_SYS_RESOURCE)) {
@@ -469,7 +479,8 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
       calls: [call("prctl", "PR_CAPBSET_DROP", "<each capability not kept>")],
       why:
         "what the command and its children can ever gain (needs CAP_SETPCAP: before the user changes)",
-      run: () => dropBoundingCapabilities(finalSets.bounding),
+      // a new user namespace starts with a full bounding set: read it there
+      run: () => dropBoundingCapabilities(finalSets.bounding, context.mapped ? undefined : host),
     });
     if (changesUser) steps.push(userStep(uid, gid, groups));
     steps.push({
@@ -478,11 +489,9 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
       why: "the sets that pass exec as asked",
       run: () => {
         setCapabilities(finalSets);
-        report.child(
-          `the command gets capabilities: ${
-            capabilityNames(uid === 0 ? finalSets.bounding : finalSets.ambient).join(", ") || "none"
-          }`,
-        );
+        if (!report.verbose) return;
+        const names = capabilityNames(uid === 0 ? finalSets.bounding : finalSets.ambient);
+        report.child(`the command gets capabilities: ${names.join(", ") || "none"}`);
       },
     });
     if (uid !== 0) {

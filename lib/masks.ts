@@ -68,10 +68,11 @@ export interface MaskRequest {
   optional: ReadonlySet<string>;
 }
 
-/** What the mask steps share: the detached /dev/null and the first file masked with it. */
+/** What the mask steps share: the detached /dev/null, the first file and directory masked. */
 interface MaskState {
   nullMount?: number;
   firstFile?: string;
+  firstDirectory?: string;
 }
 
 /** Whether `path` is a directory (true), something else (false), or missing (null). */
@@ -97,7 +98,13 @@ function applyMasks(request: MaskRequest, state: MaskState): void {
       throw new SyscallError("mount", Errno.ENOENT, "No such file or directory", path);
     }
     if (directory) {
-      mount("tmpfs", path, "tmpfs", TMPFS_FLAGS, "size=4k,nr_inodes=1,mode=0555");
+      // one read-only tmpfs, bound onto the other directories (a bind costs less than a superblock)
+      if (state.firstDirectory !== undefined) {
+        mount(state.firstDirectory, path, null, MS.BIND);
+      } else {
+        mount("tmpfs", path, "tmpfs", TMPFS_FLAGS, "size=4k,nr_inodes=1,mode=0555");
+        state.firstDirectory = path;
+      }
     } else if (state.firstFile !== undefined) {
       mount(state.firstFile, path, null, MS.BIND);
     } else if (state.nullMount !== undefined) {
