@@ -701,3 +701,28 @@ function readOr(path: string): string {
     return "";
   }
 }
+
+privilegedTest(
+  "contain: root in a user namespace is not root on the host: a root-owned file, core_pattern",
+  async () => {
+    await withTempDir(async (dir) => {
+      Deno.chmodSync(dir, 0o755);
+      const file = `${dir}/owned-by-root`;
+      Deno.writeTextFileSync(file, "host\n");
+      Deno.chmodSync(file, 0o644);
+      const script = `echo "uid $(id -u)"; echo inside >> ${file} && echo WROTE; ` +
+        "cat /proc/sys/kernel/core_pattern > /dev/null; " +
+        "(cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern) 2> /dev/null && echo CORE";
+      // rootless, -pm: uid 0 inside, a fresh /proc, no --contain at all
+      const inside = await runCli(["-pm", "--", "sh", "-c", script], { asUser: NOBODY });
+      assert.match(inside.stdout, /^uid 0$/m, inside.stderr);
+      assert.match(inside.stderr, /Permission denied/);
+      assert.doesNotMatch(inside.stdout, /WROTE|CORE/);
+      assert.equal(Deno.readTextFileSync(file), "host\n");
+      // the control: real root (in a mount namespace) writes both
+      const control = await runCli(["-pm", "--", "sh", "-c", script]);
+      assert.match(control.stdout, /WROTE/);
+      assert.match(control.stdout, /CORE/);
+    });
+  },
+);
