@@ -182,9 +182,7 @@ export interface ContainmentContext {
   mapped: { uid: (id: number) => boolean; gid: (id: number) => boolean } | null;
   /** Whether setgroups(2) is denied in the user namespace (rootless, one ID mapped). */
   setgroupsDenied: boolean;
-  /** Whether /proc is fresh, the jail a pivot_root one, and the jail's path. */
-  pivot: boolean;
-  /** Whether a jail is used at all. */
+  /** Whether a jail is used (pivot_root or chroot). */
   jail: boolean;
   /** The `-v` printer. */
   report: Reporter;
@@ -347,7 +345,8 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
         !(spec.maskedPaths ?? []).includes(path) && !(spec.readonlyPaths ?? []).includes(path)
       ),
     );
-    const steps = maskSteps({ masked, readonly, optional }, context.pivot);
+    // in a jail the host's /dev/null is out of reach once it is entered: taken before
+    const steps = maskSteps({ masked, readonly, optional }, context.jail);
     containment.beforePivot = steps.beforePivot;
     containment.masks = steps.masks;
   }

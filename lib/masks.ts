@@ -129,16 +129,16 @@ function applyMasks(request: MaskRequest, state: MaskState): void {
 }
 
 /**
- * The mask steps: with `beforePivot`, a step to run before pivot_root (it
+ * The mask steps: with `jail`, a step to run before the jail is entered (it
  * takes the host's /dev/null as a detached mount), and the step that masks
  * and remounts, to run once /proc is mounted (inside the jail).
  */
 export function maskSteps(
   request: MaskRequest,
-  pivot: boolean,
+  jail: boolean,
 ): { beforePivot: ChildStep[]; masks: ChildStep[] } {
   const state: MaskState = {};
-  const beforePivot: ChildStep[] = pivot && request.masked.length > 0
+  const beforePivot: ChildStep[] = jail && request.masked.length > 0
     ? [{
       name: "devnull",
       calls: [call("open_tree", "AT_FDCWD", "/dev/null", "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC")],

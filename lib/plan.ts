@@ -448,7 +448,7 @@ export function planLaunch(
   }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
-  const containment = containmentOf(spec, caller, { mapping, ranges, pivot, jail, report });
+  const containment = containmentOf(spec, caller, { mapping, ranges, jail, report });
   const pty = spec.pty ? ptySteps() : undefined;
   const mountPoints = missingMountPoints(mounts, jail ?? "");
 
@@ -625,7 +625,7 @@ export function planLaunch(
       run: ({ outerPid }) => runHooks("createContainer", createContainer, hookState(outerPid)),
     });
   }
-  if (jail && pivot) child.push(...containment.beforePivot);
+  if (jail) child.push(...containment.beforePivot);
   if (jail && pivot) child.push(pivotStep(jail, report));
   if (jail && !pivot) child.push(chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
@@ -754,7 +754,6 @@ function containmentOf(
   decided: {
     mapping?: IdMapping;
     ranges: IdRanges | null;
-    pivot: boolean;
     jail?: string;
     report: Reporter;
   },
@@ -772,7 +771,6 @@ function containmentOf(
       ? { uid: inRanges(ranges.users), gid: inRanges(ranges.groups) }
       : null,
     setgroupsDenied: Boolean(mapping),
-    pivot: decided.pivot,
     jail: decided.jail !== undefined,
     report: decided.report,
   });
