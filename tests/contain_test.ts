@@ -726,3 +726,29 @@ privilegedTest(
     });
   },
 );
+
+privilegedTest("contain: --mask inside a jail, pivot_root and chroot alike", async () => {
+  await withTempDir(async (dir) => {
+    Deno.chmodSync(dir, 0o755);
+    const jail = `${dir}/jail`;
+    Deno.mkdirSync(`${jail}/etc`, { recursive: true });
+    await buildTestJail(jail, ["/bin/cat"]);
+    Deno.writeTextFileSync(`${jail}/etc/secret`, "secret\n");
+    // no /dev in the jail: the /dev/null files are masked with is the host's, taken before
+    for (const how of [["-m"], ["-m", "--chroot"]]) {
+      const masked = await runCli([
+        ...how,
+        "-c",
+        jail,
+        "--mask",
+        "/etc/secret",
+        "cat",
+        "/etc/secret",
+      ]);
+      assert.equal(masked.code, 0, `${how.join(" ")}: ${masked.stderr}`);
+      assert.equal(masked.stdout, "", how.join(" "));
+      const plain = await runCli([...how, "-c", jail, "cat", "/etc/secret"]);
+      assert.equal(plain.stdout, "secret\n");
+    }
+  });
+});
