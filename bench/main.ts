@@ -18,7 +18,8 @@
  */
 
 import { launch } from "../mod.ts";
-import { planLaunch } from "../lib/plan.ts";
+import { type LaunchSpec, planLaunch } from "../lib/plan.ts";
+import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
 import { benchResolve } from "./resolve.ts";
 
 const deno = Deno.execPath();
@@ -111,44 +112,64 @@ export async function benchLaunch(): Promise<void> {
   );
 }
 
-/** (e): what `contain` adds to a launch, per launch. */
+/** (e): what `contain` adds to a launch, per launch, and which layer costs what. */
 export async function benchContain(): Promise<void> {
   if (Deno.uid() !== 0) {
     console.log("(e) skipped: needs root, as the launches above");
     return;
   }
-  const plain = { command: ["/bin/true"], pid: true, mount: true };
-  const contained = { ...plain, contain: true, pty: false };
-  const samples = { plain: [] as number[], contained: [] as number[] };
-  const batch = async (spec: typeof plain, into: number[]) => {
-    const start = performance.now();
-    for (let i = 0; i < 50; i++) {
-      const { code } = await launch(spec);
-      if (code !== 0) throw new Error(`launch exited ${code}`);
-    }
-    into.push((performance.now() - start) / 50);
+  const plain: LaunchSpec = { command: ["/bin/true"], pid: true, mount: true };
+  const variants: Record<string, LaunchSpec> = {
+    "without": plain,
+    "with contain": { ...plain, contain: true, pty: false },
+    "  seccomp default only": { ...plain, seccomp: "default", noNewPrivs: true },
+    "  capabilities only": { ...plain, capabilities: { drop: ["MKNOD", "SYS_ADMIN"] } },
+    "  masked paths only": {
+      ...plain,
+      maskedPaths: CONTAIN_MASKED_PATHS.filter(exists),
+      readonlyPaths: CONTAIN_READONLY_PATHS.filter(exists),
+    },
+    "  new session only": { ...plain, newSession: true },
   };
-  await batch(plain, []);
-  await batch(contained, []);
-  for (let run = 0; run < 10; run++) {
-    await batch(plain, samples.plain);
-    await batch(contained, samples.contained);
+  const samples: Record<string, number[]> = {};
+  for (let run = -1; run < 7; run++) { // the first round warms up
+    for (const [name, spec] of Object.entries(variants)) {
+      const start = performance.now();
+      for (let i = 0; i < 40; i++) {
+        const { code } = await launch(spec);
+        if (code !== 0) throw new Error(`launch exited ${code}`);
+      }
+      if (run >= 0) (samples[name] ??= []).push((performance.now() - start) / 40);
+    }
   }
-  const a = median(samples.plain), b = median(samples.contained);
-  const plan = (spec: typeof plain) => {
+  const base = median(samples.without);
+  console.log("(e) launch() with contain against without (pid, mount+proc), per launch:");
+  for (const [name, list] of Object.entries(samples)) {
+    const value = median(list);
+    const delta = name === "without" ? "" : `  +${fmt(value - base)}`;
+    console.log(`    ${name.padEnd(24)} ${fmt(value)}${delta}`);
+  }
+  const plan = (spec: LaunchSpec) => {
     const start = performance.now();
     for (let i = 0; i < 200; i++) planLaunch(spec);
     return (performance.now() - start) / 200;
   };
-  plan(contained);
-  const planA = plan(plain), planB = plan(contained);
-  console.log("(e) launch() with contain against without (pid, mount+proc), per launch:");
-  console.log(`    without ${fmt(a)}, with contain ${fmt(b)} = ${ratio(b, a)}, +${fmt(b - a)}`);
+  plan(variants["with contain"]);
+  const planA = plan(plain), planB = plan(variants["with contain"]);
   console.log(
-    `    planning alone (filter compiled once, then cached): without ${fmt(planA)}, with ${
-      fmt(planB)
-    }, +${fmt(planB - planA)} (target: compile and extra steps <= 0.3 ms)`,
+    `    planning alone (the filter compiled once, then cached): +${
+      fmt(planB - planA)
+    } (target: compile and extra steps <= 0.3 ms)`,
   );
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) {
