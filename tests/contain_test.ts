@@ -752,3 +752,40 @@ privilegedTest("contain: --mask inside a jail, pivot_root and chroot alike", asy
     }
   });
 });
+
+/** The test user with an /etc/subuid range (.ci/run makes one), for another uid rootless. */
+const rangeUser = (() => {
+  try {
+    const line = Deno.readTextFileSync("/etc/passwd").split("\n")
+      .find((entry) => entry.startsWith("invoke-ns-test:"));
+    const subuid = Deno.readTextFileSync("/etc/subuid");
+    return line && /^invoke-ns-test:/m.test(subuid) ? Number(line.split(":")[2]) : null;
+  } catch {
+    return null;
+  }
+})();
+
+Deno.test({
+  name: "contain: rootless --uid 1000 (mapped by --map-auto), with and without --cap-add",
+  ignore: !isRoot || rangeUser === null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const full = formatCapabilityMask((1n << 41n) - 1n); // a new user namespace's bounding set
+    const cases: [string[], bigint][] = [
+      [[], 0n],
+      [["--cap-add", "NET_BIND_SERVICE"], bit("NET_BIND_SERVICE")],
+    ];
+    for (const [extra, granted] of cases) {
+      const ran = await runCli(["--map-auto", "--uid", "1000", ...extra, "--", ...STATUS], {
+        asUser: rangeUser!,
+      });
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(ran.stdout.split("\n")[0], "1000");
+      assert.deepEqual(caps(ran.stdout), { ...sets(0n, granted, granted), CapBnd: full });
+    }
+  },
+});
+if (!isRoot || rangeUser === null) {
+  console.log("ignoring the rootless --uid test: needs root and the user invoke-ns-test (.ci/run)");
+}
