@@ -115,7 +115,7 @@ Containment:
     --remount-ro PATH   PATH is made read-only
     --rlimit NAME=SOFT[:HARD]   a resource limit (prlimit's names: nofile, nproc, as, cpu, core...)
     --chdir DIR  the command's working directory
-    --new-session  setsid: no controlling terminal (so no TIOCSTI on the caller's)
+    --new-session  setsid: no controlling terminal (without CAP_SYS_ADMIN, no TIOCSTI into yours)
     --pty        a pseudo-terminal of the command's own, relayed to yours
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and

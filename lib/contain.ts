@@ -130,7 +130,7 @@ export interface ContainmentSpec {
   contain?: boolean;
   /** The command's working directory (default: `/` in a jail, the caller's otherwise). */
   chdir?: string;
-  /** A new session (setsid): the command has no controlling terminal, so no TIOCSTI on it. */
+  /** A new session (setsid): no controlling terminal, so without CAP_SYS_ADMIN no TIOCSTI into the caller's. */
   newSession?: boolean;
   /** A pseudo-terminal of its own, relayed to the caller's (see `lib/pty.ts`). */
   pty?: boolean;
