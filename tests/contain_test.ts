@@ -687,6 +687,22 @@ privilegedTest(
         assert.match(readOr(`${dir}/stty`), / icanon /);
         assert.match(readOr(`${dir}/stty`), / echo /);
         assert.ok(!(await screen()).includes("tiocsti"), "nothing of the command's leaked");
+        // --new-session without the filter: enough for another user (the kernel wants the
+        // controlling terminal or CAP_SYS_ADMIN), beside the control where that user types
+        const session = `${dir}/session`;
+        Deno.chmodSync(dir, 0o755);
+        Deno.writeTextFileSync(session, "");
+        Deno.chmodSync(session, 0o666); // written by uid 1000
+        for (const [args, tag] of [[[], "ctty"], [["--new-session"], "session"]] as const) {
+          await tmux("send-keys", "-t", "box", "C-u");
+          await run(
+            ["--uid", "1000", ...args],
+            `${PROBE} tty 0x5412; echo "${tag}=$?" >> ${session}`,
+          );
+          await until(tag, () => readOr(session).includes(`${tag}=`));
+        }
+        assert.match(readOr(session), /^ctty=0$/m);
+        assert.match(readOr(session), /^session=1$/m);
       } finally {
         await tmux("kill-server");
       }
