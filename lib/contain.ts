@@ -295,6 +295,7 @@ function hostBounding(): bigint {
  */
 export function planContainment(spec: ContainmentSpec, context: ContainmentContext): Containment {
   const { report } = context;
+  checkShapes(spec);
   const containment: Containment = {
     beforePivot: [],
     masks: [],
@@ -324,7 +325,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
   }
   if (groups && context.setgroupsDenied) {
     throw usage(
-      "groups: setgroups is denied in a user namespace with one ID mapped rootless; use --map-users and --map-groups",
+      "groups: setgroups is denied in a user namespace with one ID mapped; use --map-users and --map-groups",
     );
   }
 
@@ -526,6 +527,32 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
     containment.last.push(seccompStep("with no_new_privs, the very last step before execve"));
   }
   return containment;
+}
+
+/** Library input of the wrong type: one usage line rather than a TypeError later. */
+function checkShapes(spec: ContainmentSpec): void {
+  const strings = (value: unknown, what: string) => {
+    if (value === undefined) return;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+      throw usage(`${what}: must be an array of strings`);
+    }
+  };
+  strings(spec.maskedPaths, "maskedPaths");
+  strings(spec.readonlyPaths, "readonlyPaths");
+  strings(spec.capabilities?.drop, "capabilities.drop");
+  strings(spec.capabilities?.add, "capabilities.add");
+  if (spec.groups !== undefined && !Array.isArray(spec.groups)) {
+    throw usage("groups: must be an array of IDs");
+  }
+  if (
+    spec.rlimits !== undefined &&
+    (typeof spec.rlimits !== "object" || spec.rlimits === null || Array.isArray(spec.rlimits))
+  ) {
+    throw usage("rlimits: must be an object of limits by name, e.g. { nofile: 64 }");
+  }
+  if (spec.chdir !== undefined && typeof spec.chdir !== "string") {
+    throw usage("chdir: must be a string");
+  }
 }
 
 function userStep(uid: number, gid: number, groups?: number[]): ChildStep {

@@ -496,6 +496,20 @@ const ERRORS: {
     code: 2,
     message: /--pty cannot be combined/,
   },
+  {
+    what: "maskedPaths that is not an array (library input)",
+    spec: { command: [], mount: true, maskedPaths: "/etc" as unknown as string[] },
+    step: "usage",
+    code: 2,
+    message: /maskedPaths: must be an array of strings/,
+  },
+  {
+    what: "rlimits that is not an object of limits",
+    spec: { command: [], rlimits: [64] as unknown as Record<string, number> },
+    step: "usage",
+    code: 2,
+    message: /rlimits: must be an object/,
+  },
 ];
 
 for (const c of ERRORS) {
