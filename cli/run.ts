@@ -107,7 +107,7 @@ Containment:
                  runc's masked and read-only /proc and /sys paths, --no-new-privs, a
                  session keyring of its own, --pty on a terminal (else --new-session);
                  implies -p -m; jails by pivot_root only. Without -c the host's files
-                 are still there for a root inside: add -c DIR or -U
+                 are still there for a root inside: add -c DIR, or -U without sudo
     --cap-drop CAP|ALL, --cap-add CAP   capabilities (CAP_NET_ADMIN or net_admin; repeatable)
     --uid UID, --gid GID, --groups GID,...   the user the command runs as (after setup)
     --seccomp FILE|default   a seccomp filter: an OCI/docker JSON profile, or our own

@@ -428,7 +428,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
         run: () =>
           report.child(
             "--contain without a jail: the host's files are still there for a root inside to " +
-              "read and write; add -c DIR (a pivot_root jail) or -U",
+              "read and write; add -c DIR (a pivot_root jail), or -U without sudo (root inside is then you)",
           ),
       });
     }
