@@ -805,3 +805,29 @@ Deno.test({
 if (!isRoot || rangeUser === null) {
   console.log("ignoring the rootless --uid test: needs root and the user invoke-ns-test (.ci/run)");
 }
+
+Deno.test({
+  name: "contain: --contain gives each command a session keyring of its own",
+  ignore: probeMissing !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // the default filter denies keyctl itself: a profile that allows all, to look
+    const allowAll = `${buildDir}/allow-all.json`;
+    Deno.writeTextFileSync(allowAll, '{"defaultAction": "SCMP_ACT_ALLOW"}');
+    Deno.chmodSync(allowAll, 0o644);
+    const asUser = isRoot ? NOBODY : undefined;
+    const serial = async (args: string[]) => {
+      const ran = await runCli([...args, PROBE, "keyring"], { asUser });
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /^\d+\n$/);
+      return ran.stdout;
+    };
+    const shared = await serial([]);
+    assert.equal(await serial([]), shared, "the control: without --contain, the caller's keyring");
+    const first = await serial(["--contain", "--seccomp", allowAll]);
+    const second = await serial(["--contain", "--seccomp", allowAll]);
+    assert.notEqual(first, shared);
+    assert.notEqual(second, first);
+  },
+});
