@@ -52,3 +52,12 @@ export { buildJail, JailError } from "./jail/rootfs.ts";
 export type { JailOptions, JailSummary } from "./jail/rootfs.ts";
 export type { EndReason, LaunchLimits, LaunchUsage } from "./lib/usage.ts";
 export type { CgroupUsage, Limits } from "./lib/limits.ts";
+export type { ContainmentSpec, RlimitValue } from "./lib/contain_spec.ts";
+export type {
+  SeccompArg,
+  SeccompFilter,
+  SeccompOperator,
+  SeccompProfile,
+  SeccompRule,
+} from "./lib/seccomp.ts";
+export { DEFAULT_PROFILE } from "./lib/seccomp_default.ts";

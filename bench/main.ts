@@ -18,13 +18,18 @@
  *     joined, emptied, read and removed) against the same launch without,
  *     interleaved: what the cgroup work adds per launch;
  * (g) the `launch()` RSS soak (bench/soak.ts): VmRSS and V8's heap sampled
- *     over many launches in one process, reported, not asserted.
+ *     over many launches in one process, reported, not asserted;
+ * (h) `launch()` with `contain` against the same launch without, side by
+ *     side (interleaved batches), and the planning alone (the filter compile,
+ *     cached after the first).
  *
  * Run as root: `deno task bench`.
  * @module
  */
 
 import { launch } from "../mod.ts";
+import { type LaunchSpec, planLaunch } from "../lib/plan.ts";
+import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
 import { benchResolve } from "./resolve.ts";
 import { printSoak, soak } from "./soak.ts";
 
@@ -189,8 +194,69 @@ async function benchLimits(spec: { command: string[] }): Promise<void> {
   );
 }
 
+/** (h): what `contain` adds to a launch, per launch, and which layer costs what. */
+export async function benchContain(): Promise<void> {
+  if (Deno.uid() !== 0) {
+    console.log("(h) skipped: needs root, as the launches above");
+    return;
+  }
+  const plain: LaunchSpec = { command: ["/bin/true"], pid: true, mount: true };
+  const variants: Record<string, LaunchSpec> = {
+    "without": plain,
+    "with contain": { ...plain, contain: true, pty: false },
+    "  seccomp default only": { ...plain, seccomp: "default", noNewPrivs: true },
+    "  capabilities only": { ...plain, capabilities: { drop: ["MKNOD", "SYS_ADMIN"] } },
+    "  masked paths only": {
+      ...plain,
+      maskedPaths: CONTAIN_MASKED_PATHS.filter(exists),
+      readonlyPaths: CONTAIN_READONLY_PATHS.filter(exists),
+    },
+    "  new session only": { ...plain, newSession: true },
+  };
+  const samples: Record<string, number[]> = {};
+  for (let run = -1; run < 7; run++) { // the first round warms up
+    for (const [name, spec] of Object.entries(variants)) {
+      const start = performance.now();
+      for (let i = 0; i < 40; i++) {
+        const { code } = await launch(spec);
+        if (code !== 0) throw new Error(`launch exited ${code}`);
+      }
+      if (run >= 0) (samples[name] ??= []).push((performance.now() - start) / 40);
+    }
+  }
+  const base = median(samples.without);
+  console.log("(h) launch() with contain against without (pid, mount+proc), per launch:");
+  for (const [name, list] of Object.entries(samples)) {
+    const value = median(list);
+    const delta = name === "without" ? "" : `  +${fmt(value - base)}`;
+    console.log(`    ${name.padEnd(24)} ${fmt(value)}${delta}`);
+  }
+  const plan = (spec: LaunchSpec) => {
+    const start = performance.now();
+    for (let i = 0; i < 200; i++) planLaunch(spec);
+    return (performance.now() - start) / 200;
+  };
+  plan(variants["with contain"]);
+  const planA = plan(plain), planB = plan(variants["with contain"]);
+  console.log(
+    `    planning alone (the filter compiled once, then cached): +${
+      fmt(planB - planA)
+    } (target: compile and extra steps <= 0.3 ms)`,
+  );
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 if (import.meta.main) {
   await benchLaunch();
+  await benchContain();
   console.log("(d) dependency closures of /usr/bin, against ldd:");
   await benchResolve();
 }

@@ -23,6 +23,7 @@ import {
 } from "../lib/limit_values.ts";
 import type { LaunchLimits, LaunchUsage } from "../lib/usage.ts";
 import type { LaunchResult } from "../lib/supervise.ts";
+import { formatLimit, parseRlimit } from "../lib/rlimits.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -68,6 +69,20 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "cpu-time", value: "required" },
   { name: "wall-time", value: "required" },
   { name: "stats", value: "none" },
+  // containment (issue 16)
+  { name: "cap-drop", value: "required" },
+  { name: "cap-add", value: "required" },
+  { name: "uid", value: "required" },
+  { name: "gid", value: "required" },
+  { name: "groups", value: "required" },
+  { name: "seccomp", value: "required" },
+  { name: "mask", value: "required" },
+  { name: "remount-ro", value: "required" },
+  { name: "rlimit", value: "required" },
+  { name: "chdir", value: "required" },
+  { name: "new-session", value: "none" },
+  { name: "pty", value: "none" },
+  { name: "contain", value: "none" },
 ];
 
 /** The `-h` text: the seed's layout, then the options this tool adds. */
@@ -118,6 +133,21 @@ Resource limits (a cgroup of its own under yours, v1 or v2; root, or a delegated
     --cpu-time SECS     kill it once all its processes used SECS of CPU time (exit 124)
     --wall-time SECS    kill it after SECS of wall time (exit 124)
     --stats             after the command, print on stderr what it used and why it ended
+Containment:
+    --contain    docker's defaults: its capabilities less MKNOD, --seccomp default,
+                 runc's masked and read-only /proc and /sys paths, --no-new-privs, a
+                 session keyring of its own, --pty on a terminal (else --new-session);
+                 implies -p -m; jails by pivot_root only. Without -c the host's files
+                 are still there for a root inside: add -c DIR, or -U without sudo
+    --cap-drop CAP|ALL, --cap-add CAP   capabilities (CAP_NET_ADMIN or net_admin; repeatable)
+    --uid UID, --gid GID, --groups GID,...   the user the command runs as (after setup)
+    --seccomp FILE|default   a seccomp filter: an OCI/docker JSON profile, or our own
+    --mask PATH         PATH becomes /dev/null (a file) or an empty read-only tmpfs (a directory)
+    --remount-ro PATH   PATH is made read-only
+    --rlimit NAME=SOFT[:HARD]   a resource limit (prlimit's names: nofile, nproc, as, cpu, core...)
+    --chdir DIR  the command's working directory
+    --new-session  setsid: no controlling terminal (without CAP_SYS_ADMIN, no TIOCSTI into yours)
+    --pty        a pseudo-terminal of the command's own, relayed to yours
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
@@ -293,6 +323,7 @@ export function parseRun(args: string[]): RunRequest {
         break;
       default:
         parseLimitOption(option.name, value, request);
+        containmentOption(spec, option.name, value, option.spelled);
     }
   }
   if (demo) request.queueDemo = mqName;
@@ -477,6 +508,78 @@ function usageJson(usage: LaunchUsage | undefined): Record<string, unknown> {
   return { usage: fields };
 }
 
+/** The containment options (issue 16) into `spec`. */
+function containmentOption(spec: LaunchSpec, name: string, value: string, spelled: string): void {
+  const list = (text: string) => text.split(",").map((word) => word.trim()).filter(Boolean);
+  switch (name) {
+    case "cap-drop":
+    case "cap-add": {
+      const caps = spec.capabilities ?? {};
+      const key = name === "cap-drop" ? "drop" : "add";
+      caps[key] = [...caps[key] ?? [], ...list(value)];
+      spec.capabilities = caps;
+      break;
+    }
+    case "uid":
+      spec.uid = integer(value, spelled, 0, 0xfffffffe);
+      break;
+    case "gid":
+      spec.gid = integer(value, spelled, 0, 0xfffffffe);
+      break;
+    case "groups":
+      spec.groups = list(value).map((g) => integer(g, spelled, 0, 0xfffffffe));
+      break;
+    case "seccomp":
+      if (value === "default") {
+        spec.seccomp = "default";
+      } else {
+        try {
+          spec.seccomp = Deno.readTextFileSync(value);
+        } catch (error) {
+          throw new LaunchError(
+            "seccomp",
+            `${value}: ${
+              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
+            }`,
+            "setup",
+          );
+        }
+      }
+      break;
+    case "mask":
+      spec.maskedPaths = [...spec.maskedPaths ?? [], value];
+      break;
+    case "remount-ro":
+      spec.readonlyPaths = [...spec.readonlyPaths ?? [], value];
+      break;
+    case "rlimit": {
+      let limit;
+      try {
+        limit = parseRlimit(value);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      spec.rlimits = {
+        ...spec.rlimits,
+        [limit.name]: [formatLimit(limit.soft), formatLimit(limit.hard)],
+      };
+      break;
+    }
+    case "chdir":
+      spec.chdir = value;
+      break;
+    case "new-session":
+      spec.newSession = true;
+      break;
+    case "pty":
+      spec.pty = true;
+      break;
+    case "contain":
+      spec.contain = true;
+      break;
+  }
+}
+
 /** Runs the run form; returns the exit status. */
 
 /**
@@ -504,6 +607,7 @@ export async function run(
       forwardSignals: true,
       stopTimeoutMs: request.stopTimeoutMs,
       announceStart: request.json,
+      onWarning: (message) => writeErrorLine(`invoke_ns: warning: ${message}`),
     });
   } catch (caught) {
     const error = caught instanceof LaunchError

@@ -53,6 +53,8 @@ interface Stop {
   why: string;
   /** Said instead of `why` when this host cannot show a difference (and it is not a failure). */
   nothingToSee?: string;
+  /** What the left side runs with instead of the host as it is (containment stops). */
+  hostSpec?: Partial<LaunchSpec>;
 }
 
 const COLUMN = 40;
@@ -159,6 +161,46 @@ function stops(): Stop[] {
       why: "A time namespace offsets CLOCK_BOOTTIME (and CLOCK_MONOTONIC): inside, the " +
         "machine seems to have been up a year longer.",
     },
+    // containment (issue 16): both sides in a namespace of their own, the right one contained
+    {
+      title: "capabilities: what root may do",
+      option: "-m --cap-drop ALL",
+      nsFile: "mnt",
+      hostSpec: { mount: true },
+      spec: { mount: true, capabilities: { drop: ["ALL"] } },
+      probe: `out=$(mount -t tmpfs invoke-ns-tour /tmp 2>&1) && echo "mount: done" || ` +
+        'echo "mount: ${out##*: }"; grep CapEff /proc/self/status',
+      why: "Left, -m alone: root's capabilities let mount work (in its own mount namespace). " +
+        "Right, every capability dropped: the same uid 0, but mount is refused.",
+    },
+    {
+      title: "seccomp: system calls refused by a filter",
+      option: "--seccomp default --no-new-privs",
+      nsFile: "mnt",
+      spec: { seccomp: "default", noNewPrivs: true },
+      probe: 'out=$(setarch --read-implies-exec true 2>&1) && echo "personality: set" || ' +
+        'echo "personality: ${out##*: }"; grep Seccomp: /proc/self/status',
+      why: "A seccomp filter answers chosen system calls before the kernel runs them: " +
+        "personality(READ_IMPLIES_EXEC) gets EPERM (Operation not permitted) under the default profile.",
+    },
+    {
+      title: "masked paths: what a fresh /proc shows",
+      option: "-pm --mask /proc/timer_list --remount-ro /proc/sys",
+      nsFile: "mnt",
+      hostSpec: { pid: true, mount: true },
+      spec: {
+        pid: true,
+        mount: true,
+        maskedPaths: ["/proc/timer_list"],
+        readonlyPaths: ["/proc/sys"],
+      },
+      probe: "head -c 1 /proc/timer_list > /dev/null 2>&1 && " +
+        'echo "timer_list: $(wc -c < /proc/timer_list) bytes" || echo "timer_list: unreadable"; ' +
+        "test -w /proc/sys/kernel/core_pattern && echo core_pattern writable || echo core_pattern read-only",
+      why:
+        "Left, a fresh /proc as -pm gives it: the kernel's timers, and (as root) core_pattern, " +
+        "which the host kernel obeys. Right, masked (/dev/null) and read-only, as --contain does.",
+    },
   ];
 }
 
@@ -224,9 +266,10 @@ A guided demonstration of every namespace type: for each of UTS, PID, mount,
 IPC, network, user, cgroup and time, one probe (hostname; $$ and the process
 count; the mount table; IPC objects; network links; IDs; /proc/self/cgroup;
 uptime) runs on the host and in a new namespace of that type, side by side,
-with one sentence on what changed and why; last, resource limits (a fork
-bomb held by --pids, a memory hog ended by the OOM killer; root, or a
-delegated cgroup v2 subtree). Works as root and rootless.
+with one sentence on what changed and why; then capabilities, seccomp and
+masked paths, without and with each; last, resource limits (a fork bomb
+held by --pids, a memory hog ended by the OOM killer; root, or a delegated
+cgroup v2 subtree). Works as root and rootless.
 
 Options:
  -h, --help   display this help
@@ -256,7 +299,7 @@ export async function runTour(args: string[], program: string): Promise<number> 
   );
   for (const stop of stops()) {
     const inside = await probe(stop.spec, stop.probe, stop.nsFile);
-    const host = await probe({}, stop.hostProbe ?? stop.probe, stop.nsFile);
+    const host = await probe(stop.hostSpec ?? {}, stop.hostProbe ?? stop.probe, stop.nsFile);
     // The last line is the namespace's identity, which differs by construction.
     const identical = host.slice(0, -1).join("\n") === inside.slice(0, -1).join("\n");
     if (identical && !stop.nothingToSee) same++;

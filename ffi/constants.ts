@@ -22,9 +22,11 @@ export const CLONE = {
 
 /** mount(2) flags (binds and their attributes use open_tree and mount_setattr, see ffi/libc.ts). */
 export const MS = {
+  RDONLY: 1n,
   NOSUID: 2n,
   NODEV: 4n,
   NOEXEC: 8n,
+  BIND: 4096n,
   REC: 16384n,
   PRIVATE: 1n << 18n,
   SLAVE: 1n << 19n,

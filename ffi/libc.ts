@@ -133,6 +133,18 @@ const SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   syscall_bb: { name: "syscall", parameters: ["i64", "buffer", "buffer", "i64"], result: "i64" },
   rmdir: { parameters: ["buffer"], result: "i32" },
+  syscall5: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
+  posix_openpt: { parameters: ["i32"], result: "i32" },
+  grantpt: { parameters: ["i32"], result: "i32" },
+  unlockpt: { parameters: ["i32"], result: "i32" },
+  ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
 } as const;
 
 const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;

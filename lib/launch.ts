@@ -46,6 +46,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
   const vethIssue = spec.veth ? await (await import("./net.ts")).vethProblem(spec.veth) : null;
   if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, "usage");
   const plan = await planLaunch(spec, options);
+  for (const warning of plan.warnings ?? []) options.onWarning?.(warning);
   plan.report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) {
     const implied = plan.userAsked ? "" : " (implied: you are not root)";

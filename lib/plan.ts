@@ -57,6 +57,16 @@ import type { Hook, Hooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep } from "./uts.ts";
 import type { LaunchLimits, LimitRun } from "./usage.ts";
+// Containment (issue 16): its own fields and checks; its code (lib/contain.ts,
+// with the seccomp compiler) is loaded only when a launch asks for it.
+import type { Containment } from "./contain.ts";
+import {
+  containmentAsked,
+  type ContainmentSpec,
+  wantsContainment,
+  withContainDefaults,
+} from "./contain_spec.ts";
+import type { PtySteps } from "./pty.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -66,7 +76,7 @@ import type { LaunchLimits, LimitRun } from "./usage.ts";
  * const spec: LaunchSpec = { command: ["bash"], pid: true, mount: true, jail: "/var/local/jail" };
  * ```
  */
-export interface LaunchSpec {
+export interface LaunchSpec extends ContainmentSpec {
   /** The command and its arguments; empty: set up, then exit 0 (as the seed). */
   command: string[];
   /** New PID namespace: the command is PID 1 (with `mount`, a fresh /proc). */
@@ -184,6 +194,8 @@ export interface LaunchOptions {
    * comes before anything the command prints (the CLI's `--json`).
    */
   announceStart?: boolean;
+  /** Told what does not stop the launch but should be heard (a seccomp profile's unknown names). */
+  onWarning?: (message: string) => void;
 }
 
 /** The facts about the caller that a plan depends on (a seam for tests). */
@@ -280,6 +292,10 @@ export interface Plan {
   sync: { point: string; steps: ParentStep[] }[];
   /** What the init stage plans from: the same spec, options and caller. */
   request: { spec: LaunchSpec; options: StageOptions; caller: Caller };
+  /** Things the caller should hear about, that do not stop the launch (a profile's unknown names). */
+  warnings?: string[];
+  /** The pseudo-terminal relay, with `pty` (run by the tool while the command runs). */
+  pty?: PtySteps;
   /** With limits: the time limits watched while the command runs, and its usage at the end. */
   limits?: LimitRun;
 }
@@ -347,6 +363,14 @@ export async function planLaunch(
     ? { ...await import("./usage.ts"), ...await import("./limits.ts") }
     : undefined;
   checkCommand(spec.command);
+  if (spec.contain && spec.chrootOnly) {
+    throw usage(
+      "--contain jails by pivot_root only: drop --chroot (a root inside escapes a chroot)",
+    );
+  }
+  spec = withContainDefaults(spec, () => Deno.stdin.isTerminal());
+  const containing = containmentAsked(spec) ? await import("./contain.ts") : undefined;
+  const ptyModule = spec.pty ? await import("./pty.ts") : undefined;
   const wanted = new Set<NamespaceType>();
   if (spec.pid) wanted.add("pid");
   if (spec.mount) wanted.add("mnt");
@@ -381,6 +405,9 @@ export async function planLaunch(
   }
   const mounts = (spec.mounts ?? []).map((request) => ({ ...request }));
   if (mounts.length > 0 && !spec.mount) throw usage("bind, tmpfs and dev mounts need -m");
+  if ((spec.maskedPaths?.length || spec.readonlyPaths?.length) && !spec.mount) {
+    throw usage("--mask and --remount-ro need -m");
+  }
   for (const request of mounts) {
     const problem = mounting!.mountProblem(request);
     if (problem) throw new LaunchError("mount", problem, "setup");
@@ -399,7 +426,7 @@ export async function planLaunch(
   }
   let mapping: IdMapping | undefined;
   const wantsIsolation = wanted.size > 0 || time !== undefined || jail !== undefined ||
-    spec.veth !== undefined;
+    spec.veth !== undefined || wantsContainment(spec);
   if (ranges) {
     wanted.add("user");
   } else if (spec.user || (caller.uid !== 0 && wantsIsolation)) {
@@ -425,6 +452,10 @@ export async function planLaunch(
   }
   const report = new Reporter(options.verbose ?? false);
   const state: LaunchState = { namespaces: [], start: {} };
+  const containment = containing
+    ? containmentOf(containing, spec, caller, { mapping, ranges, jail, report })
+    : NO_CONTAINMENT;
+  const pty = ptyModule?.ptySteps();
   // The child resolves the targets itself, as it mounts (see lib/mount.ts).
   const mountPoints = mounting ? new mounting.MountPoints(jail ?? "/") : undefined;
   const jailRoot: { root?: number } = {};
@@ -661,9 +692,11 @@ export async function planLaunch(
         hooking!.runHooks("createContainer", createContainer, hookState(outerPid)),
     });
   }
+  if (jail) child.push(...containment.beforePivot);
   if (jail && pivot) child.push(jails!.pivotStep(jail, report, jailRoot));
   if (jail && !pivot) child.push(jails!.chrootStep(jail, report));
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
+  child.push(...containment.masks);
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
   if (spec.noNewPrivs) {
     child.push({
@@ -710,6 +743,8 @@ export async function planLaunch(
       run: () => waitForStart(fifo),
     });
   }
+  child.push(...containment.credentials);
+  if (pty) child.push(pty.child);
   const startContainer = hooks.startContainer ?? [];
   if (startContainer.length) {
     child.push({
@@ -728,6 +763,12 @@ export async function planLaunch(
       why: "the seed says what it runs",
       run: () => report.child(`executing command ${command} ...`),
     });
+  }
+  child.push(...containment.last);
+  if (pty) {
+    const problem = ptyModule!.ptyProblem(stage, command);
+    if (problem) throw usage(problem);
+    parent.push(pty.parent);
   }
   const announce = () => {
     const inodes = Object.fromEntries(state.namespaces.map((ns) => [ns.type, ns.inode]));
@@ -761,6 +802,8 @@ export async function planLaunch(
     interruptibleSetup: options.queueDemo !== undefined && (options.forwardSignals ?? false),
     stage,
     sync,
+    warnings: containment.warnings,
+    pty,
     request,
     limits,
   };
@@ -801,6 +844,49 @@ function limitsOf(
     if (error instanceof LimitError) throw usage(error.message);
     throw error;
   }
+}
+
+/** What a launch that asks for no containment gets from it: nothing. */
+const NO_CONTAINMENT: Containment = {
+  beforePivot: [],
+  masks: [],
+  credentials: [],
+  last: [],
+  warnings: [],
+};
+
+/**
+ * The containment steps of `spec` (lib/contain.ts, loaded as `containing`),
+ * given what the plan decided: the command's default IDs, which IDs the user
+ * namespace maps, the jail.
+ */
+function containmentOf(
+  containing: typeof import("./contain.ts"),
+  spec: LaunchSpec,
+  caller: Caller,
+  decided: {
+    mapping?: IdMapping;
+    ranges: IdRanges | null;
+    jail?: string;
+    report: Reporter;
+  },
+): Containment {
+  const { mapping, ranges } = decided;
+  const inRanges = (list: IdRange[]) => (value: number) =>
+    list.some((r) => value >= r.inside && value < r.inside + r.count);
+  return containing.planContainment(spec, {
+    callerUid: caller.uid,
+    defaultUid: mapping ? mapping.uid : ranges ? 0 : caller.uid,
+    defaultGid: mapping ? mapping.gid : ranges ? 0 : caller.gid,
+    mapped: mapping
+      ? { uid: (id) => id === mapping.uid, gid: (id) => id === mapping.gid }
+      : ranges
+      ? { uid: inRanges(ranges.users), gid: inRanges(ranges.groups) }
+      : null,
+    setgroupsDenied: Boolean(mapping),
+    jail: decided.jail !== undefined,
+    report: decided.report,
+  });
 }
 
 /** A child step that waits at sync point `point` while the tool runs its steps there. */

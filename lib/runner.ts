@@ -124,12 +124,21 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     } finally {
       await undoAll(undoAfterClone);
     }
-    const result = await superviseChild(outcome, forwarder, (pid) => {
-      plan.limits?.started();
-      options.onStart?.(pid);
-    });
+    // --pty: the relay runs while the command does, and drains once it has ended
+    const relay = plan.pty && !outcome.failure ? plan.pty.relay() : null;
+    let result;
+    try {
+      result = await superviseChild(outcome, forwarder, (pid) => {
+        plan.limits?.started();
+        options.onStart?.(pid);
+      });
+    } finally {
+      plan.pty?.finish();
+      await relay?.catch(() => {});
+    }
     return plan.limits ? await plan.limits.ended(result) : result;
   } finally {
+    plan.pty?.restore();
     forwarder?.stop();
     for (const step of plan.cleanup) {
       try {

@@ -16,6 +16,7 @@ import {
   planLaunch,
 } from "../lib/plan.ts";
 import { flagNames } from "../lib/step.ts";
+import { defaultSeccompFilter } from "../lib/contain.ts";
 import { LaunchError } from "../lib/supervise.ts";
 import { NOBODY, privilegedTest, readableSources } from "./helpers.ts";
 
@@ -180,6 +181,117 @@ const CASES: Case[] = [
     parent: ["cgroup"],
     child: ["uid_map", "setresuid", "capabilities", "cgroup", "cgroupns"],
   },
+  // containment (issue 16): where each step goes
+  {
+    what: "--contain: a fresh /proc masked, no_new_privs, capabilities, a session, the filter last",
+    spec: { command: ["sh"], contain: true, pty: false },
+    create: ["pid", "mnt"],
+    child: [
+      "mount",
+      "proc",
+      "masks",
+      "prctl",
+      "keyring",
+      "bounding",
+      "capset",
+      "setsid",
+      "seccomp",
+    ],
+  },
+  {
+    what: "--contain -c DIR: /dev/null taken before the pivot, the masks inside the jail",
+    spec: { command: ["sh"], contain: true, pty: false, jail },
+    create: ["pid", "mnt"],
+    child: [
+      "mount",
+      "jail",
+      "proc",
+      "devnull",
+      "pivot_root",
+      "masks",
+      "prctl",
+      "keyring",
+      "bounding",
+      "capset",
+      "setsid",
+      "seccomp",
+    ],
+  },
+  {
+    what:
+      "--contain --uid 1000 --cap-add NET_ADMIN: keep-caps, the user, then the sets and ambient",
+    spec: {
+      command: ["sh"],
+      contain: true,
+      pty: false,
+      uid: 1000,
+      capabilities: { add: ["NET_ADMIN"] },
+    },
+    create: ["pid", "mnt"],
+    child: [
+      "mount",
+      "proc",
+      "masks",
+      "prctl",
+      "keyring",
+      "keepcaps",
+      "bounding",
+      "user",
+      "capset",
+      "ambient",
+      "setsid",
+      "seccomp",
+    ],
+  },
+  {
+    what: "--contain rootless: the same after the ID map",
+    spec: { command: ["sh"], contain: true, pty: false },
+    caller: USER,
+    create: ["user", "pid", "mnt"],
+    child: [
+      "uid_map",
+      "mount",
+      "proc",
+      "masks",
+      "prctl",
+      "keyring",
+      "bounding",
+      "capset",
+      "setsid",
+      "seccomp",
+    ],
+  },
+  {
+    what: "--seccomp without --no-new-privs: loaded first, while CAP_SYS_ADMIN is there",
+    spec: { command: ["sh"], seccomp: "default", capabilities: { drop: ["ALL"] }, uid: 1000 },
+    create: [],
+    child: ["seccomp", "keepcaps", "bounding", "user", "capset", "ambient"],
+  },
+  {
+    what: "--contain --pty --rlimit --chdir: limits before the drop, the pty after the user",
+    spec: { command: ["sh"], contain: true, pty: true, rlimits: { nofile: 64 }, chdir: "/" },
+    create: ["pid", "mnt"],
+    child: [
+      "mount",
+      "proc",
+      "masks",
+      "prctl",
+      "keyring",
+      "rlimit",
+      "bounding",
+      "capset",
+      "chdir",
+      "pty",
+      "seccomp",
+    ],
+    parent: ["pty"],
+  },
+  {
+    what: "--mask and --remount-ro with -m alone",
+    spec: { command: ["sh"], mount: true, maskedPaths: ["/etc/hostname"], readonlyPaths: ["/usr"] },
+    create: ["mnt"],
+    child: ["mount", "masks"],
+  },
 ];
 
 for (const c of CASES) {
@@ -237,6 +349,19 @@ Deno.test("plan: each step carries its calls with the real arguments", async () 
   ]);
   assert.deepEqual(plan.exec?.argv, ["bash"]);
   assert.ok(plan.exec?.env.some((entry) => entry.startsWith("PATH=")));
+});
+
+Deno.test("plan: the default seccomp program is compiled once per capability set", async () => {
+  const plan = await planLaunch({ command: ["sh"], seccomp: "default", noNewPrivs: true }, {}, ROOT);
+  assert.equal(plan.child.at(-1)?.name, "seccomp", "with no_new_privs the filter is the last step");
+  const all = (1n << 41n) - 1n;
+  const first = defaultSeccompFilter(all);
+  assert.equal(defaultSeccompFilter(all), first, "the same compiled program, from the cache");
+  const contained = defaultSeccompFilter(0xa00425fbn);
+  assert.notEqual(contained, first);
+  // without CAP_SYS_ADMIN the profile filters clone's flags: a longer program
+  assert.ok(contained.compiled.length > first.compiled.length);
+  assert.equal(contained.prepared.filter.length, contained.compiled.program.length);
 });
 
 Deno.test("plan: flag names as C writes them", () => {
@@ -385,6 +510,79 @@ const ERRORS: {
     step: "usage",
     code: 2,
     message: /a queue name is/,
+  },
+  // containment (issue 16)
+  {
+    what: "--contain --chroot",
+    spec: { command: [], contain: true, chrootOnly: true, jail },
+    step: "usage",
+    code: 2,
+    message: /--contain jails by pivot_root only/,
+  },
+  {
+    what: "an unknown capability, with the list",
+    spec: { command: [], capabilities: { add: ["NET_ADMN"] } },
+    step: "usage",
+    code: 2,
+    message: /unknown capability 'NET_ADMN' \(valid: ALL, CHOWN, .*NET_ADMIN/,
+  },
+  {
+    what: "--uid not mapped in a rootless user namespace",
+    spec: { command: [], uid: 1000 },
+    caller: USER,
+    step: "usage",
+    code: 2,
+    message: /uid 1000 is not mapped in the user namespace/,
+  },
+  {
+    what: "--groups where setgroups is denied",
+    spec: { command: [], groups: [0] },
+    caller: USER,
+    step: "usage",
+    code: 2,
+    message: /setgroups is denied/,
+  },
+  {
+    what: "--rlimit nproc for root",
+    spec: { command: [], rlimits: { nproc: 10 } },
+    step: "usage",
+    code: 2,
+    message: /does not bind uid 0.*--pids/,
+  },
+  {
+    what: "a malformed seccomp profile",
+    spec: { command: [], seccomp: '{"defaultAction": 1}' },
+    step: "seccomp",
+    code: 125,
+    message: /^profile: defaultAction/,
+  },
+  {
+    what: "--mask without -m",
+    spec: { command: [], maskedPaths: ["/etc/hostname"] },
+    step: "usage",
+    code: 2,
+    message: /need -m/,
+  },
+  {
+    what: "--pty with a start FIFO (the init stage)",
+    spec: { command: ["sh"], pty: true, startFifo: "/run/x.fifo" },
+    step: "usage",
+    code: 2,
+    message: /--pty cannot be combined/,
+  },
+  {
+    what: "maskedPaths that is not an array (library input)",
+    spec: { command: [], mount: true, maskedPaths: "/etc" as unknown as string[] },
+    step: "usage",
+    code: 2,
+    message: /maskedPaths: must be an array of strings/,
+  },
+  {
+    what: "rlimits that is not an object of limits",
+    spec: { command: [], rlimits: [64] as unknown as Record<string, number> },
+    step: "usage",
+    code: 2,
+    message: /rlimits: must be an object/,
   },
 ];
 
