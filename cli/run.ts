@@ -5,7 +5,7 @@
  */
 
 import { launch, LaunchError, type LaunchSpec } from "../lib/launch.ts";
-import { DEMO_QUEUE } from "../lib/ipc.ts";
+import { DEMO_QUEUE } from "../lib/ipcns.ts";
 import { parseBindSpec } from "../lib/mountns.ts";
 import { parseIdRange } from "../lib/user.ts";
 import { SUBCOMMANDS } from "./subcommands.ts";

@@ -285,7 +285,8 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
         "rlimit",
         `${limit.name}: raising the hard limit from ${formatLimit(current.hard)} to ${
           formatLimit(limit.hard)
-        } needs CAP_SYS_RESOURCE, which this process does not have`, "setup",
+        } needs CAP_SYS_RESOURCE, which this process does not have`,
+        "setup",
       );
     }
     if (limit.name === "nproc" && uid === 0 && context.callerUid === 0 && !context.mapped) {

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { CLONE, signalName, SIGNALS } from "../ffi/constants.ts";
+import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
   close,
@@ -51,22 +51,8 @@ import { ChildSetupError } from "../ffi/clone.ts";
 import type { Reporter } from "./report.ts";
 import { call, type ChildStep } from "./step.ts";
 
-/** The clone flag for a new IPC namespace. */
-export const IPC_NAMESPACE = CLONE.NEWIPC;
-
-/** The seed's queue name. */
-export const DEMO_QUEUE = "/ipc_namespace";
-
 /** Longest message the child sends, in characters (the queue holds one more byte). */
 export const MESSAGE_MAX = 80;
-
-/** Why `name` cannot name a POSIX message queue, or null when it can. */
-export function queueNameProblem(name: string): string | null {
-  if (!/^\/[^/\0]{1,254}$/.test(name)) {
-    return `${JSON.stringify(name)}: a queue name is "/" followed by 1-254 characters, no "/"`;
-  }
-  return null;
-}
 
 /** The demo's state, shared by parent and child (the child runs in the parent's memory). */
 export interface QueueDemo {

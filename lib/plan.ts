@@ -29,9 +29,10 @@ import {
 } from "../ffi/libc.ts";
 import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH, environmentProblem } from "./env.ts";
-import { type NamespaceEntry, namespacesAtExec, type NamespaceType } from "./inspect.ts";
+import type { NamespaceEntry, NamespaceType } from "./inspect.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import type { QueueDemo } from "./ipc.ts";
+import { DEMO_QUEUE, queueNameProblem } from "./ipcns.ts";
 import type { MountRecord, MountRequest } from "./mount.ts";
 import { privateMountsStep } from "./mountns.ts";
 import type { PreparedNetwork, VethSpec } from "./net.ts";
@@ -353,6 +354,7 @@ export async function planLaunch(
   // Each optional feature's code is loaded only when it is asked for: a plain
   // launch starts without it (every module costs start-up time).
   const ipc = options.queueDemo !== undefined ? await import("./ipc.ts") : undefined;
+  const inspect = options.announceStart ? await import("./inspect.ts") : undefined;
   const jails = spec.jail !== undefined ? await import("./jail.ts") : undefined;
   const mounting = spec.mounts?.length || spec.jail !== undefined
     ? await import("./mount.ts")
@@ -468,7 +470,7 @@ export async function planLaunch(
   const cleanup: ParentStep[] = [];
   if (options.queueDemo !== undefined) {
     const name = options.queueDemo;
-    const problem = ipc!.queueNameProblem(name);
+    const problem = queueNameProblem(name);
     if (problem) throw usage(problem);
     parent.push({
       name: "mq_open",
@@ -479,7 +481,7 @@ export async function planLaunch(
           state.demo = ipc!.openDemoQueue(name, Boolean(spec.ipc), report);
         } catch (error) {
           if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
-          const hint = name === ipc!.DEMO_QUEUE ? " with --mq-name" : "";
+          const hint = name === DEMO_QUEUE ? " with --mq-name" : "";
           throw new LaunchError(
             "mq_open",
             `${error.message}; remove it or choose another name${hint}`,
@@ -643,7 +645,7 @@ export async function planLaunch(
       calls: [call("readlink", "/proc/self/ns/*")],
       why: "--json announces the command's namespaces",
       run: () => {
-        state.namespaces = namespacesAtExec();
+        state.namespaces = inspect!.namespacesAtExec();
       },
     });
   }

@@ -216,6 +216,7 @@ const CASES: Case[] = [
       "setsid",
       "seccomp",
     ],
+    cleanup: ["mount"],
   },
   {
     what:
