@@ -11,19 +11,6 @@ import { parseIdRange } from "../lib/user.ts";
 import { SUBCOMMANDS } from "./subcommands.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
-import { typoOf } from "./suggest.ts";
-import {
-  formatSize,
-  LimitError,
-  parseCpus,
-  parseCpuset,
-  parsePids,
-  parseSeconds,
-  parseSize,
-} from "../lib/limit_values.ts";
-import type { LaunchLimits, LaunchUsage } from "../lib/usage.ts";
-import type { LaunchResult } from "../lib/supervise.ts";
-import { formatLimit, parseRlimit } from "../lib/rlimits.ts";
 
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
@@ -160,7 +147,8 @@ usage error; 124 if a --cpu-time or --wall-time limit was exceeded.
 `;
 }
 
-function integer(text: string, spelled: string, min = -(2 ** 53), max = 2 ** 53): number {
+/** Parses an integer option value in [min, max]; a {@link UsageError} otherwise. */
+export function integer(text: string, spelled: string, min = -(2 ** 53), max = 2 ** 53): number {
   if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
     throw new UsageError(`${spelled}: not a valid number: '${text}'`);
   }
@@ -183,13 +171,15 @@ export interface RunRequest {
   json: boolean;
   /** `--stats`. */
   stats?: boolean;
+  /** Limit and containment options, parsed in {@link run} by their own modules. */
+  deferred: { name: string; value: string; spelled: string }[];
 }
 
 /** Parses the run form's arguments into a request; throws {@link UsageError}. */
 export function parseRun(args: string[]): RunRequest {
   const { options, operands } = getopt(args, RUN_OPTIONS);
   const spec: LaunchSpec = { command: operands };
-  const request: RunRequest = { spec, verbose: false, help: false, json: false };
+  const request: RunRequest = { spec, verbose: false, help: false, json: false, deferred: [] };
   let mqName = DEMO_QUEUE;
   let vethName: string | undefined;
   let noRoute = false;
@@ -322,8 +312,8 @@ export function parseRun(args: string[]): RunRequest {
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
         break;
       default:
-        parseLimitOption(option.name, value, request);
-        containmentOption(spec, option.name, value, option.spelled);
+        // limits and containment: parsed by their own modules, loaded only then (run())
+        request.deferred.push({ name: option.name, value, spelled: option.spelled });
     }
   }
   if (demo) request.queueDemo = mqName;
@@ -345,12 +335,12 @@ export function parseRun(args: string[]): RunRequest {
  * looked for (the jail) and how to fill the jail, or the subcommand a
  * not-found name is a typo of.
  */
-function explainNotFound(
+async function explainNotFound(
   error: LaunchError,
   spec: LaunchSpec,
   program: string,
   subcommands: string[],
-): LaunchError {
+): Promise<LaunchError> {
   if (error.kind !== "not-found" || error.step !== "exec") return error;
   const name = spec.command[0];
   if (spec.jail !== undefined) {
@@ -361,7 +351,9 @@ function explainNotFound(
       { cause: error },
     );
   }
-  const meant = name.includes("/") ? undefined : typoOf(name, subcommands);
+  const meant = name.includes("/")
+    ? undefined
+    : (await import("./suggest.ts")).typoOf(name, subcommands);
   if (!meant) return error;
   return new LaunchError(
     error.step,
@@ -392,196 +384,6 @@ async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<v
   );
 }
 
-// ------------------------------------------------------ resource limits (issue 17)
-
-/** Parses one limit option into `request.spec.limits` (a {@link UsageError} when bad). */
-function parseLimitOption(name: string, value: string, request: RunRequest): void {
-  const limits: LaunchLimits = request.spec.limits ?? {};
-  try {
-    switch (name) {
-      case "memory":
-        limits.memory = parseSize(value, "--memory");
-        break;
-      case "memory-swap":
-        limits.memorySwap = parseSize(value, "--memory-swap");
-        break;
-      case "pids":
-        limits.pids = parsePids(value);
-        break;
-      case "cpus":
-        limits.cpus = parseCpus(value);
-        break;
-      case "cpuset":
-        limits.cpuset = parseCpuset(value);
-        break;
-      case "cpu-time":
-        limits.cpuTimeMs = parseSeconds(value, "--cpu-time");
-        break;
-      case "wall-time":
-        limits.wallTimeMs = parseSeconds(value, "--wall-time");
-        break;
-      case "stats":
-        limits.accounting = true;
-        request.stats = true;
-        break;
-      default:
-        return;
-    }
-  } catch (error) {
-    if (error instanceof LimitError) throw new UsageError(error.message);
-    throw error;
-  }
-  request.spec.limits = limits;
-}
-
-/** Seconds for people: `1.5 s`. */
-function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-/** The one line that says why a limited command ended, or undefined when it ended by itself. */
-export function limitLine(usage: LaunchUsage): string | undefined {
-  const { limits } = usage;
-  switch (usage.reason) {
-    case "oom":
-      return limits.memory === undefined
-        ? "killed by the OOM killer: a memory limit it was under was reached"
-        : `killed by the OOM killer: the memory limit (${formatSize(limits.memory)}) was reached`;
-    case "cpu-time":
-      return `CPU time limit (${seconds(limits.cpuTimeMs!)}) exceeded`;
-    case "wall-time":
-      return `wall time limit (${seconds(limits.wallTimeMs!)}) exceeded`;
-    default: {
-      // the command lived on after the OOM killer took one of its processes
-      const kills = usage.oomKills ?? 0;
-      if (kills === 0) return undefined;
-      const limit = limits.memory === undefined
-        ? "a memory limit it was under was reached"
-        : `the memory limit (${formatSize(limits.memory)}) was reached`;
-      return `the OOM killer killed ${kills} process${
-        kills === 1 ? "" : "es"
-      } of the command: ${limit}`;
-    }
-  }
-}
-
-/** The exit status for a result: 124 for a time limit (as timeout(1)), else the command's. */
-export function limitExitCode(result: LaunchResult): number {
-  const reason = result.usage?.reason;
-  return reason === "cpu-time" || reason === "wall-time" ? 124 : result.code;
-}
-
-/** `--stats`: the usage block's lines, printed on stderr after the command. */
-export function statsLines(result: LaunchResult, program: string): string[] {
-  const usage = result.usage!;
-  const clock = (micros: number) => `${(micros / 1e6).toFixed(3)} s`;
-  const cpu = (micros: number | undefined) => micros === undefined ? "not kept" : clock(micros);
-  const ended = {
-    exit: `exit ${result.code}`,
-    signal: `signal ${result.signal}`,
-    oom: "OOM kill",
-    "cpu-time": "CPU time limit",
-    "wall-time": "wall time limit",
-  }[usage.reason];
-  const rows: [string, string][] = [
-    ["wall time", clock(usage.wallMicros)],
-    ["user CPU", cpu(usage.userCpuMicros)],
-    ["system CPU", cpu(usage.systemCpuMicros)],
-    [
-      "peak memory",
-      usage.peakMemoryBytes === undefined ? "not kept" : formatSize(usage.peakMemoryBytes),
-    ],
-    ["OOM kills", usage.oomKills === undefined ? "not kept" : String(usage.oomKills)],
-    ...(usage.peakPids === undefined ? [] : [["peak pids", String(usage.peakPids)]] as [
-      string,
-      string,
-    ][]),
-    ["ended by", ended],
-  ];
-  return [`${program}: usage`, ...rows.map(([key, value]) => `  ${key.padEnd(12)} ${value}`)];
-}
-
-/** The `--json` end event's usage fields (the limits are the caller's own). */
-function usageJson(usage: LaunchUsage | undefined): Record<string, unknown> {
-  if (!usage) return {};
-  const { limits: _, ...fields } = usage;
-  return { usage: fields };
-}
-
-/** The containment options (issue 16) into `spec`. */
-function containmentOption(spec: LaunchSpec, name: string, value: string, spelled: string): void {
-  const list = (text: string) => text.split(",").map((word) => word.trim()).filter(Boolean);
-  switch (name) {
-    case "cap-drop":
-    case "cap-add": {
-      const caps = spec.capabilities ?? {};
-      const key = name === "cap-drop" ? "drop" : "add";
-      caps[key] = [...caps[key] ?? [], ...list(value)];
-      spec.capabilities = caps;
-      break;
-    }
-    case "uid":
-      spec.uid = integer(value, spelled, 0, 0xfffffffe);
-      break;
-    case "gid":
-      spec.gid = integer(value, spelled, 0, 0xfffffffe);
-      break;
-    case "groups":
-      spec.groups = list(value).map((g) => integer(g, spelled, 0, 0xfffffffe));
-      break;
-    case "seccomp":
-      if (value === "default") {
-        spec.seccomp = "default";
-      } else {
-        try {
-          spec.seccomp = Deno.readTextFileSync(value);
-        } catch (error) {
-          throw new LaunchError(
-            "seccomp",
-            `${value}: ${
-              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
-            }`,
-            "setup",
-          );
-        }
-      }
-      break;
-    case "mask":
-      spec.maskedPaths = [...spec.maskedPaths ?? [], value];
-      break;
-    case "remount-ro":
-      spec.readonlyPaths = [...spec.readonlyPaths ?? [], value];
-      break;
-    case "rlimit": {
-      let limit;
-      try {
-        limit = parseRlimit(value);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-      spec.rlimits = {
-        ...spec.rlimits,
-        [limit.name]: [formatLimit(limit.soft), formatLimit(limit.hard)],
-      };
-      break;
-    }
-    case "chdir":
-      spec.chdir = value;
-      break;
-    case "new-session":
-      spec.newSession = true;
-      break;
-    case "pty":
-      spec.pty = true;
-      break;
-    case "contain":
-      spec.contain = true;
-      break;
-  }
-}
-
-/** Runs the run form; returns the exit status. */
-
 /**
  * Runs the run form; returns the exit status. `subcommands` are the names a
  * not-found command may be a typo of.
@@ -596,6 +398,7 @@ export async function run(
     writeOut(runHelp(program));
     return 0;
   }
+  const limits = await applyDeferredOptions(request);
   await noteMissingTerminfo(request.spec, program);
   // Cgroups left by a SIGKILLed run are removed once per CLI run.
   if (request.spec.limits) (await import("../lib/cgroupfs.ts")).sweepOrphans();
@@ -611,7 +414,7 @@ export async function run(
     });
   } catch (caught) {
     const error = caught instanceof LaunchError
-      ? explainNotFound(caught, request.spec, program, subcommands)
+      ? await explainNotFound(caught, request.spec, program, subcommands)
       : caught;
     if (request.json && error instanceof LaunchError) {
       const { step, message, exitCode: code } = error;
@@ -621,7 +424,7 @@ export async function run(
   }
   if (request.json) {
     const end = { event: "exit", code: result.code, signal: result.signal ?? null };
-    writeOutBestEffort(`${JSON.stringify({ ...end, ...usageJson(result.usage) })}\n`);
+    writeOutBestEffort(`${JSON.stringify({ ...end, ...limits?.usageJson(result.usage) })}\n`);
   }
   if (request.verbose) {
     writeOutBestEffort(`Parent: ${program} - Finishing up\n`);
@@ -632,14 +435,48 @@ export async function run(
         `(start with '${program} tour', or see '${program} -h')`,
     );
   }
-  if (result.usage) {
-    const line = limitLine(result.usage);
+  if (result.usage && limits) {
+    const line = limits.limitLine(result.usage);
     try {
       if (line) writeErrorLine(`${program}: ${line}`);
-      if (request.stats) statsLines(result, program).forEach((row) => writeErrorLine(row));
+      if (request.stats) limits.statsLines(result, program).forEach((row) => writeErrorLine(row));
     } catch {
       // stderr is gone: the exit status still tells
     }
+    return limits.limitExitCode(result);
   }
-  return limitExitCode(result);
+  return result.code;
+}
+
+/** The limit options' names (issue 17); the rest of the deferred ones are containment's. */
+const LIMIT_OPTIONS = new Set([
+  "memory",
+  "memory-swap",
+  "pids",
+  "cpus",
+  "cpuset",
+  "cpu-time",
+  "wall-time",
+  "stats",
+]);
+
+/**
+ * Parses the limit and containment options into the spec, loading their
+ * modules only when there are some; returns the limits module when used.
+ */
+async function applyDeferredOptions(
+  request: RunRequest,
+): Promise<typeof import("./run_limits.ts") | undefined> {
+  const limitOptions = request.deferred.filter((option) => LIMIT_OPTIONS.has(option.name));
+  const containOptions = request.deferred.filter((option) => !LIMIT_OPTIONS.has(option.name));
+  if (containOptions.length) {
+    const { containmentOption } = await import("./run_contain.ts");
+    for (const { name, value, spelled } of containOptions) {
+      containmentOption(request.spec, name, value, spelled);
+    }
+  }
+  if (!limitOptions.length) return undefined;
+  const limits = await import("./run_limits.ts");
+  for (const { name, value } of limitOptions) limits.parseLimitOption(name, value, request);
+  return limits;
 }
