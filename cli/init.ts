@@ -51,8 +51,18 @@ function report(channel: number, error: unknown): number {
 
 /** Runs the init stage on `channel`; returns only when it failed (or had no command). */
 export async function runInitStage(channel: number): Promise<number> {
-  const { message } = receiveMessage<ToInit>(channel);
-  if (message?.type !== "plan") return 125;
+  let message;
+  try {
+    if (!Number.isInteger(channel) || channel < 3) throw new Error("not a channel");
+    message = receiveMessage<ToInit>(channel).message;
+  } catch {
+    message = null;
+  }
+  if (message?.type !== "plan") {
+    // INVOKE_NS_INIT inherited by accident, or the tool gone before it spoke
+    writeErrorLine(`invoke_ns: ${INIT_VARIABLE} is set, but no launch is waiting on its channel`);
+    return 125;
+  }
   try {
     const plan = await planLaunch(message.spec, message.options, message.caller);
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);

@@ -16,7 +16,14 @@ export function containmentOption(
   value: string,
   spelled: string,
 ): void {
-  const list = (text: string) => text.split(",").map((word) => word.trim()).filter(Boolean);
+  // NAME,NAME…: an empty name (`--cap-add ''`, `a,,b`) is refused, not skipped
+  const list = (text: string) => {
+    const words = text.split(",").map((word) => word.trim());
+    if (words.some((word) => word === "")) {
+      throw new UsageError(`${spelled}: an empty name in '${text}'`);
+    }
+    return words;
+  };
   switch (name) {
     case "cap-drop":
     case "cap-add": {
@@ -39,17 +46,7 @@ export function containmentOption(
       if (value === "default") {
         spec.seccomp = "default";
       } else {
-        try {
-          spec.seccomp = Deno.readTextFileSync(value);
-        } catch (error) {
-          throw new LaunchError(
-            "seccomp",
-            `${value}: ${
-              error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message
-            }`,
-            "setup",
-          );
-        }
+        spec.seccomp = readProfile(value);
       }
       break;
     case "mask":
@@ -87,3 +84,29 @@ export function containmentOption(
 }
 
 /** Runs the run form; returns the exit status. */
+
+/** A profile file's text; one clear line when it is not a readable regular file (a FIFO would hang). */
+function readProfile(path: string): string {
+  const cannot = (why: string) =>
+    new LaunchError("seccomp", `cannot read the profile ${JSON.stringify(path)}: ${why}`, "setup");
+  let info;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw cannot("no such file");
+    if (error instanceof Deno.errors.PermissionDenied) throw cannot("permission denied");
+    throw cannot(path === "" ? "no file named" : "it cannot be looked at");
+  }
+  if (!info.isFile) throw cannot(info.isDirectory ? "a directory" : "not a regular file");
+  if (info.size > PROFILE_MAX) throw cannot(`larger than ${PROFILE_MAX >> 20} MiB`);
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw cannot(
+      error instanceof Deno.errors.PermissionDenied ? "permission denied" : "unreadable",
+    );
+  }
+}
+
+/** The largest profile read (podman's is ~20 KiB). */
+const PROFILE_MAX = 16 << 20;

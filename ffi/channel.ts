@@ -1,8 +1,11 @@
 /**
  * A channel between the tool and a process it started: one end of a
- * `socketpair(AF_UNIX, SOCK_SEQPACKET)`, carrying one JSON message per
- * datagram, with file descriptors passed alongside (SCM_RIGHTS), in the
- * manner of crun's sync socket and youki's channel.
+ * `socketpair(AF_UNIX, SOCK_SEQPACKET)`, carrying JSON messages with file
+ * descriptors passed alongside (SCM_RIGHTS), in the manner of crun's sync
+ * socket and youki's channel. A message travels as datagrams of at most
+ * {@link CHUNK} bytes (a socket's buffer bounds one datagram, ~200 KiB by
+ * default), each a flag byte (1: more follow, 0: the last, which carries the
+ * fds) and a part of the JSON text.
  * @module
  */
 
@@ -13,8 +16,10 @@ const AF_UNIX = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = O_CLOEXEC;
 const SOL_SOCKET = 1, SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000, MSG_DONTWAIT = 0x40, MSG_TRUNC = 0x20, MSG_NOSIGNAL = 0x4000;
 const POLLIN = 1;
-/** The largest message the channel carries. */
-const MESSAGE_MAX = 1 << 20;
+/** The largest part of a message one datagram carries. */
+const CHUNK = 32 * 1024;
+/** The largest message the channel carries in all. */
+const MESSAGE_MAX = 64 << 20;
 /** At most this many fds ride with one message. */
 const FDS_MAX = 16;
 
@@ -65,11 +70,23 @@ function messageHeader(data: Uint8Array<ArrayBuffer>, fdCount: number) {
   return { header, view, control, keep: [iov, iovBytes] };
 }
 
-/** Sends `message` (as JSON) and `fds` on `socket`. */
+/** Sends `message` (as JSON) and `fds` on `socket`, in as many datagrams as it takes. */
 export function sendMessage(socket: number, message: unknown, fds: number[] = []): void {
   if (fds.length > FDS_MAX) throw new Error(`at most ${FDS_MAX} fds travel with one message`);
-  const data = encoder.encode(JSON.stringify(message)) as Uint8Array<ArrayBuffer>;
-  if (data.length > MESSAGE_MAX) throw new Error("message too large for the channel");
+  const text = encoder.encode(JSON.stringify(message));
+  if (text.length > MESSAGE_MAX) throw new Error("message too large for the setup channel");
+  for (let at = 0; at === 0 || at < text.length; at += CHUNK) {
+    const part = text.subarray(at, at + CHUNK);
+    const last = at + CHUNK >= text.length;
+    const data = new Uint8Array(part.length + 1);
+    data[0] = last ? 0 : 1;
+    data.set(part, 1);
+    sendDatagram(socket, data, last ? fds : []);
+  }
+}
+
+/** One sendmsg(2) of `data` with `fds`. */
+function sendDatagram(socket: number, data: Uint8Array<ArrayBuffer>, fds: number[]): void {
   const { header, control, keep } = messageHeader(data, fds.length);
   if (fds.length > 0) {
     const cmsg = new DataView(control.buffer);
@@ -86,13 +103,19 @@ export function sendMessage(socket: number, message: unknown, fds: number[] = []
   void keep;
 }
 
-/** The message and fds in a received datagram of `length` bytes. */
-function decode<T>(
+/** One datagram: its bytes (the flag byte first), its fds; null bytes at end of file. */
+interface Datagram {
+  bytes: Uint8Array | null;
+  fds: number[];
+}
+
+/** The bytes and fds of a received datagram of `length` bytes. */
+function decode(
   data: Uint8Array,
   length: number,
   view: DataView,
   control: Uint8Array<ArrayBuffer>,
-): Received<T> {
+): Datagram {
   const fds: number[] = [];
   const controlLength = Number(view.getBigUint64(40, true));
   if (controlLength >= 16) {
@@ -103,46 +126,70 @@ function decode<T>(
       for (let i = 0; i < count; i++) fds.push(cmsg.getInt32(16 + 4 * i, true));
     }
   }
-  if (length === 0) {
+  if (length === 0 || view.getInt32(48, true) & MSG_TRUNC) {
     for (const fd of fds) close(fd);
-    return { message: null, fds: [] };
+    if (length === 0) return { bytes: null, fds: [] };
+    throw new Error("a datagram on the setup channel was too large");
   }
-  if (view.getInt32(48, true) & MSG_TRUNC) {
-    for (const fd of fds) close(fd);
-    throw new Error("a message on the setup channel was too large");
-  }
-  return { message: JSON.parse(decoder.decode(data.subarray(0, length))) as T, fds };
+  return { bytes: data.slice(0, length), fds };
 }
 
 /** One receive attempt; null when nothing is there yet (with `wait` false). */
-function receiveOnce<T>(socket: number, wait: boolean): Received<T> | null {
-  const data = new Uint8Array(MESSAGE_MAX);
+function receiveDatagram(socket: number, wait: boolean): Datagram | null {
+  const data = new Uint8Array(CHUNK + 1);
   for (;;) {
     const { header, view, control, keep } = messageHeader(data, FDS_MAX);
     const flags = MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT);
     const length = Number(raw.recvmsg(socket, header, flags));
     void keep;
-    if (length >= 0) return decode<T>(data, length, view, control);
+    if (length >= 0) return decode(data, length, view, control);
     const code = errno();
     if (code === Errno.EINTR) continue;
     if (code === Errno.EAGAIN && !wait) return null;
     // the other end is gone: as end of file
-    if (code === Errno.ECONNRESET) return { message: null, fds: [] };
+    if (code === Errno.ECONNRESET) return { bytes: null, fds: [] };
     throw lastError("recvmsg", "the setup channel");
+  }
+}
+
+/** Puts a message together from its datagrams, as they arrive. */
+class Assembly {
+  #parts: Uint8Array[] = [];
+
+  /** Takes one datagram; the whole message once the last part is in, else undefined. */
+  add<T>(datagram: Datagram): Received<T> | undefined {
+    if (datagram.bytes === null) return { message: null, fds: [] };
+    this.#parts.push(datagram.bytes.subarray(1));
+    if (datagram.bytes[0] === 1) {
+      for (const fd of datagram.fds) close(fd);
+      return undefined;
+    }
+    const text = this.#parts.map((part) => decoder.decode(part, { stream: true })).join("") +
+      decoder.decode();
+    return { message: JSON.parse(text) as T, fds: datagram.fds };
   }
 }
 
 /** Receives the next message, blocking the calling thread (for the init stage). */
 export function receiveMessage<T>(socket: number): Received<T> {
-  return receiveOnce<T>(socket, true)!;
+  const assembly = new Assembly();
+  for (;;) {
+    const whole = assembly.add<T>(receiveDatagram(socket, true)!);
+    if (whole) return whole;
+  }
 }
 
 /** Receives the next message without blocking the JS thread (for the tool). */
 export async function receiveMessageAsync<T>(socket: number): Promise<Received<T>> {
   const table = new Int32Array([socket, POLLIN]);
+  const assembly = new Assembly();
   for (;;) {
-    const ready = receiveOnce<T>(socket, false);
-    if (ready) return ready;
+    const datagram = receiveDatagram(socket, false);
+    if (datagram) {
+      const whole = assembly.add<T>(datagram);
+      if (whole) return whole;
+      continue;
+    }
     // A failed poll (EINTR) is simply retried: its errno is another thread's.
     await raw.poll_async(new Uint8Array(table.buffer), 1n, -1);
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SyscallError } from "./errors.ts";
+import { Errno, SyscallError } from "./errors.ts";
 import {
   close,
   dup2,
@@ -26,7 +26,7 @@ export const TIOC = { SCTTY: 0x540e, GWINSZ: 0x5413, SWINSZ: 0x5414 } as const;
 const O_NOCTTY = 0o400, TCSAFLUSH = 2, SYS_setsid = 112n;
 
 /** poll(2) events. */
-export const POLL = { IN: 1, ERR: 8, HUP: 16, NVAL: 32 } as const;
+export const POLL = { IN: 1, OUT: 4, ERR: 8, HUP: 16, NVAL: 32 } as const;
 
 /** A pty pair: the master (the tool's side) and the slave (the command's terminal), both close-on-exec. */
 export interface PtyPair {
@@ -107,16 +107,35 @@ export function restoreMode(fd: number, mode: TerminalMode): void {
 }
 
 /** poll(2) on another thread: the `revents` of each fd (0: nothing); [] on timeout. */
-export async function pollAsync(fds: number[], timeoutMs: number): Promise<number[]> {
-  const table = new Int32Array(fds.length * 2);
-  fds.forEach((fd, i) => {
+export async function pollAsync(
+  entries: { fd: number; events: number }[],
+  timeoutMs: number,
+): Promise<number[]> {
+  const table = new Int32Array(entries.length * 2);
+  entries.forEach(({ fd, events }, i) => {
     table[2 * i] = fd;
-    table[2 * i + 1] = POLL.IN;
+    table[2 * i + 1] = events;
   });
   // poll runs on another thread, whose errno is not readable here: a failure can only be
   // EINTR (bad fds are POLLNVAL, memory is ours), so it is tried again.
-  while (await raw.poll_async(new Uint8Array(table.buffer), BigInt(fds.length), timeoutMs) < 0);
-  return fds.map((_, i) => table[2 * i + 1] >>> 16);
+  while (await raw.poll_async(new Uint8Array(table.buffer), BigInt(entries.length), timeoutMs) < 0);
+  return entries.map((_, i) => table[2 * i + 1] >>> 16);
+}
+
+/**
+ * write(2) of some of `bytes`: the count written, -2 with EAGAIN (a
+ * non-blocking fd that is full), -1 when the other side is gone (EIO, EPIPE).
+ */
+export function writeSome(fd: number, bytes: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = Number(raw.write(fd, bytes, BigInt(bytes.length)));
+    if (n >= 0) return n;
+    const code = errno();
+    if (code === Errno.EINTR) continue;
+    if (code === Errno.EAGAIN) return -2;
+    if (code === Errno.EIO || code === Errno.EPIPE) return -1;
+    throw lastError("write");
+  }
 }
 
 /**
@@ -128,9 +147,9 @@ export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
     const n = Number(raw.read(fd, buffer, BigInt(buffer.length)));
     if (n >= 0) return n;
     const code = errno();
-    if (code === 4) continue;
-    if (code === 5) return -1; // EIO
-    if (code === 11) return -2;
+    if (code === Errno.EINTR) continue;
+    if (code === Errno.EIO) return -1;
+    if (code === Errno.EAGAIN) return -2;
     throw lastError("read");
   }
 }

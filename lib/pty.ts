@@ -15,7 +15,7 @@
  * @module
  */
 
-import { close, writeAll } from "../ffi/libc.ts";
+import { close, F_GETFL, F_SETFL, fcntl, O_NONBLOCK } from "../ffi/libc.ts";
 import {
   becomeTerminalSession,
   makeRaw,
@@ -28,7 +28,11 @@ import {
   setWindowSize,
   type TerminalMode,
   windowSize,
+  writeSome,
 } from "../ffi/pty.ts";
+
+/** The most written to the caller's output at once: what a pipe with room takes whole. */
+const PAGE = 4096;
 import { call, type ChildStep, type ParentStep } from "./step.ts";
 
 /** The steps of a pty and its relay. */
@@ -147,29 +151,62 @@ export function ptySteps(): PtySteps {
       };
       Deno.addSignalListener("SIGWINCH", onWinch);
     }
-    const buffer = new Uint8Array(16384);
-    let stdinOpen = true;
     try {
+      // Nothing here blocks: the master is non-blocking and fd 1 is written only
+      // when poll says it has room, at most a page at a time (a pipe then takes it
+      // whole). What could not be written waits, and meanwhile nothing more is
+      // read from that side, so a reader that stops slows the writer down
+      // instead of freezing the tool (its signals and time limits go on).
+      fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+      const buffer = new Uint8Array(16384);
+      let stdinOpen = true;
+      let toOut: Uint8Array<ArrayBuffer> | null = null;
+      let toMaster: Uint8Array<ArrayBuffer> | null = null;
       for (;;) {
-        const fds = stdinOpen ? [master, 0] : [master];
-        const events = await pollAsync(fds, done ? 0 : 200);
+        const entries: { fd: number; events: number }[] = [
+          { fd: master, events: (toOut ? 0 : POLL.IN) | (toMaster ? POLL.OUT : 0) },
+        ];
+        const stdinAt = stdinOpen && !toMaster ? entries.push({ fd: 0, events: POLL.IN }) - 1 : -1;
+        const outAt = toOut ? entries.push({ fd: 1, events: POLL.OUT }) - 1 : -1;
+        const events = await pollAsync(entries, done ? 0 : 200);
         let moved = false;
-        if (events[0]) {
+        if (events[0] & POLL.NVAL) break;
+        if (!toOut && events[0] & (POLL.IN | POLL.HUP | POLL.ERR)) {
           const n = readSome(master, buffer);
-          if (n === -1 || n === 0 || (events[0] & POLL.NVAL)) break;
+          if (n === -1 || n === 0) break; // the command's side is gone
           if (n > 0) {
-            writeAll(1, buffer.slice(0, n));
+            toOut = buffer.slice(0, n);
             moved = true;
           }
         }
-        if (stdinOpen && events[1]) {
-          const n = readSome(0, buffer);
-          if (n === 0 || n === -1 || (events[1] & POLL.NVAL)) {
-            stdinOpen = false;
-            writeAll(master, new Uint8Array([4])); // end of input: ^D, as a terminal's user would
-          } else if (n > 0) {
-            writeAll(master, buffer.slice(0, n));
+        if (toMaster && events[0] & POLL.OUT) {
+          const n = writeSome(master, toMaster);
+          if (n === -1) break;
+          if (n > 0) {
+            toMaster = n === toMaster.length ? null : toMaster.slice(n);
             moved = true;
+          }
+        }
+        if (stdinAt >= 0 && events[stdinAt]) {
+          const n = readSome(0, buffer);
+          if (n === 0 || n === -1 || (events[stdinAt] & POLL.NVAL)) {
+            stdinOpen = false;
+            toMaster = new Uint8Array([4]); // end of input: ^D, as a terminal's user would
+          } else if (n > 0) {
+            toMaster = buffer.slice(0, n);
+            moved = true;
+          }
+        }
+        if (outAt >= 0 && toOut && events[outAt]) {
+          if (events[outAt] & (POLL.ERR | POLL.NVAL)) {
+            toOut = null; // nobody reads our output any more: drop it
+          } else {
+            const n = writeSome(1, toOut.subarray(0, PAGE));
+            if (n === -1) toOut = null;
+            else if (n > 0) {
+              toOut = n === toOut.length ? null : toOut.slice(n);
+              moved = true;
+            }
           }
         }
         if (done && !moved) break;

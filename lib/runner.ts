@@ -259,6 +259,7 @@ async function startInitStage(
   context.childPid = outcome.pid;
   let failure: ChildSetupError | undefined;
   let clearedNonblock: number[] = [];
+  let reaped = false;
   try {
     sendMessage(mine, { type: "plan", ...plan.request, outerPid: outcome.pid } satisfies ToInit);
     for (;;) {
@@ -275,6 +276,7 @@ async function startInitStage(
         } catch (error) {
           sendMessage(mine, { type: "abort" } satisfies ToInit);
           await waitForExit(outcome.pid);
+          reaped = true;
           throw error;
         }
         sendMessage(mine, { type: "go" } satisfies ToInit);
@@ -292,8 +294,15 @@ async function startInitStage(
       }
     }
   } catch (error) {
-    if (!(error instanceof LaunchError)) kill(outcome.pid, SIGNALS.SIGKILL);
-    throw error;
+    // The init stage must not outlive a launch that failed: ended and reaped.
+    if (!reaped) {
+      kill(outcome.pid, SIGNALS.SIGKILL);
+      await waitForExit(outcome.pid);
+    }
+    if (error instanceof LaunchError) throw error;
+    throw new LaunchError("init", error instanceof Error ? error.message : String(error), "setup", {
+      cause: error,
+    });
   } finally {
     close(mine);
   }

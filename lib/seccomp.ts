@@ -810,7 +810,7 @@ export function parseProfileText(text: string): SeccompProfile {
   try {
     return JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
   } catch (error) {
-    throw new SeccompProfileError("", `not JSON: ${(error as Error).message}`);
+    throw new SeccompProfileError("", "not a JSON profile (the OCI or docker format)");
   }
 }
 

@@ -186,7 +186,7 @@ Deno.test("contain: bad input is one line with the documented status", async () 
     [
       ["--seccomp", "/nonexistent.json", "true"],
       125,
-      /^invoke_ns: seccomp: \/nonexistent.json: no such file\n$/,
+      /^invoke_ns: seccomp: cannot read the profile "\/nonexistent.json": no such file\n$/,
     ],
     [["--mask", "relative", "-m", "true"], 2, /--mask relative: must be an absolute path/],
     [["--mask", "/etc", "true"], 2, /--mask and --remount-ro need -m/],

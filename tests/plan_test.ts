@@ -24,6 +24,7 @@ const ROOT: Caller = { uid: 0, gid: 0 };
 const USER: Caller = { uid: 1000, gid: 1000 };
 
 const jail = Deno.makeTempDirSync({ prefix: "invoke_ns_plan_" });
+globalThis.addEventListener("unload", () => Deno.removeSync(jail, { recursive: true }));
 Deno.mkdirSync(`${jail}/proc`);
 Deno.mkdirSync(`${jail}/tmp`);
 const realJail = Deno.realPathSync(jail);
@@ -353,7 +354,11 @@ Deno.test("plan: each step carries its calls with the real arguments", async () 
 });
 
 Deno.test("plan: the default seccomp program is compiled once per capability set", async () => {
-  const plan = await planLaunch({ command: ["sh"], seccomp: "default", noNewPrivs: true }, {}, ROOT);
+  const plan = await planLaunch(
+    { command: ["sh"], seccomp: "default", noNewPrivs: true },
+    {},
+    ROOT,
+  );
   assert.equal(plan.child.at(-1)?.name, "seccomp", "with no_new_privs the filter is the last step");
   const all = (1n << 41n) - 1n;
   const first = defaultSeccompFilter(all);

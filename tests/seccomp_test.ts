@@ -405,7 +405,7 @@ Deno.test("seccomp: a bad profile is one error naming the JSON path", () => {
       },
     );
   }
-  assert.throws(() => compileProfileText("{", options), /^SeccompProfileError: not JSON: /);
+  assert.throws(() => compileProfileText("{", options), /^SeccompProfileError: not a JSON profile/);
 });
 
 Deno.test("seccomp: JSON integers past 2^53 are read exactly", () => {
