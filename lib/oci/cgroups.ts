@@ -1,0 +1,98 @@
+/**
+ * A container's cgroup (`linux.cgroupsPath`): the same path made in every
+ * hierarchy mounted under /sys/fs/cgroup (each v1 controller's and the v2
+ * one), which the container's process joins itself as its last step
+ * (`LaunchSpec.cgroups`), and which `delete` removes. Only the directories
+ * `create` made are removed, deepest first.
+ * @module
+ */
+
+/** The cgroup hierarchies' mount points (v1 controllers' and v2's), from /proc/self/mountinfo. */
+export function cgroupMountPoints(): { path: string; cpuset: boolean }[] {
+  const points: { path: string; cpuset: boolean }[] = [];
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const [mine, theirs] = line.split(" - ");
+    if (!theirs) continue;
+    const [type, , options = ""] = theirs.split(" ");
+    const point = mine.split(" ")[4];
+    if (type !== "cgroup" && type !== "cgroup2") continue;
+    if (!point.startsWith("/sys/fs/cgroup")) continue;
+    points.push({
+      path: point,
+      cpuset: type === "cgroup" && options.split(",").includes("cpuset"),
+    });
+  }
+  return points;
+}
+
+/** The directories of `cgroupsPath` (absolute below each hierarchy's root). */
+export function cgroupDirectories(cgroupsPath: string): string[] {
+  const relative = cgroupsPath.replace(/^\/+/, "").replace(/\/+$/, "");
+  return cgroupMountPoints().map((point) => `${point.path}/${relative}`);
+}
+
+/**
+ * Makes `cgroupsPath` in every hierarchy; returns the directories the
+ * process joins and the ones made (to remove, deepest first). A new v1
+ * cpuset cgroup gets its parent's cpus and mems, without which no process
+ * may join it.
+ */
+export function createCgroups(cgroupsPath: string): { join: string[]; made: string[] } {
+  const relative = cgroupsPath.replace(/^\/+/, "").replace(/\/+$/, "").split("/");
+  const join: string[] = [];
+  const made: string[] = [];
+  try {
+    for (const point of cgroupMountPoints()) {
+      let dir = point.path;
+      for (const part of relative) {
+        const parent = dir;
+        dir = `${dir}/${part}`;
+        try {
+          Deno.mkdirSync(dir);
+        } catch (error) {
+          if (error instanceof Deno.errors.AlreadyExists) continue;
+          throw error;
+        }
+        made.push(dir);
+        if (point.cpuset) {
+          for (const file of ["cpuset.cpus", "cpuset.mems"]) {
+            Deno.writeTextFileSync(`${dir}/${file}`, Deno.readTextFileSync(`${parent}/${file}`));
+          }
+        }
+      }
+      join.push(dir);
+    }
+  } catch (error) {
+    removeCgroups(made);
+    throw error;
+  }
+  return { join, made };
+}
+
+/** Removes `made` (cgroup directories), deepest first; says which could not go. */
+export function removeCgroups(made: string[]): string[] {
+  const left: string[] = [];
+  for (const dir of [...made].sort((a, b) => b.length - a.length)) {
+    try {
+      Deno.removeSync(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) left.push(dir);
+    }
+  }
+  return left;
+}
+
+/** The PIDs in the cgroups `dirs` (every process of the container), without duplicates. */
+export function cgroupPids(dirs: string[]): number[] {
+  const pids = new Set<number>();
+  for (const dir of dirs) {
+    try {
+      for (const line of Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n")) {
+        if (line) pids.add(Number(line));
+      }
+    } catch {
+      // a hierarchy that went away has no processes
+    }
+  }
+  return [...pids].sort((a, b) => a - b);
+}
