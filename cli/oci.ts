@@ -12,6 +12,8 @@
 import { SIGNALS } from "../ffi/constants.ts";
 import {
   close,
+  getgid,
+  getuid,
   kill,
   O_CLOEXEC,
   O_NONBLOCK,
@@ -197,7 +199,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     annotations: config.annotations,
     poststart: config.poststart,
     poststop: config.poststop,
-    owner: Deno.uid() ?? 0,
+    owner: getuid(),
     started: false,
   };
   let done = false;
@@ -593,8 +595,8 @@ export function defaultConfig(rootless: boolean): Record<string, unknown> {
     linux: {
       ...(rootless
         ? {
-          uidMappings: [{ containerID: 0, hostID: Deno.uid() ?? 0, size: 1 }],
-          gidMappings: [{ containerID: 0, hostID: Deno.gid() ?? 0, size: 1 }],
+          uidMappings: [{ containerID: 0, hostID: getuid(), size: 1 }],
+          gidMappings: [{ containerID: 0, hostID: getgid(), size: 1 }],
         }
         : {}),
       namespaces: namespaces.map((type) => ({ type })),

@@ -7,10 +7,16 @@
  * @module
  */
 
+import { Errno, SyscallError } from "../../ffi/errors.ts";
+import { AT_FDCWD, AT_REMOVEDIR, mkdir, readFile, unlinkAt, writeFile } from "../../ffi/libc.ts";
+
+const isErrno = (error: unknown, errno: number) =>
+  error instanceof SyscallError && error.errno === errno;
+
 /** The cgroup hierarchies' mount points (v1 controllers' and v2's), from /proc/self/mountinfo. */
 export function cgroupMountPoints(): { path: string; cpuset: boolean }[] {
   const points: { path: string; cpuset: boolean }[] = [];
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+  for (const line of readFile("/proc/self/mountinfo").split("\n")) {
     const [mine, theirs] = line.split(" - ");
     if (!theirs) continue;
     const [type, , options = ""] = theirs.split(" ");
@@ -48,15 +54,15 @@ export function createCgroups(cgroupsPath: string): { join: string[]; made: stri
         const parent = dir;
         dir = `${dir}/${part}`;
         try {
-          Deno.mkdirSync(dir);
+          mkdir(dir, 0o755);
         } catch (error) {
-          if (error instanceof Deno.errors.AlreadyExists) continue;
+          if (isErrno(error, Errno.EEXIST)) continue;
           throw error;
         }
         made.push(dir);
         if (point.cpuset) {
           for (const file of ["cpuset.cpus", "cpuset.mems"]) {
-            Deno.writeTextFileSync(`${dir}/${file}`, Deno.readTextFileSync(`${parent}/${file}`));
+            writeFile(`${dir}/${file}`, readFile(`${parent}/${file}`));
           }
         }
       }
@@ -74,9 +80,9 @@ export function removeCgroups(made: string[]): string[] {
   const left: string[] = [];
   for (const dir of [...made].sort((a, b) => b.length - a.length)) {
     try {
-      Deno.removeSync(dir);
+      unlinkAt(AT_FDCWD, dir, AT_REMOVEDIR);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) left.push(dir);
+      if (!isErrno(error, Errno.ENOENT)) left.push(dir);
     }
   }
   return left;
@@ -87,7 +93,7 @@ export function cgroupPids(dirs: string[]): number[] {
   const pids = new Set<number>();
   for (const dir of dirs) {
     try {
-      for (const line of Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n")) {
+      for (const line of readFile(`${dir}/cgroup.procs`).split("\n")) {
         if (line) pids.add(Number(line));
       }
     } catch {

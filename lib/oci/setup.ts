@@ -12,6 +12,7 @@
  */
 
 import {
+  accessible,
   AT_RECURSIVE,
   becomeUserWithGroups,
   changeMountAttributes,
@@ -20,6 +21,7 @@ import {
   close,
   connectUnix,
   dup2,
+  F_OK,
   fileStatus,
   ioctlBuffer,
   ioctlValue,
@@ -40,6 +42,7 @@ import {
   openAt,
   openTree,
   personality,
+  readFile,
   S_IFBLK,
   S_IFCHR,
   S_IFDIR,
@@ -49,6 +52,7 @@ import {
   setsid,
   symlink,
   umask,
+  unlinkAt,
   writeFile,
 } from "../../ffi/libc.ts";
 import { Errno, SyscallError } from "../../ffi/errors.ts";
@@ -217,7 +221,7 @@ function bindMount(root: number, rootPath: string, m: ContainerMount & { kind: "
 
 /** The cgroup hierarchies of this process, from /proc/self/cgroup: v1 controller lists, "" for v2. */
 function cgroupHierarchies(): string[] {
-  return Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")
+  return readFile("/proc/self/cgroup").trim().split("\n")
     .map((line) => line.split(":")[1]).filter((list) => list !== undefined);
 }
 
@@ -273,7 +277,13 @@ function cgroupMount(root: number, rootPath: string, m: ContainerMount & { kind:
   if (m.flags & MS_RDONLY) {
     const at = target(root, rootPath, m.destination, false);
     try {
-      mount(null, fdPath(at), null, BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)), null);
+      mount(
+        null,
+        fdPath(at),
+        null,
+        BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)),
+        null,
+      );
     } finally {
       close(at);
     }
@@ -349,7 +359,7 @@ export function createDevices(
       } catch (error) {
         if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
         // the image has one already (a regular file in a tar): replace it
-        Deno.removeSync(`${fdPath(dir)}/${name}`);
+        unlinkAt(dir, name, 0);
         mknodAt(dir, name, type | device.fileMode, device.major, device.minor);
       } finally {
         umask(old);
@@ -361,7 +371,9 @@ export function createDevices(
   }
   const dev = target(root, rootPath, "/dev", false);
   try {
-    const links = ptmx ? [...DEV_LINKS, ["pts/ptmx", "ptmx"] as [string, string]] : DEV_LINKS;
+    // /dev/core only where the host has a /proc/kcore (runc's rule)
+    const links = DEV_LINKS.filter(([to]) => to !== "/proc/kcore" || accessible(to, F_OK));
+    if (ptmx) links.push(["pts/ptmx", "ptmx"]);
     for (const [to, name] of links) {
       try {
         symlink(to, `${fdPath(dev)}/${name}`);
@@ -369,7 +381,7 @@ export function createDevices(
         if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
         if (name !== "ptmx") continue;
         // an image's own /dev/ptmx (a node or a file) would bypass the container's devpts
-        Deno.removeSync(`${fdPath(dev)}/${name}`);
+        unlinkAt(dev, name, 0);
         symlink(to, `${fdPath(dev)}/${name}`);
       }
     }

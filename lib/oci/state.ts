@@ -10,6 +10,7 @@
 
 import {
   close,
+  fileStatus,
   flock,
   LOCK_EX,
   mknodAt,
@@ -120,11 +121,20 @@ export class StateDir {
   private constructor(readonly path: string, private fd: number) {}
 
   /**
-   * Creates `ROOT/ID` (mode 0711: the container's process, whatever its
-   * user, opens the FIFO inside by name) and locks it; throws when it exists.
+   * Creates `ROOT/ID` and locks it; throws when it exists. Both are mode
+   * 0711: the container's process, whatever its user (a user namespace's
+   * root is another user on the host), opens the FIFO inside by name; no
+   * one else may list them, read `state.json` (0600) or read the FIFO (0622).
    */
   static create(root: string, id: string): StateDir {
-    Deno.mkdirSync(root, { recursive: true, mode: 0o700 });
+    const parent = root.slice(0, root.lastIndexOf("/"));
+    if (parent) Deno.mkdirSync(parent, { recursive: true, mode: 0o755 });
+    try {
+      Deno.mkdirSync(root, { mode: 0o711 });
+      Deno.chmodSync(root, 0o711); // whatever the umask (a root that exists is left as it is)
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
     const path = `${root}/${id}`;
     try {
       Deno.mkdirSync(path, { mode: 0o711 });
@@ -152,9 +162,7 @@ export class StateDir {
     }
     flock(fd, LOCK_EX, path);
     // removed by a `delete` that held the lock meanwhile
-    try {
-      if (Deno.statSync(`/proc/self/fd/${fd}`).nlink === 0) throw new Error();
-    } catch {
+    if (fileStatus(fd, path).nlink === 0) {
       close(fd);
       throw new Error(`container "${id}" does not exist`);
     }

@@ -1,0 +1,413 @@
+/**
+ * The OCI runtime (`invoke_ns oci`, cli/oci.ts) driven as podman and conmon
+ * drive runc: bundles made here (a static busybox root file system), taken
+ * through create → state → start → state → kill → state → delete, checking
+ * what the container sees and that nothing is left; the same bundles run
+ * with runc side by side where it is installed; and podman with
+ * `--runtime invoke_ns-oci` where podman is.
+ *
+ * The test process makes itself a child subreaper (as conmon does), so a
+ * container whose `create` has exited becomes its child and is reaped here.
+ */
+
+import assert from "node:assert/strict";
+import { defaultConfig } from "../cli/oci.ts";
+import { prctl, waitForExit } from "../ffi/libc.ts";
+import { cliCommand, isRoot, mountTable, privilegedTest, withTempDir } from "./helpers.ts";
+
+const BUSYBOX = "/bin/busybox";
+const APPLETS = ["sh", "cat", "cut", "hostname", "ls", "sleep", "true", "echo", "id", "touch"];
+const PR_SET_CHILD_SUBREAPER = 36;
+
+if (isRoot) prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+function which(program: string): string | null {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      if (Deno.statSync(`${dir}/${program}`).isFile) return `${dir}/${program}`;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const noBusybox = exists(BUSYBOX) ? null : `${BUSYBOX} is missing (apt install busybox-static)`;
+const runc = which("runc");
+const podman = which("podman");
+
+/** A root file system with a static busybox and its links. */
+function makeRootfs(dir: string): string {
+  const rootfs = `${dir}/rootfs`;
+  Deno.mkdirSync(`${rootfs}/bin`, { recursive: true });
+  for (const dir of ["proc", "dev", "sys", "tmp"]) Deno.mkdirSync(`${rootfs}/${dir}`);
+  Deno.copyFileSync(BUSYBOX, `${rootfs}/bin/busybox`);
+  Deno.chmodSync(`${rootfs}/bin/busybox`, 0o755);
+  for (const applet of APPLETS) Deno.symlinkSync("busybox", `${rootfs}/bin/${applet}`);
+  return rootfs;
+}
+
+// deno-lint-ignore no-explicit-any
+type Config = Record<string, any>;
+
+/** A bundle in `dir` running `script` with sh, its config edited by `change`. */
+function makeBundle(dir: string, script: string, change: (c: Config) => void = () => {}): string {
+  makeRootfs(dir);
+  const config: Config = defaultConfig(false);
+  config.process.args = ["sh", "-c", script];
+  config.root.readonly = false;
+  change(config);
+  Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(config));
+  return dir;
+}
+
+/** A runtime's command line with `--root`. */
+type Runtime = (root: string) => string[];
+const invokeNs: Runtime = (root) => [...cliCommand(), "oci", "--root", root];
+const runcRuntime: Runtime = (root) => [runc!, "--root", root];
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[]): Promise<Ran> {
+  const output = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+/** Runs a verb; fails the test unless it exits 0. */
+async function verb(runtime: string[], ...args: string[]): Promise<string> {
+  const ran = await run([...runtime, ...args]);
+  assert.equal(ran.code, 0, `${args.join(" ")}: ${ran.stderr}`);
+  return ran.stdout;
+}
+
+/** `create`, with the container's stdio (create's own) going to `out`. */
+async function create(runtime: string[], bundle: string, id: string, out: string) {
+  const quoted = [...runtime, "create", "--bundle", bundle, id].map((a) => `'${a}'`).join(" ");
+  const ran = await run(["/bin/sh", "-c", `exec ${quoted} >'${out}' 2>&1 </dev/null`]);
+  assert.equal(ran.code, 0, `create: ${Deno.readTextFileSync(out)}`);
+}
+
+async function stateOf(runtime: string[], id: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await verb(runtime, "state", id));
+}
+
+/** Waits (without a deadline: the test runner's own bounds it) until `out` holds `mark`. */
+async function waitFor(out: string, mark: string): Promise<string> {
+  for (;;) {
+    const text = Deno.readTextFileSync(out);
+    if (text.includes(mark)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** What the container printed (its view), for comparison between runtimes. */
+const VIEW = [
+  "hostname",
+  "echo pid $$",
+  "cat /proc/self/uid_map",
+  "cut -d' ' -f5,9 /proc/self/mountinfo",
+  "ls /dev",
+  "id",
+  "echo ready",
+].join("; ");
+
+/** Drives one runtime through the lifecycle; returns what the container saw and the states. */
+async function lifecycle(runtime: Runtime, dir: string, id: string) {
+  const root = `${dir}/state`;
+  const bundle = makeBundle(`${dir}/bundle`, `${VIEW}; exec sleep 1000`);
+  const out = `${dir}/out`;
+  const cli = runtime(root);
+  await create(cli, bundle, id, out);
+  const created = await stateOf(cli, id);
+  const pid = created.pid as number;
+  await verb(cli, "start", id);
+  const seen = await waitFor(out, "ready\n");
+  const running = await stateOf(cli, id);
+  await verb(cli, "kill", id, "KILL");
+  await waitForExit(pid); // reaped here, the subreaper
+  const stopped = await stateOf(cli, id);
+  await verb(cli, "delete", id);
+  return { seen, created, running, stopped, root, pid };
+}
+
+privilegedTest(
+  "create, start, kill and delete a busybox bundle: the container's view, nothing left",
+  async () => {
+    await withTempDir(async (dir) => {
+      const before = mountTable();
+      const { seen, created, running, stopped, root, pid } = await lifecycle(invokeNs, dir, "life");
+      assert.equal(created.status, "created");
+      assert.equal(created.id, "life");
+      assert.equal(created.bundle, `${dir}/bundle`);
+      assert.equal(running.status, "running");
+      assert.equal(running.pid, pid);
+      assert.equal(stopped.status, "stopped");
+      const lines = seen.split("\n");
+      assert.equal(lines[0], "invoke_ns", "the config's hostname");
+      assert.equal(lines[1], "pid 1", "PID 1 of its own PID namespace");
+      assert.match(lines[2], /^\s+0\s+0\s+4294967295$/, "no user namespace: the whole map");
+      for (
+        const mount of ["/proc proc", "/dev tmpfs", "/dev/pts devpts", "/dev/shm shm", "/sys sysfs"]
+      ) {
+        assert.ok(lines.includes(mount), `${mount} in ${seen}`);
+      }
+      for (const node of ["null", "zero", "tty", "urandom", "ptmx", "fd"]) {
+        assert.ok(lines.includes(node), `/dev/${node}`);
+      }
+      assert.ok(lines.includes("uid=0 gid=0"));
+      assert.equal(exists(`${root}/life`), false, "the state directory went");
+      assert.equal(exists(`/proc/${pid}`), false, "the process went");
+      assert.deepEqual(mountTable(), before, "no mount left on the host");
+    });
+  },
+  noBusybox,
+);
+
+privilegedTest(
+  "side by side with runc: the same bundle, the same view and the same states",
+  async () => {
+    await withTempDir(async (dir) => {
+      const mine = await lifecycle(invokeNs, `${dir}/mine`, "same");
+      const theirs = await lifecycle(runcRuntime, `${dir}/theirs`, "same");
+      assert.equal(mine.seen, theirs.seen);
+      for (const key of ["created", "running", "stopped"] as const) {
+        assert.equal(mine[key].status, theirs[key].status, key);
+        assert.deepEqual(
+          Object.keys(mine[key]).filter((k) => k !== "annotations").sort(),
+          Object.keys(theirs[key]).filter((k) => k !== "annotations").sort(),
+          `the keys of state when ${key}`,
+        );
+      }
+      assert.equal(mine.stopped.pid, theirs.stopped.pid, "pid 0 once stopped");
+    });
+  },
+  noBusybox ?? (runc ? null : "runc is not installed (apt install runc)"),
+);
+
+privilegedTest(
+  "a reused PID is never taken for the container: the start time is checked",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      await create(cli, makeBundle(`${dir}/bundle`, "true"), "reuse", `${dir}/out`);
+      const file = `${root}/reuse/state.json`;
+      const record = JSON.parse(Deno.readTextFileSync(file));
+      const real = record.pid;
+      // a live process with another start time stands where the container's PID was
+      record.pid = Deno.pid;
+      Deno.writeTextFileSync(file, JSON.stringify(record));
+      assert.equal((await stateOf(cli, "reuse")).status, "stopped");
+      const ran = await run([...cli, "kill", "reuse", "KILL"]);
+      assert.equal(ran.code, 1, "no signal for a process that is not the container");
+      record.pid = real;
+      Deno.writeTextFileSync(file, JSON.stringify(record));
+      assert.equal((await stateOf(cli, "reuse")).status, "created");
+      await verb(cli, "delete", "--force", "reuse");
+      await waitForExit(real);
+      assert.equal(exists(`${root}/reuse`), false);
+    });
+  },
+  noBusybox,
+);
+
+privilegedTest("refusals: one line on stderr, exit 1, one JSON log record", async () => {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/state`;
+    const log = `${dir}/log.json`;
+    const cli = [...invokeNs(root), "--log", log, "--log-format", "json"];
+    const bad = makeBundle(`${dir}/bad`, "true", (c) => (c.process.args = []));
+    let ran = await run([...cli, "create", "--bundle", bad, "bad"]);
+    assert.equal(ran.code, 1);
+    assert.equal(ran.stderr, "invoke_ns: process.args: must be a non-empty array of strings\n");
+    const records = Deno.readTextFileSync(log).trim().split("\n").map((line) => JSON.parse(line));
+    assert.equal(records.length, 1);
+    assert.equal(records[0].level, "error");
+    assert.equal(records[0].msg, "process.args: must be a non-empty array of strings");
+    assert.ok(!Number.isNaN(Date.parse(records[0].time)));
+    assert.equal(exists(`${root}/bad`), false, "nothing left of a refused create");
+
+    const seccomp = makeBundle(`${dir}/seccomp`, "true", (c) => {
+      c.linux.seccomp = { defaultAction: "SCMP_ACT_ERRNO" };
+    });
+    ran = await run([...cli, "create", "--bundle", seccomp, "sec"]);
+    assert.equal(ran.code, 1);
+    assert.equal(ran.stderr, "invoke_ns: unsupported: linux.seccomp (not yet honoured)\n");
+
+    ran = await run([...invokeNs(root), "--systemd-cgroup", "create", "--bundle", bad, "x"]);
+    assert.equal(ran.code, 1);
+    assert.match(
+      ran.stderr,
+      /^invoke_ns: unsupported: --systemd-cgroup .*podman --cgroup-manager=cgroupfs\)\n$/,
+    );
+
+    for (const args of [["state", "nothere"], ["start", "nothere"], ["kill", "nothere"]]) {
+      ran = await run([...invokeNs(root), ...args]);
+      assert.equal(ran.code, 1, args.join(" "));
+      assert.equal(ran.stderr, 'invoke_ns: container "nothere" does not exist\n');
+    }
+    ran = await run([...invokeNs(root), "state", "../escape"]);
+    assert.equal(ran.code, 1);
+    assert.match(ran.stderr, /invalid container ID/);
+    ran = await run([...invokeNs(root), "pause", "x"]);
+    assert.equal(ran.stderr, "invoke_ns: unsupported: pause (not yet honoured)\n");
+  });
+}, noBusybox);
+
+privilegedTest(
+  "a running container is deleted only with --force; a created one starts once",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      const out = `${dir}/out`;
+      await create(cli, makeBundle(`${dir}/bundle`, "echo ready; exec sleep 1000"), "once", out);
+      const pid = (await stateOf(cli, "once")).pid as number;
+      let ran = await run([...cli, "create", "--bundle", `${dir}/bundle`, "once"]);
+      assert.equal(ran.code, 1);
+      assert.equal(ran.stderr, 'invoke_ns: container "once" already exists\n');
+      await verb(cli, "start", "once");
+      await waitFor(out, "ready");
+      ran = await run([...cli, "start", "once"]);
+      assert.equal(ran.stderr, "invoke_ns: cannot start a container that is running\n");
+      ran = await run([...cli, "delete", "once"]);
+      assert.equal(ran.code, 1);
+      assert.equal(
+        ran.stderr,
+        "invoke_ns: cannot delete a container that is running (use --force)\n",
+      );
+      const listed = JSON.parse(await verb(cli, "list", "--format", "json"));
+      assert.deepEqual(listed.map((s: { id: string; status: string }) => [s.id, s.status]), [[
+        "once",
+        "running",
+      ]]);
+      await verb(cli, "delete", "--force", "once");
+      await waitForExit(pid);
+      assert.equal(exists(`/proc/${pid}`), false);
+      assert.deepEqual(JSON.parse(await verb(cli, "list", "--format", "json")), []);
+    });
+  },
+  noBusybox,
+);
+
+privilegedTest("hooks get the state on stdin; cgroupsPath is joined and removed", async () => {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/state`;
+    const cli = invokeNs(root);
+    const out = `${dir}/out`;
+    const hook = (name: string) => ({
+      path: "/bin/sh",
+      args: ["sh", "-c", `cat > ${dir}/${name}.json`],
+    });
+    const cgroupsPath = `/invoke_ns_oci_test_${Deno.pid}`;
+    const bundle = makeBundle(
+      `${dir}/bundle`,
+      "cat /proc/self/cgroup; echo ready; exec sleep 1000",
+      (c) => {
+        c.hooks = {
+          createRuntime: [hook("createRuntime")],
+          poststart: [hook("poststart")],
+          poststop: [hook("poststop")],
+        };
+        c.linux.cgroupsPath = cgroupsPath;
+      },
+    );
+    await create(cli, bundle, "hooked", out);
+    const pid = (await stateOf(cli, "hooked")).pid as number;
+    const atCreate = JSON.parse(Deno.readTextFileSync(`${dir}/createRuntime.json`));
+    assert.equal(atCreate.id, "hooked");
+    assert.equal(atCreate.status, "creating");
+    assert.equal(atCreate.pid, pid);
+    await verb(cli, "start", "hooked");
+    const seen = await waitFor(out, "ready");
+    const poststart = JSON.parse(Deno.readTextFileSync(`${dir}/poststart.json`));
+    assert.equal(poststart.status, "running");
+    assert.equal(poststart.pid, pid);
+    const pidsLine = seen.split("\n").find((line) => /:pids:/.test(line));
+    assert.ok(pidsLine?.endsWith(`:pids:${cgroupsPath}`), `joined the pids cgroup: ${seen}`);
+    const dirs = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"].map((d) => `${d}${cgroupsPath}`)
+      .filter((d) => exists(d));
+    assert.ok(dirs.length > 0);
+    assert.ok(Deno.readTextFileSync(`${dirs[0]}/cgroup.procs`).includes(String(pid)));
+    await verb(cli, "delete", "--force", "hooked");
+    await waitForExit(pid);
+    const poststop = JSON.parse(Deno.readTextFileSync(`${dir}/poststop.json`));
+    assert.equal(poststop.status, "stopped");
+    for (const d of dirs) assert.equal(exists(d), false, `${d} removed`);
+  });
+}, noBusybox);
+
+privilegedTest(
+  "user namespace, read-only root, user and groups, domainname, bind mounts",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      const out = `${dir}/out`;
+      Deno.mkdirSync(`${dir}/shared`);
+      Deno.writeTextFileSync(`${dir}/shared/file`, "from the host\n");
+      const script = [
+        "cat /proc/self/uid_map",
+        "id",
+        "cat /proc/sys/kernel/domainname",
+        "cat /data/file",
+        "touch /data/new 2>/dev/null && echo data-writable || echo data-read-only",
+        "touch /x 2>/dev/null && echo root-writable || echo root-read-only",
+        "echo ready",
+      ].join("; ");
+      const bundle = makeBundle(`${dir}/bundle`, script, (c) => {
+        c.root.readonly = true;
+        c.domainname = "lab";
+        c.linux.namespaces.push({ type: "user" });
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.process.user = { uid: 1000, gid: 1000, additionalGids: [20] };
+        c.mounts = c.mounts.filter((m: { destination: string }) => m.destination !== "/sys");
+        c.mounts.push({
+          destination: "/data",
+          type: "bind",
+          source: `${dir}/shared`,
+          options: ["bind", "ro"],
+        });
+      });
+      // the mapped users reach the root file system through the bundle's directory, and own it
+      // (as podman chowns an image's layers for a user namespace)
+      Deno.chmodSync(dir, 0o755);
+      const chown = await run(["chown", "-hR", "100000:100000", `${bundle}/rootfs`]);
+      assert.equal(chown.code, 0, chown.stderr);
+      await create(cli, bundle, "userns", out);
+      const pid = (await stateOf(cli, "userns")).pid as number;
+      await verb(cli, "start", "userns");
+      const lines = (await waitFor(out, "ready")).split("\n");
+      assert.match(lines[0], /^\s+0\s+100000\s+65536$/);
+      assert.equal(lines[1], "uid=1000 gid=1000 groups=20");
+      assert.equal(lines[2], "lab");
+      assert.equal(lines[3], "from the host");
+      assert.equal(lines[4], "data-read-only");
+      assert.equal(lines[5], "root-read-only");
+      await waitForExit(pid);
+      assert.equal((await stateOf(cli, "userns")).status, "stopped");
+      await verb(cli, "delete", "userns");
+    });
+  },
+  noBusybox,
+);
