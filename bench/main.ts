@@ -15,13 +15,16 @@
  * (e) the launcher `./invoke_ns` against the plain `deno run` it execs (its
  *     cost per call), measured alongside (a);
  * (f) the `launch()` RSS soak (bench/soak.ts): VmRSS and V8's heap sampled
- *     over many launches in one process, reported, not asserted.
+ *     over many launches in one process, reported, not asserted;
+ * (g) the OCI lifecycle create → start → exit → delete of a /bin/true
+ *     bundle, each verb, against runc (bench/oci.ts).
  *
  * Run as root: `deno task bench`.
  * @module
  */
 
 import { launch } from "../mod.ts";
+import { benchOci } from "./oci.ts";
 import { benchResolve } from "./resolve.ts";
 import { printSoak, soak } from "./soak.ts";
 
@@ -161,4 +164,5 @@ if (import.meta.main) {
   await benchLaunch();
   console.log("(d) dependency closures of /usr/bin, against ldd:");
   await benchResolve();
+  if (Deno.uid() === 0) await benchOci();
 }

@@ -203,6 +203,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     started: false,
   };
   let done = false;
+  let launched = 0;
   try {
     dir.makeFifo();
     if (config.cgroupsPath) {
@@ -217,6 +218,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     void pid;
     spec.hookState = { ...hookFacts, status: "creating" };
     const started = await launchDetached(spec);
+    launched = started.pid;
     const live = processStartTime(started.pid);
     if (!live) throw new OciError("the container's process ended during create");
     record.pid = started.pid;
@@ -227,6 +229,8 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     done = true;
   } finally {
     if (!done) {
+      // a process that waits for a start that will never come
+      if (launched) kill(launched, SIGNALS.SIGKILL);
       removeCgroups(record.cgroupsMade);
       dir.remove();
     } else dir.release();
