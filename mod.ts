@@ -50,3 +50,10 @@ export { LdCacheError } from "./jail/ldcache.ts";
 export type { LdCache, LdCacheEntry } from "./jail/ldcache.ts";
 export { buildJail, JailError } from "./jail/rootfs.ts";
 export type { JailOptions, JailSummary } from "./jail/rootfs.ts";
+// The OCI runtime (issue 18): a container's setup, as LaunchSpec.container carries it.
+export type {
+  ContainerDevice,
+  ContainerMount,
+  ContainerSetup,
+  JoinableNamespace,
+} from "./lib/oci/setup.ts";
