@@ -5,7 +5,7 @@
  * `--log-format text|json`, `--debug`, `--systemd-cgroup` (refused). Verbs:
  * spec, create, start, run, state, kill, delete, list, ps, exec, features.
  * Exit status 0 or 1, as runc's; a failure is one line on stderr and one
- * record in the log.
+ * record in the log (`--debug` also logs each verb called, as a debug record).
  * @module
  */
 
@@ -21,6 +21,7 @@ import {
   open,
   pollReadable,
   read,
+  readFile,
   waitForExit,
 } from "../ffi/libc.ts";
 import { enter } from "../lib/enter.ts";
@@ -509,14 +510,26 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   } finally {
     dir.release();
   }
-  const variables = Object.fromEntries(env.map((entry) => {
-    const at = entry.indexOf("=");
-    return [entry.slice(0, at), entry.slice(at + 1)];
-  }));
+  for (const entry of env) {
+    if (entry.indexOf("=") < 1) {
+      throw new OciError(`exec: ${JSON.stringify(entry)} is not KEY=VALUE`);
+    }
+  }
   const pidFile = value(options, "pid-file");
-  const result = await enter(pid, { command, env: variables });
+  // ARGS: the container's own environment (its process's), with --env added, as runc's
+  const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
+  const result = await enter(pid, { command, exactEnv });
   if (pidFile !== undefined) writeFileAtomically(pidFile, String(pid));
   return result.code;
+}
+
+/** The environment of the container's process (what `exec ARGS` starts from). */
+function containerEnvironment(pid: number): string[] {
+  try {
+    return readFile(`/proc/${pid}/environ`).split("\0").filter((entry) => entry.includes("="));
+  } catch {
+    return [];
+  }
 }
 
 /** `spec [--rootless] [--bundle DIR]`: writes a default config.json. */
@@ -722,6 +735,7 @@ export async function runOci(args: string[], program: string): Promise<number> {
       return 0;
     }
     const [verb, ...verbArgs] = rest;
+    if (globals.debug) log(globals, "debug", `${verb ?? ""} ${verbArgs.join(" ")}`.trim());
     if (flag(options, "help") || flag(options, "h") || verb === undefined || verb === "help") {
       writeOut(
         `usage: ${program} oci [--root DIR] [--log FILE] [--log-format text|json] VERB …\n` +

@@ -81,6 +81,8 @@ export interface EnterSpec {
   env?: Record<string, string>;
   /** Pass the caller's whole environment. */
   keepEnv?: boolean;
+  /** The environment exactly, as `KEY=VALUE` (OCI `exec`): replaces the default and `env`. */
+  exactEnv?: string[];
   /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
   forwardSignals?: boolean;
 }
@@ -328,7 +330,7 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
     exec: {
       command: command[0],
       argv: command,
-      env: commandEnvironment(spec.env, spec.keepEnv),
+      env: spec.exactEnv ? [...spec.exactEnv] : commandEnvironment(spec.env, spec.keepEnv),
       fallbackPath: DEFAULT_PATH,
     },
     execInGrandchild: byType.has("pid") || time !== undefined,

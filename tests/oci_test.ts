@@ -579,3 +579,94 @@ privilegedTest(
       ? `podman's config always has fields not yet honoured: ${podmanRefusal()}`
       : null),
 );
+
+privilegedTest(
+  "exec runs in the container's namespaces; concurrent starts: exactly one wins",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      const out = `${dir}/out`;
+      const bundle = makeBundle(`${dir}/bundle`, "echo ready; exec sleep 1000", (c) => {
+        c.process.env = ["PATH=/bin", "FROM=config"];
+      });
+      await create(cli, bundle, "ex", out);
+      const pid = (await stateOf(cli, "ex")).pid as number;
+      // the lock serialises them: one opens the FIFO, the other then finds the container running
+      const starts = await Promise.all([
+        run([...cli, "start", "ex"]),
+        run([...cli, "start", "ex"]),
+      ]);
+      assert.deepEqual(starts.map((r) => r.code).sort(), [0, 1]);
+      assert.equal(
+        starts.find((r) => r.code === 1)?.stderr,
+        "invoke_ns: cannot start a container that is running\n",
+      );
+      await waitFor(out, "ready");
+      let ran = await run([
+        ...cli,
+        "exec",
+        "--env",
+        "EXTRA=1",
+        "ex",
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline; echo; env | sort",
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      const lines = ran.stdout.split("\n");
+      assert.equal(lines[0], "invoke_ns");
+      assert.equal(lines[1], "sleep\u00001000\u0000");
+      assert.ok(lines.includes("FROM=config"), "the container's environment");
+      assert.ok(lines.includes("EXTRA=1"), "and --env");
+      Deno.writeTextFileSync(
+        `${dir}/process.json`,
+        JSON.stringify({
+          args: ["sh", "-c", "env"],
+          env: ["PATH=/bin", "ONLY=this"],
+          cwd: "/",
+          user: { uid: 0, gid: 0 },
+        }),
+      );
+      ran = await run([...cli, "exec", "--process", `${dir}/process.json`, "ex"]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.deepEqual(ran.stdout.trim().split("\n").filter((l) => !/^(PWD|SHLVL)=/.test(l)), [
+        "PATH=/bin",
+        "ONLY=this",
+      ], "exactly the process file's environment (sh adds PWD and SHLVL)");
+      ran = await run([...cli, "exec", "--tty", "ex", "true"]);
+      assert.equal(ran.stderr, "invoke_ns: unsupported: exec --tty (not yet honoured)\n");
+      const pids = JSON.parse(await verb(cli, "ps", "--format", "json", "ex"));
+      assert.deepEqual(pids, [pid]);
+      await verb(cli, "kill", "--all", "ex", "9");
+      await waitForExit(pid);
+      await verb(cli, "delete", "ex");
+    });
+  },
+  noBusybox,
+);
+
+Deno.test("./invoke_ns-oci is the OCI runtime under its own name", async () => {
+  const runtime = new URL("../invoke_ns-oci", import.meta.url).pathname;
+  const output = await new Deno.Command(runtime, {
+    args: ["features"],
+    env: { DENO: Deno.execPath() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const features = JSON.parse(new TextDecoder().decode(output.stdout));
+  assert.equal(features.ociVersionMax, "1.2.0");
+  assert.ok(features.hooks.includes("poststop"));
+  const refused = await new Deno.Command(runtime, {
+    args: ["--systemd-cgroup", "state", "x"],
+    env: { DENO: Deno.execPath() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(refused.code, 1);
+  assert.match(
+    new TextDecoder().decode(refused.stderr),
+    /^invoke_ns-oci: unsupported: --systemd-cgroup/,
+  );
+});
