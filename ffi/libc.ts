@@ -1212,12 +1212,21 @@ export function setsid(): void {
 /**
  * Becomes `uid`/`gid` with exactly `groups` as supplementary groups, by the
  * raw system calls (acting on the calling thread only, as {@link becomeUser}).
+ * Where setgroups is denied (a rootless user namespace), no groups means
+ * the current ones are kept.
  */
 export function becomeUserWithGroups(uid: number, gid: number, groups: number[]): void {
   const list = offHeap(Math.max(4, 4 * groups.length));
   const view = new DataView(list.buffer);
   groups.forEach((group, i) => view.setUint32(4 * i, group, true));
-  syscall("setgroups", groups.join(","), SYS_setgroups, BigInt(groups.length), addressOf(list));
+  try {
+    syscall("setgroups", groups.join(","), SYS_setgroups, BigInt(groups.length), addressOf(list));
+  } catch (error) {
+    // a user namespace whose setgroups is "deny" (rootless) keeps its groups, as runc does
+    if (!(error instanceof SyscallError) || error.errno !== Errno.EPERM || groups.length > 0) {
+      throw error;
+    }
+  }
   syscall("setresgid", String(gid), SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
   syscall("setresuid", String(uid), SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
 }

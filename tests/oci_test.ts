@@ -14,7 +14,15 @@ import assert from "node:assert/strict";
 import { defaultConfig } from "../cli/oci.ts";
 import { parseConfig, UnsupportedError } from "../lib/oci/config.ts";
 import { prctl, waitForExit } from "../ffi/libc.ts";
-import { cliCommand, isRoot, mountTable, privilegedTest, withTempDir } from "./helpers.ts";
+import {
+  cliCommand,
+  cliCommandAs,
+  isRoot,
+  mountTable,
+  NOBODY,
+  privilegedTest,
+  withTempDir,
+} from "./helpers.ts";
 
 const BUSYBOX = "/bin/busybox";
 const APPLETS = [
@@ -670,3 +678,26 @@ Deno.test("./invoke_ns-oci is the OCI runtime under its own name", async () => {
     /^invoke_ns-oci: unsupported: --systemd-cgroup/,
   );
 });
+
+privilegedTest("rootless: a --rootless spec run by an unprivileged user", async () => {
+  await withTempDir(async (dir) => {
+    Deno.chmodSync(dir, 0o755);
+    const bundle = makeBundle(`${dir}/bundle`, "id; cat /proc/self/uid_map; hostname", (c) => {
+      Object.assign(c, defaultConfig(true), { process: c.process, root: c.root });
+      const own = [{ containerID: 0, hostID: NOBODY, size: 1 }];
+      c.linux.uidMappings = own;
+      c.linux.gidMappings = own;
+    });
+    const chown = await run(["chown", "-hR", `${NOBODY}:${NOBODY}`, dir]);
+    assert.equal(chown.code, 0, chown.stderr);
+    const ran = await run(
+      cliCommandAs(NOBODY, ["oci", "--root", `${dir}/state`, "run", "--bundle", bundle, "rl"]),
+    );
+    assert.equal(ran.code, 0, ran.stderr);
+    const lines = ran.stdout.split("\n");
+    assert.equal(lines[0], "uid=0 gid=0");
+    assert.match(lines[1], new RegExp(`^\\s+0\\s+${NOBODY}\\s+1$`));
+    assert.equal(lines[2], "invoke_ns");
+    assert.deepEqual([...Deno.readDirSync(`${dir}/state`)], [], "run deleted it");
+  });
+}, noBusybox);
