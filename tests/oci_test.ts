@@ -15,6 +15,7 @@ import { defaultConfig } from "../cli/oci.ts";
 import { parseConfig, UnsupportedError } from "../lib/oci/config.ts";
 import { prctl, waitForExit } from "../ffi/libc.ts";
 import {
+  childrenOf,
   cliCommand,
   cliCommandAs,
   isRoot,
@@ -290,6 +291,23 @@ privilegedTest("refusals: one line on stderr, exit 1, one JSON log record", asyn
     ran = await run([...invokeNs(root), "state", "../escape"]);
     assert.equal(ran.code, 1);
     assert.match(ran.stderr, /invalid container ID/);
+    // a step that fails in the init stage: one line, and neither state nor process left
+    const badMount = makeBundle(`${dir}/badmount`, "true", (c) => {
+      c.mounts.push({
+        destination: "/x",
+        type: "bind",
+        source: `${dir}/nonexistent`,
+        options: ["bind"],
+      });
+    });
+    ran = await run([...invokeNs(root), "create", "--bundle", badMount, "badmount"]);
+    assert.equal(ran.code, 1);
+    assert.equal(
+      ran.stderr,
+      `invoke_ns: mounts: open_tree: ${dir}/nonexistent (ENOENT: No such file or directory)\n`,
+    );
+    assert.equal(exists(`${root}/badmount`), false);
+    assert.deepEqual(childrenOf(Deno.pid), [], "no waiting process left (we are its subreaper)");
     ran = await run([...invokeNs(root), "pause", "x"]);
     assert.equal(ran.stderr, "invoke_ns: unsupported: pause (not yet honoured)\n");
   });
