@@ -716,7 +716,8 @@ export function planLaunch(
       }
       child.push(consoleSocketStep(container.consoleSocket, containerState));
     }
-    child.push(containerMountsStep(container, jail!, jailRoot, wanted.has("user")));
+    const ownCgroups = spec.cgroup ? null : cgroups;
+    child.push(containerMountsStep(container, jail!, jailRoot, wanted.has("user"), ownCgroups));
   }
   // ----
   if (createContainer.length) {

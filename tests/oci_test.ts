@@ -361,7 +361,7 @@ privilegedTest("hooks get the state on stdin; cgroupsPath is joined and removed"
     const cgroupsPath = `/invoke_ns_oci_test_${Deno.pid}`;
     const bundle = makeBundle(
       `${dir}/bundle`,
-      "cat /proc/self/cgroup; echo ready; exec sleep 1000",
+      "cat /proc/self/cgroup; echo inside: $(cat /sys/fs/cgroup/pids/cgroup.procs); echo ready; exec sleep 1000",
       (c) => {
         c.hooks = {
           createRuntime: [hook("createRuntime")],
@@ -369,6 +369,13 @@ privilegedTest("hooks get the state on stdin; cgroupsPath is joined and removed"
           poststop: [hook("poststop")],
         };
         c.linux.cgroupsPath = cgroupsPath;
+        // without a cgroup namespace, its own cgroups are bound, not the host's hierarchies
+        c.mounts.push({
+          destination: "/sys/fs/cgroup",
+          type: "cgroup",
+          source: "cgroup",
+          options: ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
+        });
       },
     );
     await create(cli, bundle, "hooked", out);
@@ -384,6 +391,8 @@ privilegedTest("hooks get the state on stdin; cgroupsPath is joined and removed"
     assert.equal(poststart.pid, pid);
     const pidsLine = seen.split("\n").find((line) => /:pids:/.test(line));
     assert.ok(pidsLine?.endsWith(`:pids:${cgroupsPath}`), `joined the pids cgroup: ${seen}`);
+    const inside = seen.split("\n").find((line) => line.startsWith("inside:"));
+    assert.match(inside ?? "", /^inside: 1( \d+)+$/, "its /sys/fs/cgroup/pids is its own cgroup");
     const dirs = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"].map((d) => `${d}${cgroupsPath}`)
       .filter((d) => exists(d));
     assert.ok(dirs.length > 0);

@@ -225,13 +225,96 @@ function cgroupHierarchies(): string[] {
     .map((line) => line.split(":")[1]).filter((list) => list !== undefined);
 }
 
+/** The links for co-mounted controllers in the directory `destination` (cpu → cpu,cpuacct). */
+function comountLinks(root: number, rootPath: string, destination: string, name: string): void {
+  if (!name.includes(",")) return;
+  for (const single of name.split(",")) {
+    const dir = target(root, rootPath, destination, false);
+    try {
+      symlink(name, `${fdPath(dir)}/${single}`);
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+    } finally {
+      close(dir);
+    }
+  }
+}
+
+/** The directory under /sys/fs/cgroup of a hierarchy's mount point: its name in a container. */
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/**
+ * A `cgroup` mount without a cgroup namespace, where the container has its
+ * own cgroups (`own`, their host directories): each one bound read-only or
+ * not as the mount asks, under its hierarchy's name (on a v1 or hybrid host,
+ * in a tmpfs), so the container sees its own cgroup and nothing above it,
+ * as runc does.
+ */
+function ownCgroupMount(
+  root: number,
+  rootPath: string,
+  m: ContainerMount & { kind: "fs" },
+  own: string[],
+): void {
+  const { set, clear } = bindAttributes(m.flags);
+  const bindAt = (dir: string, destination: string) => {
+    const detached = openTree(-100, dir, OPEN_TREE_CLONE);
+    try {
+      if (set !== 0n || clear !== 0n) changeMountAttributes(detached, set, clear, false, dir);
+      const at = target(root, rootPath, destination, false);
+      try {
+        moveMount(detached, at, destination);
+      } finally {
+        close(at);
+      }
+    } finally {
+      close(detached);
+    }
+  };
+  if (own.length === 1 && cgroupHierarchies().every((list) => list === "")) {
+    bindAt(own[0], m.destination); // v2 only
+    return;
+  }
+  const top = target(root, rootPath, m.destination, false);
+  try {
+    mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755");
+  } finally {
+    close(top);
+  }
+  for (const dir of own) {
+    const name = dir.slice(CGROUP_ROOT.length + 1).split("/")[0];
+    bindAt(dir, `${m.destination}/${name}`);
+    comountLinks(root, rootPath, m.destination, name);
+  }
+  remountReadOnly(root, rootPath, m);
+}
+
+/** The tmpfs of a v1 `cgroup` mount made read-only once its hierarchies are in, when asked. */
+function remountReadOnly(root: number, rootPath: string, m: ContainerMount & { kind: "fs" }) {
+  if (!(m.flags & MS_RDONLY)) return;
+  const at = target(root, rootPath, m.destination, false);
+  try {
+    mount(null, fdPath(at), null, BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)), null);
+  } finally {
+    close(at);
+  }
+}
+
 /**
  * A `cgroup` mount: on a v2-only host, cgroup2 itself; on a v1 or hybrid
  * host (this one), a tmpfs holding each hierarchy of this process mounted
  * again (in a cgroup namespace the container sees its own cgroup as the
  * root), with the usual links for co-mounted controllers (cpu → cpu,cpuacct).
+ * Without a cgroup namespace, a container with cgroups of its own gets
+ * those bound instead ({@link ownCgroupMount}).
  */
-function cgroupMount(root: number, rootPath: string, m: ContainerMount & { kind: "fs" }): void {
+function cgroupMount(
+  root: number,
+  rootPath: string,
+  m: ContainerMount & { kind: "fs" },
+  own: string[] | null,
+): void {
+  if (own && own.length > 0) return ownCgroupMount(root, rootPath, m, own);
   const hierarchies = cgroupHierarchies();
   const v1 = hierarchies.filter((list) => list !== "");
   if (m.type === "cgroup2" || v1.length === 0) {
@@ -261,45 +344,27 @@ function cgroupMount(root: number, rootPath: string, m: ContainerMount & { kind:
     } finally {
       close(at);
     }
-    if (name.includes(",")) {
-      for (const single of name.split(",")) {
-        const dir = target(root, rootPath, m.destination, false);
-        try {
-          symlink(name, `${fdPath(dir)}/${single}`);
-        } catch (error) {
-          if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
-        } finally {
-          close(dir);
-        }
-      }
-    }
+    comountLinks(root, rootPath, m.destination, name);
   }
-  if (m.flags & MS_RDONLY) {
-    const at = target(root, rootPath, m.destination, false);
-    try {
-      mount(
-        null,
-        fdPath(at),
-        null,
-        BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)),
-        null,
-      );
-    } finally {
-      close(at);
-    }
-  }
+  remountReadOnly(root, rootPath, m);
 }
 
-/** Makes the container's mounts in order in the root file system open at `root`. */
+/**
+ * Makes the container's mounts in order in the root file system open at
+ * `root`; `ownCgroups`: the container's cgroup directories when it has no
+ * cgroup namespace (a `cgroup` mount binds them), else null.
+ */
 export function performContainerMounts(
   mounts: ContainerMount[],
   root: number,
   rootPath: string,
+  ownCgroups: string[] | null = null,
 ): void {
   for (const m of mounts) {
     if (m.kind === "bind") bindMount(root, rootPath, m);
-    else if (m.type === "cgroup" || m.type === "cgroup2") cgroupMount(root, rootPath, m);
-    else {
+    else if (m.type === "cgroup" || m.type === "cgroup2") {
+      cgroupMount(root, rootPath, m, ownCgroups);
+    } else {
       const at = target(root, rootPath, m.destination, false);
       try {
         mount(m.source, fdPath(at), m.type, BigInt(m.flags), m.data.join(",") || null);
@@ -390,12 +455,16 @@ export function createDevices(
   }
 }
 
-/** The child step that makes the container's mounts and devices, before pivot_root. */
+/**
+ * The child step that makes the container's mounts and devices, before
+ * pivot_root; `ownCgroups` as {@link performContainerMounts}'s.
+ */
 export function containerMountsStep(
   setup: ContainerSetup,
   rootfs: string,
   jail: { root?: number },
   inUserNamespace: boolean,
+  ownCgroups: string[] | null,
 ): ChildStep {
   const ptmx = setup.mounts.some((m) => m.destination === "/dev/pts" && m.kind === "fs");
   const calls = [
@@ -419,7 +488,7 @@ export function containerMountsStep(
     calls,
     why: "config.json's mounts and devices, each target walked inside the root file system",
     run: () => {
-      performContainerMounts(setup.mounts, jail.root!, rootfs);
+      performContainerMounts(setup.mounts, jail.root!, rootfs, ownCgroups);
       createDevices(setup.devices, jail.root!, rootfs, inUserNamespace, ptmx);
     },
   };
