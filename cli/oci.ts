@@ -3,7 +3,8 @@
  * runc's command line, so that podman (`--runtime`), conmon and containerd's
  * shim drive it unchanged. Global options: `--root DIR`, `--log FILE`,
  * `--log-format text|json`, `--debug`, `--systemd-cgroup` (refused). Verbs:
- * spec, create, start, run, state, kill, delete, list, ps, exec, features.
+ * spec, create, start, run, state, kill, delete, list, ps, exec, pause,
+ * resume, features.
  * Exit status 0 or 1, as runc's; a failure is one line on stderr and one
  * record in the log (`--debug` also logs each verb called, as a debug record).
  * @module
@@ -27,7 +28,7 @@ import {
 import { enter } from "../lib/enter.ts";
 import { runHooks } from "../lib/hooks.ts";
 import { launchDetached } from "../lib/launch.ts";
-import { cgroupPids, createCgroups, removeCgroups } from "../lib/oci/cgroups.ts";
+import { cgroupPids, createCgroups, freeze, removeCgroups } from "../lib/oci/cgroups.ts";
 import {
   ConfigError,
   type HostFacts,
@@ -302,6 +303,27 @@ async function start(globals: Globals, args: string[]): Promise<number> {
   return 0;
 }
 
+/** `pause ID` and `resume ID`: freeze and thaw every process of the container (its cgroup). */
+async function pauseVerb(globals: Globals, args: string[], paused: boolean): Promise<number> {
+  const { rest } = parseOptions(args, [], []);
+  const id = theId(rest, paused ? "pause" : "resume");
+  const dir = StateDir.open(globals.root, id);
+  try {
+    const record = dir.read();
+    const status = statusOf(record);
+    const from = paused ? ["running", "created"] : ["paused"];
+    if (!from.includes(status)) {
+      throw new OciError(`cannot ${paused ? "pause" : "resume"} a container that is ${status}`);
+    }
+    await freeze(record.cgroups, paused);
+    record.paused = paused;
+    dir.write(record);
+  } finally {
+    dir.release();
+  }
+  return 0;
+}
+
 /** `state ID`: the spec's state, as JSON. */
 function state(globals: Globals, args: string[]): number {
   const { rest } = parseOptions(args, [], []);
@@ -356,6 +378,8 @@ async function remove(globals: Globals, args: string[]): Promise<number> {
       for (const pid of record.cgroups.length ? cgroupPids(record.cgroups) : []) {
         kill(pid, SIGNALS.SIGKILL);
       }
+      // a frozen process dies only once thawed
+      if (record.paused) await freeze(record.cgroups, false);
       kill(record.pid, SIGNALS.SIGKILL);
       if (!await waitGone(record.pid, record.startTime, 10_000)) {
         throw new OciError(`process ${record.pid} did not end after SIGKILL`);
@@ -705,7 +729,7 @@ function log(globals: Globals, level: string, message: string): void {
 }
 
 /** The verbs runc has that this runtime does not (yet): refused by name. */
-const REFUSED_VERBS = ["pause", "resume", "update", "checkpoint", "restore", "events"];
+const REFUSED_VERBS = ["update", "checkpoint", "restore", "events"];
 
 /** Runs `invoke_ns oci ARGS`; returns the exit status. Never throws. */
 export async function runOci(args: string[], program: string): Promise<number> {
@@ -739,7 +763,8 @@ export async function runOci(args: string[], program: string): Promise<number> {
     if (flag(options, "help") || flag(options, "h") || verb === undefined || verb === "help") {
       writeOut(
         `usage: ${program} oci [--root DIR] [--log FILE] [--log-format text|json] VERB …\n` +
-          "verbs: spec, create, start, run, state, kill, delete, list, ps, exec, features\n",
+          "verbs: spec, create, start, run, state, kill, delete, list, ps, exec, pause, resume,\n" +
+          "       features\n",
       );
       return verb === undefined && !flag(options, "help") && !flag(options, "h") ? 1 : 0;
     }
@@ -766,6 +791,10 @@ export async function runOci(args: string[], program: string): Promise<number> {
         return await exec(globals, verbArgs);
       case "features":
         return features();
+      case "pause":
+        return await pauseVerb(globals, verbArgs, true);
+      case "resume":
+        return await pauseVerb(globals, verbArgs, false);
     }
     if (REFUSED_VERBS.includes(verb)) throw new UnsupportedError(verb, "not yet honoured");
     throw new OciError(`no such verb "${verb}"`);

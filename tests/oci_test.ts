@@ -308,8 +308,8 @@ privilegedTest("refusals: one line on stderr, exit 1, one JSON log record", asyn
     );
     assert.equal(exists(`${root}/badmount`), false);
     assert.deepEqual(childrenOf(Deno.pid), [], "no waiting process left (we are its subreaper)");
-    ran = await run([...invokeNs(root), "pause", "x"]);
-    assert.equal(ran.stderr, "invoke_ns: unsupported: pause (not yet honoured)\n");
+    ran = await run([...invokeNs(root), "update", "x"]);
+    assert.equal(ran.stderr, "invoke_ns: unsupported: update (not yet honoured)\n");
   });
 }, noBusybox);
 
@@ -349,61 +349,76 @@ privilegedTest(
   noBusybox,
 );
 
-privilegedTest("hooks get the state on stdin; cgroupsPath is joined and removed", async () => {
-  await withTempDir(async (dir) => {
-    const root = `${dir}/state`;
-    const cli = invokeNs(root);
-    const out = `${dir}/out`;
-    const hook = (name: string) => ({
-      path: "/bin/sh",
-      args: ["sh", "-c", `cat > ${dir}/${name}.json`],
+privilegedTest(
+  "hooks get the state on stdin; cgroupsPath is joined, frozen, thawed and removed",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      const out = `${dir}/out`;
+      const hook = (name: string) => ({
+        path: "/bin/sh",
+        args: ["sh", "-c", `cat > ${dir}/${name}.json`],
+      });
+      const cgroupsPath = `/invoke_ns_oci_test_${Deno.pid}`;
+      const bundle = makeBundle(
+        `${dir}/bundle`,
+        "cat /proc/self/cgroup; echo inside: $(cat /sys/fs/cgroup/pids/cgroup.procs); echo ready; exec sleep 1000",
+        (c) => {
+          c.hooks = {
+            createRuntime: [hook("createRuntime")],
+            poststart: [hook("poststart")],
+            poststop: [hook("poststop")],
+          };
+          c.linux.cgroupsPath = cgroupsPath;
+          // without a cgroup namespace, its own cgroups are bound, not the host's hierarchies
+          c.mounts.push({
+            destination: "/sys/fs/cgroup",
+            type: "cgroup",
+            source: "cgroup",
+            options: ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
+          });
+        },
+      );
+      await create(cli, bundle, "hooked", out);
+      const pid = (await stateOf(cli, "hooked")).pid as number;
+      const atCreate = JSON.parse(Deno.readTextFileSync(`${dir}/createRuntime.json`));
+      assert.equal(atCreate.id, "hooked");
+      assert.equal(atCreate.status, "creating");
+      assert.equal(atCreate.pid, pid);
+      await verb(cli, "start", "hooked");
+      const seen = await waitFor(out, "ready");
+      const poststart = JSON.parse(Deno.readTextFileSync(`${dir}/poststart.json`));
+      assert.equal(poststart.status, "running");
+      assert.equal(poststart.pid, pid);
+      const pidsLine = seen.split("\n").find((line) => /:pids:/.test(line));
+      assert.ok(pidsLine?.endsWith(`:pids:${cgroupsPath}`), `joined the pids cgroup: ${seen}`);
+      const inside = seen.split("\n").find((line) => line.startsWith("inside:"));
+      assert.match(inside ?? "", /^inside: 1( \d+)+$/, "its /sys/fs/cgroup/pids is its own cgroup");
+      const dirs = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"].map((d) => `${d}${cgroupsPath}`)
+        .filter((d) => exists(d));
+      assert.ok(dirs.length > 0);
+      assert.ok(Deno.readTextFileSync(`${dirs[0]}/cgroup.procs`).includes(String(pid)));
+      await verb(cli, "pause", "hooked");
+      assert.equal((await stateOf(cli, "hooked")).status, "paused");
+      const freezer = `/sys/fs/cgroup/freezer${cgroupsPath}/freezer.state`;
+      if (exists(freezer)) assert.equal(Deno.readTextFileSync(freezer).trim(), "FROZEN");
+      let ran = await run([...cli, "pause", "hooked"]);
+      assert.equal(ran.stderr, "invoke_ns: cannot pause a container that is paused\n");
+      await verb(cli, "resume", "hooked");
+      assert.equal((await stateOf(cli, "hooked")).status, "running");
+      ran = await run([...cli, "resume", "hooked"]);
+      assert.equal(ran.stderr, "invoke_ns: cannot resume a container that is running\n");
+      await verb(cli, "pause", "hooked"); // delete --force thaws it to kill it
+      await verb(cli, "delete", "--force", "hooked");
+      await waitForExit(pid);
+      const poststop = JSON.parse(Deno.readTextFileSync(`${dir}/poststop.json`));
+      assert.equal(poststop.status, "stopped");
+      for (const d of dirs) assert.equal(exists(d), false, `${d} removed`);
     });
-    const cgroupsPath = `/invoke_ns_oci_test_${Deno.pid}`;
-    const bundle = makeBundle(
-      `${dir}/bundle`,
-      "cat /proc/self/cgroup; echo inside: $(cat /sys/fs/cgroup/pids/cgroup.procs); echo ready; exec sleep 1000",
-      (c) => {
-        c.hooks = {
-          createRuntime: [hook("createRuntime")],
-          poststart: [hook("poststart")],
-          poststop: [hook("poststop")],
-        };
-        c.linux.cgroupsPath = cgroupsPath;
-        // without a cgroup namespace, its own cgroups are bound, not the host's hierarchies
-        c.mounts.push({
-          destination: "/sys/fs/cgroup",
-          type: "cgroup",
-          source: "cgroup",
-          options: ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
-        });
-      },
-    );
-    await create(cli, bundle, "hooked", out);
-    const pid = (await stateOf(cli, "hooked")).pid as number;
-    const atCreate = JSON.parse(Deno.readTextFileSync(`${dir}/createRuntime.json`));
-    assert.equal(atCreate.id, "hooked");
-    assert.equal(atCreate.status, "creating");
-    assert.equal(atCreate.pid, pid);
-    await verb(cli, "start", "hooked");
-    const seen = await waitFor(out, "ready");
-    const poststart = JSON.parse(Deno.readTextFileSync(`${dir}/poststart.json`));
-    assert.equal(poststart.status, "running");
-    assert.equal(poststart.pid, pid);
-    const pidsLine = seen.split("\n").find((line) => /:pids:/.test(line));
-    assert.ok(pidsLine?.endsWith(`:pids:${cgroupsPath}`), `joined the pids cgroup: ${seen}`);
-    const inside = seen.split("\n").find((line) => line.startsWith("inside:"));
-    assert.match(inside ?? "", /^inside: 1( \d+)+$/, "its /sys/fs/cgroup/pids is its own cgroup");
-    const dirs = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"].map((d) => `${d}${cgroupsPath}`)
-      .filter((d) => exists(d));
-    assert.ok(dirs.length > 0);
-    assert.ok(Deno.readTextFileSync(`${dirs[0]}/cgroup.procs`).includes(String(pid)));
-    await verb(cli, "delete", "--force", "hooked");
-    await waitForExit(pid);
-    const poststop = JSON.parse(Deno.readTextFileSync(`${dir}/poststop.json`));
-    assert.equal(poststop.status, "stopped");
-    for (const d of dirs) assert.equal(exists(d), false, `${d} removed`);
-  });
-}, noBusybox);
+  },
+  noBusybox,
+);
 
 privilegedTest(
   "user namespace, read-only root, user and groups, domainname, bind mounts",

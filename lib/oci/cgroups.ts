@@ -102,3 +102,35 @@ export function cgroupPids(dirs: string[]): number[] {
   }
   return [...pids].sort((a, b) => a - b);
 }
+
+/**
+ * Freezes (`frozen`) or thaws the processes of the cgroups `dirs`: through
+ * the v1 freezer controller when one of them is the freezer's, else v2's
+ * `cgroup.freeze`; waits until the kernel says it is done. Throws when the
+ * container has no cgroup that can freeze.
+ */
+export async function freeze(dirs: string[], frozen: boolean): Promise<void> {
+  const v1 = dirs.find((dir) => /^\/sys\/fs\/cgroup\/freezer(\/|$)/.test(dir));
+  const v2 = dirs.find((dir) => {
+    try {
+      readFile(`${dir}/cgroup.freeze`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (v1) {
+    const want = frozen ? "FROZEN" : "THAWED";
+    writeFile(`${v1}/freezer.state`, want);
+    while (readFile(`${v1}/freezer.state`).trim() !== want) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  } else if (v2) {
+    writeFile(`${v2}/cgroup.freeze`, frozen ? "1" : "0");
+    while (!readFile(`${v2}/cgroup.events`).includes(`frozen ${frozen ? 1 : 0}`)) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  } else {
+    throw new Error("the container has no cgroup to freeze (give it a linux.cgroupsPath)");
+  }
+}

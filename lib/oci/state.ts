@@ -36,8 +36,8 @@ export const DEFAULT_ROOT = "/run/invoke_ns";
 /** The name of the start FIFO in a container's state directory (runc's). */
 export const FIFO_NAME = "exec.fifo";
 
-/** A container's status, as runtime-spec defines them. */
-export type Status = "creating" | "created" | "running" | "stopped";
+/** A container's status, as runtime-spec defines them (and runc's "paused"). */
+export type Status = "creating" | "created" | "running" | "paused" | "stopped";
 
 /** What `create` records about a container. */
 export interface Record {
@@ -69,6 +69,8 @@ export interface Record {
   owner: number;
   /** `start` has opened the FIFO (the program runs or ran). */
   started: boolean;
+  /** `pause` froze it (and no `resume` has thawed it since). */
+  paused?: boolean;
 }
 
 /** Why `id` is not a container ID (runc's rule: letters, digits, `_+-.`), or null. */
@@ -97,6 +99,7 @@ export function statusOf(record: Record): Status {
   if (record.pid === 0) return "creating";
   const live = processStartTime(record.pid);
   if (!live || live.startTime !== record.startTime || live.zombie) return "stopped";
+  if (record.paused) return "paused";
   return record.started ? "running" : "created";
 }
 
