@@ -743,3 +743,38 @@ privilegedTest("rootless: a --rootless spec run by an unprivileged user", async 
     assert.deepEqual([...Deno.readDirSync(`${dir}/state`)], [], "run deleted it");
   });
 }, noBusybox);
+
+privilegedTest(
+  "attack: a symlink planted in the image never leads a mount out of the root",
+  async () => {
+    await withTempDir(async (dir) => {
+      const root = `${dir}/state`;
+      const cli = invokeNs(root);
+      const out = `${dir}/out`;
+      const outside = `${dir}/host-only`;
+      const bundle = makeBundle(
+        `${dir}/bundle`,
+        "cat /proc/self/mountinfo | cut -d' ' -f5,9; echo ready",
+        (c) => {
+          c.mounts.push({ destination: "/evil/sub", type: "tmpfs", source: "tmpfs" });
+          c.mounts.push({ destination: "/up/x", type: "tmpfs", source: "tmpfs" });
+        },
+      );
+      // an absolute link to a host path, and a relative one that climbs above the root
+      Deno.symlinkSync(outside, `${bundle}/rootfs/evil`);
+      Deno.symlinkSync("../../../../../../..", `${bundle}/rootfs/up`);
+      await create(cli, bundle, "evil", out);
+      await verb(cli, "start", "evil");
+      const seen = (await waitFor(out, "ready")).split("\n");
+      await verb(cli, "delete", "--force", "evil");
+      assert.equal(exists(outside), false, "nothing was made on the host");
+      assert.ok(
+        seen.includes(`${outside}/sub tmpfs`),
+        "the absolute link resolved inside the root",
+      );
+      assert.ok(seen.includes("/x tmpfs"), '".." stopped at the root');
+      assert.ok(exists(`${bundle}/rootfs${outside}/sub`), "the mount point was made in the root");
+    });
+  },
+  noBusybox,
+);
