@@ -764,9 +764,11 @@ privilegedTest(
       Deno.symlinkSync(outside, `${bundle}/rootfs/evil`);
       Deno.symlinkSync("../../../../../../..", `${bundle}/rootfs/up`);
       await create(cli, bundle, "evil", out);
+      const pid = (await stateOf(cli, "evil")).pid as number;
       await verb(cli, "start", "evil");
       const seen = (await waitFor(out, "ready")).split("\n");
-      await verb(cli, "delete", "--force", "evil");
+      await waitForExit(pid);
+      await verb(cli, "delete", "evil");
       assert.equal(exists(outside), false, "nothing was made on the host");
       assert.ok(
         seen.includes(`${outside}/sub tmpfs`),
