@@ -25,7 +25,8 @@ import {
   readFile,
   waitForExit,
 } from "../ffi/libc.ts";
-import { enter } from "../lib/enter.ts";
+import { planEnter } from "../lib/enter.ts";
+import { runPlan } from "../lib/runner.ts";
 import { runHooks } from "../lib/hooks.ts";
 import { launchDetached } from "../lib/launch.ts";
 import { cgroupPids, createCgroups, freeze, removeCgroups } from "../lib/oci/cgroups.ts";
@@ -216,9 +217,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     }
     dir.write(record);
     spec.startFifo = dir.fifo;
-    const { pid, ...hookFacts } = specState(record);
-    void pid;
-    spec.hookState = { ...hookFacts, status: "creating" };
+    spec.hookState = specState(record); // "creating"; the hooks get the PID with it
     const started = await launchDetached(spec);
     launched = started.pid;
     const live = processStartTime(started.pid);
@@ -542,8 +541,10 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const pidFile = value(options, "pid-file");
   // ARGS: the container's own environment (its process's), with --env added, as runc's
   const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
-  const result = await enter(pid, { command, exactEnv });
-  if (pidFile !== undefined) writeFileAtomically(pidFile, String(pid));
+  const result = await runPlan(planEnter(pid, { command, exactEnv }), {
+    forwardSignals: true,
+    onStart: (started) => pidFile !== undefined && writeFileAtomically(pidFile, String(started)),
+  });
   return result.code;
 }
 

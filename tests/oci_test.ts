@@ -684,6 +684,9 @@ privilegedTest(
         "PATH=/bin",
         "ONLY=this",
       ], "exactly the process file's environment (sh adds PWD and SHLVL)");
+      ran = await run([...cli, "exec", "--pid-file", `${dir}/exec.pid`, "ex", "true"]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(Deno.readTextFileSync(`${dir}/exec.pid`), /^\d+$/, "the exec'd process's PID");
       ran = await run([...cli, "exec", "--tty", "ex", "true"]);
       assert.equal(ran.stderr, "invoke_ns: unsupported: exec --tty (not yet honoured)\n");
       const pids = JSON.parse(await verb(cli, "ps", "--format", "json", "ex"));
