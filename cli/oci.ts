@@ -373,7 +373,10 @@ async function remove(globals: Globals, args: string[]): Promise<number> {
     const record = dir.read();
     const status = statusOf(record);
     if (status !== "stopped" && record.pid !== 0) {
-      if (!force) throw new OciError(`cannot delete a container that is ${status} (use --force)`);
+      // as runc: a created container (waiting for start) goes without --force, a running one not
+      if (!force && status !== "created") {
+        throw new OciError(`cannot delete a container that is ${status} (use --force)`);
+      }
       for (const pid of record.cgroups.length ? cgroupPids(record.cgroups) : []) {
         kill(pid, SIGNALS.SIGKILL);
       }

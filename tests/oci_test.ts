@@ -245,7 +245,7 @@ privilegedTest(
       record.pid = real;
       Deno.writeTextFileSync(file, JSON.stringify(record));
       assert.equal((await stateOf(cli, "reuse")).status, "created");
-      await verb(cli, "delete", "--force", "reuse");
+      await verb(cli, "delete", "reuse"); // created: no --force needed, as runc
       await waitForExit(real);
       assert.equal(exists(`${root}/reuse`), false);
     });
