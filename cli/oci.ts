@@ -498,7 +498,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   let env: string[] = [...options.get("env") ?? [], ...options.get("e") ?? []];
   let cwd = value(options, "cwd");
   let terminal = flag(options, "tty") || flag(options, "t");
-  let user: { uid: number; gid: number } | undefined;
+  let user: { uid: number; gid: number; additionalGids?: number[] } | undefined;
   const processFile = value(options, "process") ?? value(options, "p");
   if (processFile !== undefined) {
     const process = JSON.parse(Deno.readTextFileSync(processFile));
@@ -513,13 +513,19 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   }
   if (command.length === 0) throw new OciError("exec: a command is needed");
   if (terminal) throw new UnsupportedError("exec --tty", "not yet honoured");
-  if (cwd !== undefined && cwd !== "/") {
-    throw new UnsupportedError("exec --cwd", "not yet honoured");
+  if (cwd !== undefined && !cwd.startsWith("/")) throw new OciError("exec --cwd: must be absolute");
+  const userOption = value(options, "user") ?? value(options, "u");
+  if (userOption !== undefined) {
+    const match = userOption.match(/^(\d+)(?::(\d+))?$/);
+    if (!match) throw new OciError(`exec --user: "${userOption}" is not UID[:GID]`);
+    user = { uid: Number(match[1]), gid: Number(match[2] ?? 0) };
   }
-  if (
-    (user && (user.uid !== 0 || user.gid !== 0)) || value(options, "user") || value(options, "u")
-  ) {
-    throw new UnsupportedError("exec --user", "not yet honoured");
+  const groups = [...options.get("additional-gids") ?? [], ...options.get("g") ?? []];
+  for (const group of groups) {
+    if (!/^\d+$/.test(group)) throw new OciError(`exec --additional-gids: "${group}" is not a GID`);
+  }
+  if (groups.length) {
+    user = { uid: user?.uid ?? 0, gid: user?.gid ?? 0, additionalGids: groups.map(Number) };
   }
   if (flag(options, "detach") || flag(options, "d")) {
     throw new UnsupportedError("exec --detach", "not yet honoured");
@@ -544,7 +550,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const pidFile = value(options, "pid-file");
   // ARGS: the container's own environment (its process's), with --env added, as runc's
   const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
-  const result = await runPlan(planEnter(pid, { command, exactEnv }), {
+  const result = await runPlan(planEnter(pid, { command, exactEnv, cwd, user }), {
     forwardSignals: true,
     onStart: (started) => pidFile !== undefined && writeFileAtomically(pidFile, String(started)),
   });

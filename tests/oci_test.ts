@@ -687,6 +687,21 @@ privilegedTest(
       ran = await run([...cli, "exec", "--pid-file", `${dir}/exec.pid`, "ex", "true"]);
       assert.equal(ran.code, 0, ran.stderr);
       assert.match(Deno.readTextFileSync(`${dir}/exec.pid`), /^\d+$/, "the exec'd process's PID");
+      ran = await run([
+        ...cli,
+        "exec",
+        "--cwd",
+        "/bin",
+        "--user",
+        "1000:1000",
+        "--additional-gids",
+        "5",
+        "ex",
+        "sh",
+        "-c",
+        "pwd; id",
+      ]);
+      assert.equal(ran.stdout, "/bin\nuid=1000 gid=1000 groups=5\n", ran.stderr);
       ran = await run([...cli, "exec", "--tty", "ex", "true"]);
       assert.equal(ran.stderr, "invoke_ns: unsupported: exec --tty (not yet honoured)\n");
       const pids = JSON.parse(await verb(cli, "ps", "--format", "json", "ex"));
