@@ -527,9 +527,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   if (groups.length) {
     user = { uid: user?.uid ?? 0, gid: user?.gid ?? 0, additionalGids: groups.map(Number) };
   }
-  if (flag(options, "detach") || flag(options, "d")) {
-    throw new UnsupportedError("exec --detach", "not yet honoured");
-  }
+  const detach = flag(options, "detach") || flag(options, "d");
   const dir = StateDir.open(globals.root, id);
   let pid: number;
   try {
@@ -550,9 +548,15 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const pidFile = value(options, "pid-file");
   // ARGS: the container's own environment (its process's), with --env added, as runc's
   const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
-  const result = await runPlan(planEnter(pid, { command, exactEnv, cwd, user }), {
-    forwardSignals: true,
-    onStart: (started) => pidFile !== undefined && writeFileAtomically(pidFile, String(started)),
+  const plan = planEnter(pid, { command, exactEnv, cwd, user });
+  // -d (conmon's way): the process goes on alone, reparented to the caller's subreaper
+  if (detach) plan.dieWithParent = false;
+  const result = await runPlan(plan, {
+    forwardSignals: !detach,
+    onStart: (started) => {
+      if (pidFile !== undefined) writeFileAtomically(pidFile, String(started));
+      if (detach) Deno.exit(0);
+    },
   });
   return result.code;
 }

@@ -11,6 +11,7 @@
  */
 
 import assert from "node:assert/strict";
+import process from "node:process";
 import { defaultConfig } from "../cli/oci.ts";
 import { parseConfig, UnsupportedError } from "../lib/oci/config.ts";
 import { prctl, waitForExit } from "../ffi/libc.ts";
@@ -702,6 +703,26 @@ privilegedTest(
         "pwd; id",
       ]);
       assert.equal(ran.stdout, "/bin\nuid=1000 gid=1000 groups=5\n", ran.stderr);
+      // (its stdio is not a pipe of ours: the detached process would hold it open)
+      ran = await run([
+        "/bin/sh",
+        "-c",
+        'exec "$@" >/dev/null 2>&1',
+        "sh",
+        ...cli,
+        "exec",
+        "-d",
+        "--pid-file",
+        `${dir}/detached.pid`,
+        "ex",
+        "sleep",
+        "999",
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      const detached = Number(Deno.readTextFileSync(`${dir}/detached.pid`));
+      assert.equal(Deno.readTextFileSync(`/proc/${detached}/cmdline`), "sleep\u0000999\u0000");
+      process.kill(detached, "SIGKILL");
+      await waitForExit(detached); // ours: we are the subreaper
       ran = await run([...cli, "exec", "--tty", "ex", "true"]);
       assert.equal(ran.stderr, "invoke_ns: unsupported: exec --tty (not yet honoured)\n");
       const pids = JSON.parse(await verb(cli, "ps", "--format", "json", "ex"));
