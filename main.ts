@@ -55,6 +55,7 @@ const SUBCOMMANDS: Record<SubcommandName, (args: string[]) => Promise<number>> =
   jail: async (args) => (await import("./cli/jail.ts")).runJail(args, PROGRAM),
   binlibdepcp: async (args) => (await import("./cli/jail.ts")).runBinlibdepcp(args),
   completions: async (args) => (await import("./cli/completions.ts")).runCompletions(args, PROGRAM),
+  oci: async (args) => (await import("./cli/oci.ts")).runOci(args, PROGRAM),
 };
 
 function fail(message: string): void {
@@ -76,7 +77,12 @@ export async function main(args: string[]): Promise<number> {
       return await (await import("./cli/init.ts")).runInitStage(channel);
     }
   }
-  if (invokedAs() === "binlibdepcp") args = ["binlibdepcp", ...args];
+  const name = invokedAs();
+  if (name === "binlibdepcp") args = ["binlibdepcp", ...args];
+  // The OCI runtime's name (podman --runtime takes one path): runc's argv, unchanged.
+  if (name === "invoke_ns-oci" || Deno.env.get("INVOKE_NS_NAME") === "invoke_ns-oci") {
+    return await (await import("./cli/oci.ts")).runOci(args, "invoke_ns-oci");
+  }
   const subcommand = Object.hasOwn(SUBCOMMANDS, args[0] ?? "")
     ? SUBCOMMANDS[args[0] as SubcommandName]
     : null;

@@ -61,3 +61,10 @@ export type {
   SeccompRule,
 } from "./lib/seccomp.ts";
 export { DEFAULT_PROFILE } from "./lib/seccomp_default.ts";
+// The OCI runtime (issue 18): a container's setup, as LaunchSpec.container carries it.
+export type {
+  ContainerDevice,
+  ContainerMount,
+  ContainerSetup,
+  JoinableNamespace,
+} from "./lib/oci/setup.ts";

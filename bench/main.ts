@@ -21,7 +21,9 @@
  *     over many launches in one process, reported, not asserted;
  * (h) `launch()` with `contain` against the same launch without, side by
  *     side (interleaved batches), and the planning alone (the filter compile,
- *     cached after the first).
+ *     cached after the first);
+ * (i) the OCI lifecycle create → start → exit → delete of a /bin/true
+ *     bundle, each verb, against runc (bench/oci.ts).
  *
  * Run as root: `deno task bench`.
  * @module
@@ -30,6 +32,7 @@
 import { launch } from "../mod.ts";
 import { type LaunchSpec, planLaunch } from "../lib/plan.ts";
 import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
+import { benchOci } from "./oci.ts";
 import { benchResolve } from "./resolve.ts";
 import { printSoak, soak } from "./soak.ts";
 
@@ -231,13 +234,13 @@ export async function benchContain(): Promise<void> {
     const delta = name === "without" ? "" : `  +${fmt(value - base)}`;
     console.log(`    ${name.padEnd(24)} ${fmt(value)}${delta}`);
   }
-  const plan = (spec: LaunchSpec) => {
+  const plan = async (spec: LaunchSpec) => {
     const start = performance.now();
-    for (let i = 0; i < 200; i++) planLaunch(spec);
+    for (let i = 0; i < 200; i++) await planLaunch(spec);
     return (performance.now() - start) / 200;
   };
-  plan(variants["with contain"]);
-  const planA = plan(plain), planB = plan(variants["with contain"]);
+  await plan(variants["with contain"]);
+  const planA = await plan(plain), planB = await plan(variants["with contain"]);
   console.log(
     `    planning alone (the filter compiled once, then cached): +${
       fmt(planB - planA)
@@ -259,4 +262,5 @@ if (import.meta.main) {
   await benchContain();
   console.log("(d) dependency closures of /usr/bin, against ldd:");
   await benchResolve();
+  if (Deno.uid() === 0) await benchOci();
 }

@@ -13,6 +13,7 @@ export const SUBCOMMANDS = [
   { name: "jail", summary: "build a root filesystem for -c (env, bash, ps, ls, top by default)" },
   { name: "binlibdepcp", summary: "copy a binary and the libraries it needs (the seed's script)" },
   { name: "completions", summary: "print a bash completion script" },
+  { name: "oci", summary: "an OCI runtime with runc's verbs (create, start, state, kill, delete)" },
 ] as const;
 
 /** A subcommand's name. */

@@ -1141,3 +1141,171 @@ export function deviceOf(path: string): string {
 
 /** access(2) mode: write permission. */
 export const W_OK = 2;
+
+// ---- OCI containers (issue 18): the calls a container's setup makes beyond a launch's ----
+
+const SYS_umask = 95n, SYS_setsid = 112n, SYS_personality = 135n, SYS_setdomainname = 171n;
+const SYS_mknodat = 259n, SYS_fchownat = 260n, SYS_ioctl = 16n, SYS_connect = 42n;
+
+/** mount_setattr(2) attributes for the atime mode (MOUNT_ATTR_NOATIME …, within MOUNT_ATTR__ATIME). */
+export const MOUNT_ATTR_ATIME = {
+  MASK: 0x70n,
+  RELATIME: 0n,
+  NOATIME: 0x10n,
+  STRICTATIME: 0x20n,
+  NODIRATIME: 0x80n,
+} as const;
+
+/**
+ * mount_setattr(2) on the mount open at `fd` (and below it with
+ * `recursive`): sets the bits in `set`, clears those in `clear` (the atime
+ * mode is changed by clearing {@link MOUNT_ATTR_ATIME}.MASK).
+ */
+export function changeMountAttributes(
+  fd: number,
+  set: bigint,
+  clear: bigint,
+  recursive: boolean,
+  what: string,
+): void {
+  const attr = offHeap(32);
+  const view = new DataView(attr.buffer);
+  view.setBigUint64(0, set, true);
+  view.setBigUint64(8, clear, true);
+  const empty = cstr("");
+  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  syscall(
+    "mount_setattr",
+    what,
+    SYS_mount_setattr,
+    BigInt(fd),
+    addressOf(empty),
+    BigInt(flags),
+    addressOf(attr),
+    32n,
+  );
+}
+
+/** File types for {@link mknodAt}. */
+export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
+
+/** mknodat(2): `name` in the directory open at `dirfd`, of `mode` (type and permissions). */
+export function mknodAt(
+  dirfd: number,
+  name: string,
+  mode: number,
+  major: number,
+  minor: number,
+): void {
+  const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
+    (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
+  const path = cstr(name);
+  syscall("mknodat", name, SYS_mknodat, BigInt(dirfd), addressOf(path), BigInt(mode), dev);
+}
+
+/** fchownat(2) of `name` in the directory open at `dirfd`, without following a symlink. */
+export function chownAt(dirfd: number, name: string, uid: number, gid: number): void {
+  const path = cstr(name);
+  syscall(
+    "fchownat",
+    name,
+    SYS_fchownat,
+    BigInt(dirfd),
+    addressOf(path),
+    BigInt(uid),
+    BigInt(gid),
+    BigInt(AT_SYMLINK_NOFOLLOW),
+  );
+}
+
+/** setdomainname(2) (the UTS namespace's NIS domain name). */
+export function setdomainname(name: string): void {
+  const bytes = new TextEncoder().encode(name);
+  const buffer = offHeap(bytes.length + 1);
+  buffer.set(bytes);
+  syscall("setdomainname", name, SYS_setdomainname, addressOf(buffer), BigInt(bytes.length));
+}
+
+/** umask(2); returns the previous mask. */
+export function umask(mask: number): number {
+  return syscall("umask", String(mask), SYS_umask, BigInt(mask));
+}
+
+/** personality(2) (PER_LINUX is 0, PER_LINUX32 8). */
+export function personality(persona: number): void {
+  syscall("personality", String(persona), SYS_personality, BigInt(persona));
+}
+
+/** setsid(2): a new session, without a controlling terminal. */
+export function setsid(): void {
+  syscall("setsid", "", SYS_setsid);
+}
+
+/**
+ * Becomes `uid`/`gid` with exactly `groups` as supplementary groups, by the
+ * raw system calls (acting on the calling thread only, as {@link becomeUser}).
+ * Where setgroups is denied (a rootless user namespace), no groups means
+ * the current ones are kept.
+ */
+export function becomeUserWithGroups(uid: number, gid: number, groups: number[]): void {
+  const list = offHeap(Math.max(4, 4 * groups.length));
+  const view = new DataView(list.buffer);
+  groups.forEach((group, i) => view.setUint32(4 * i, group, true));
+  try {
+    syscall("setgroups", groups.join(","), SYS_setgroups, BigInt(groups.length), addressOf(list));
+  } catch (error) {
+    // a user namespace whose setgroups is "deny" (rootless) keeps its groups, as runc does
+    if (!(error instanceof SyscallError) || error.errno !== Errno.EPERM || groups.length > 0) {
+      throw error;
+    }
+  }
+  syscall("setresgid", String(gid), SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  syscall("setresuid", String(uid), SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+}
+
+/** ioctl(2) with a pointer to `argument` (read and written by the kernel); returns its result. */
+export function ioctlBuffer(
+  fd: number,
+  request: number,
+  argument: Uint8Array<ArrayBuffer>,
+): number {
+  const buffer = offHeap(argument.length);
+  buffer.set(argument);
+  const result = syscall(
+    "ioctl",
+    String(request),
+    SYS_ioctl,
+    BigInt(fd),
+    BigInt(request),
+    addressOf(buffer),
+  );
+  argument.set(buffer);
+  return result;
+}
+
+/** ioctl(2) with an integer argument; returns its result. */
+export function ioctlValue(fd: number, request: number, value: number): number {
+  return syscall("ioctl", String(request), SYS_ioctl, BigInt(fd), BigInt(request), BigInt(value));
+}
+
+/** A stream socket connected to the AF_UNIX socket at `path` (close-on-exec). */
+export function connectUnix(path: string): number {
+  const name = new TextEncoder().encode(path);
+  if (name.length >= 108) {
+    throw new SyscallError("connect", Errno.ENAMETOOLONG, strerror(Errno.ENAMETOOLONG), path);
+  }
+  const address = offHeap(110);
+  new DataView(address.buffer).setUint16(0, 1, true); // AF_UNIX
+  address.set(name, 2);
+  const fd = socket(1, 1 | SOCK_CLOEXEC, 0);
+  try {
+    syscall("connect", path, SYS_connect, BigInt(fd), addressOf(address), 110n);
+  } catch (error) {
+    close(fd);
+    throw error;
+  }
+  return fd;
+}
+
+/** open(2) flag: a terminal opened does not become the controlling one. */
+export const O_NOCTTY = 0o400;

@@ -38,6 +38,7 @@ import {
   setns,
   X_OK,
 } from "../ffi/libc.ts";
+import { becomeUserWithGroups, chdir } from "../ffi/libc.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
 import { currentCaller, type JoinedNamespace, type Plan } from "./plan.ts";
@@ -81,6 +82,12 @@ export interface EnterSpec {
   env?: Record<string, string>;
   /** Pass the caller's whole environment. */
   keepEnv?: boolean;
+  /** The environment exactly, as `KEY=VALUE` (OCI `exec`): replaces the default and `env`. */
+  exactEnv?: string[];
+  /** The working directory, once inside (OCI `exec --cwd`). */
+  cwd?: string;
+  /** Who the command runs as, once inside (OCI `exec --user`). */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
   forwardSignals?: boolean;
 }
@@ -291,6 +298,31 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       return steps;
     },
   );
+  // ---- OCI exec (issue 18): the process's directory and user, once inside ----
+  const cwd = spec.cwd;
+  if (cwd !== undefined) {
+    child.push({
+      name: "chdir",
+      calls: [call("chdir", cwd)],
+      why: "the directory asked for, in the namespaces joined",
+      run: () => chdir(cwd),
+    });
+  }
+  const asUser = spec.user;
+  if (asUser !== undefined) {
+    const groups = asUser.additionalGids ?? [];
+    child.push({
+      name: "user",
+      calls: [
+        call("setgroups", groups.length, groups.join(",")),
+        call("setresgid", asUser.gid, asUser.gid, asUser.gid),
+        call("setresuid", asUser.uid, asUser.uid, asUser.uid),
+      ],
+      why: "the user asked for",
+      run: () => becomeUserWithGroups(asUser.uid, asUser.gid, groups),
+    });
+  }
+  // ----
   const command = spec.command?.length ? spec.command : [defaultShell(withRoot ? pid : null)];
   return {
     create: [],
@@ -328,7 +360,7 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
     exec: {
       command: command[0],
       argv: command,
-      env: commandEnvironment(spec.env, spec.keepEnv),
+      env: spec.exactEnv ? [...spec.exactEnv] : commandEnvironment(spec.env, spec.keepEnv),
       fallbackPath: DEFAULT_PATH,
     },
     execInGrandchild: byType.has("pid") || time !== undefined,

@@ -27,6 +27,20 @@ import {
   writeFile,
   X_OK,
 } from "../ffi/libc.ts";
+import {
+  fileStatus,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_WRONLY,
+  open,
+  openAt,
+  S_IFIFO,
+  setns,
+  writeText,
+} from "../ffi/libc.ts";
 import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH, environmentProblem } from "./env.ts";
 import type { NamespaceEntry, NamespaceType } from "./inspect.ts";
@@ -68,6 +82,14 @@ import {
   withContainDefaults,
 } from "./contain_spec.ts";
 import type { PtySteps } from "./pty.ts";
+import {
+  consoleSocketStep,
+  containerMountsStep,
+  type ContainerSetup,
+  type ContainerState,
+  containerSystemSteps,
+  containerUserSteps,
+} from "./oci/setup.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -166,6 +188,16 @@ export interface LaunchSpec extends ContainmentSpec {
    * limits removes them once they are empty.
    */
   limits?: LaunchLimits;
+
+  // ---- OCI containers (issue 18) ----
+  /**
+   * An OCI container's setup beyond a launch's (`lib/oci/setup.ts`, filled
+   * in from a config.json by `lib/oci/config.ts`): its own mounts instead
+   * of the automatic /proc, device nodes, namespaces joined by path, the
+   * exact environment, user, directory, terminal. Needs `jail` (the root
+   * file system) and `mount`.
+   */
+  container?: ContainerSetup;
 }
 
 /**
@@ -444,6 +476,15 @@ export async function planLaunch(
     }
     wanted.add("user");
   }
+  // ---- OCI containers (issue 18): namespaces with no other field ----
+  const container = spec.container;
+  if (container) {
+    if (jail === undefined || !spec.mount) {
+      throw usage("container: needs a root file system and -m");
+    }
+    for (const type of container.namespaces) wanted.add(type);
+  }
+  // ----
   if (spec.chrootOnly && jail === undefined) throw usage("--chroot needs a jail (-c DIR)");
   const pivot = Boolean(jail && spec.mount && !spec.chrootOnly);
   const create = CLONE_FLAG.filter(([type]) => wanted.has(type));
@@ -535,6 +576,9 @@ export async function planLaunch(
       undoAfterClone: true,
     });
   }
+  // ---- OCI containers (issue 18): namespaces joined by path, before clone ----
+  if (container) parent.push(...joinNamespaceSteps(container));
+  // ----
   if (mounts.length > 0) {
     parent.push({
       name: "mount",
@@ -649,7 +693,8 @@ export async function planLaunch(
       },
     });
   }
-  const withProc = Boolean(spec.pid && spec.mount);
+  // A container mounts its own /proc (config.json's mounts).
+  const withProc = Boolean(spec.pid && spec.mount && !container);
   if (spec.mount) child.push(privateMountsStep());
   const createContainer = hooks.createContainer ?? [];
   if (jail && pivot) child.push(jails!.jailMountStep(jail, jailRoot));
@@ -685,6 +730,31 @@ export async function planLaunch(
       }],
     });
   }
+  // ---- OCI containers (issue 18): what needs host paths, before pivot_root ----
+  const containerState: ContainerState & { fifoDir?: number } = {};
+  if (container) {
+    if (spec.startFifo !== undefined) {
+      const dir = spec.startFifo.slice(0, spec.startFifo.lastIndexOf("/")) || "/";
+      child.push({
+        name: "start",
+        calls: [call("open", dir, "O_PATH|O_DIRECTORY")],
+        why:
+          "the start FIFO is opened at start relative to its directory: pivot_root hides its path",
+        run: () => {
+          containerState.fifoDir = openAt(-100, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        },
+      });
+    }
+    if (container.terminal) {
+      if (container.consoleSocket === undefined) {
+        throw usage("container: a terminal needs a console socket");
+      }
+      child.push(consoleSocketStep(container.consoleSocket, containerState));
+    }
+    const ownCgroups = spec.cgroup ? null : cgroups;
+    child.push(containerMountsStep(container, jail!, jailRoot, wanted.has("user"), ownCgroups));
+  }
+  // ----
   if (createContainer.length) {
     child.push({
       name: "createContainer",
@@ -700,6 +770,9 @@ export async function planLaunch(
   if (withProc && !(jail && pivot)) child.push(procStep("/proc"));
   child.push(...containment.masks);
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
+  // ---- OCI containers (issue 18): the root's mode, the kernel's knobs, the terminal ----
+  if (container) child.push(...containerSystemSteps(container, containerState));
+  // ----
   if (spec.noNewPrivs) {
     child.push({
       name: "prctl",
@@ -720,8 +793,9 @@ export async function planLaunch(
       run: clearAmbientCapabilities,
     });
   }
-  if ((cgroups.length > 0 || limits) && ranges) {
-    // After setresuid the child is a mapped ID the host's cgroup files refuse.
+  if ((cgroups.length > 0 || limits) && (ranges || container)) {
+    // The tool moves the child in, last: after setresuid the child is a mapped ID the
+    // host's cgroup files refuse, and after pivot_root a container no longer sees them.
     sync.push({ point: "cgroup", steps: [cgroupMoveStep(cgroups, limits !== undefined)] });
     child.push(syncStep("cgroup", "wait while the tool moves the child into its cgroups, last"));
   } else if (cgroups.length > 0 || limits) {
@@ -734,6 +808,9 @@ export async function planLaunch(
     });
   }
   if (spec.cgroup) child.push(cgroupNamespaceStep());
+  // ---- OCI containers (issue 18): the process's user, directory and umask ----
+  if (container) child.push(...containerUserSteps(container));
+  // ----
   if (spec.startFifo !== undefined) {
     const fifo = spec.startFifo;
     if (!fifo.startsWith("/")) throw usage("startFifo: must be an absolute path");
@@ -742,7 +819,7 @@ export async function planLaunch(
       name: "start",
       calls: [call("open", fifo, "O_WRONLY"), call("write", fifo, "0")],
       why: "wait until start opens the FIFO: the command runs only then",
-      run: () => waitForStart(fifo),
+      run: () => waitForStart(fifo, containerState.fifoDir),
     });
   }
   child.push(...containment.credentials);
@@ -790,7 +867,7 @@ export async function planLaunch(
     exec: command === undefined ? undefined : {
       command,
       argv: spec.command,
-      env: commandEnvironment(env, spec.keepEnv),
+      env: container ? [...container.env] : commandEnvironment(env, spec.keepEnv),
       fallbackPath: DEFAULT_PATH,
     },
     execInGrandchild: false,
@@ -904,8 +981,24 @@ function syncStep(point: string, why: string): ChildStep {
   };
 }
 
-/** Child step: blocks until a reader opens `fifo` (a FIFO, never a file it would write to). */
-function waitForStart(fifo: string): void {
+/**
+ * Child step: blocks until a reader opens `fifo` (a FIFO, never a file it
+ * would write to); with `dir`, the fd of its directory, relative to that.
+ */
+function waitForStart(fifo: string, dir?: number): void {
+  if (dir !== undefined) {
+    // ---- OCI containers (issue 18): the path is gone after pivot_root ----
+    const name = fifo.slice(fifo.lastIndexOf("/") + 1);
+    const fd = openAt(dir, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    try {
+      if (fileStatus(fd, fifo).type !== S_IFIFO) throw new Error(`${fifo}: not a FIFO`);
+      writeText(fd, "0");
+    } finally {
+      close(fd);
+      close(dir);
+    }
+    return;
+  }
   if (!Deno.lstatSync(fifo).isFifo) throw new Error(`${fifo}: not a FIFO`);
   const file = Deno.openSync(fifo, { write: true });
   try {
@@ -915,6 +1008,62 @@ function waitForStart(fifo: string): void {
     file.close();
   }
 }
+
+// ---- OCI containers (issue 18) ----
+
+/** The clone flag of each namespace type a container may join by path. */
+const JOIN_FLAG = {
+  net: CLONE.NEWNET,
+  ipc: CLONE.NEWIPC,
+  uts: CLONE.NEWUTS,
+  cgroup: CLONE.NEWCGROUP,
+};
+
+/**
+ * Parent steps: the tool's thread joins each namespace `setup` names by
+ * path just before clone (the child is born in them, before it creates any
+ * other: a user namespace made first would forbid joining the host's), and
+ * goes back to its own once the child exists.
+ */
+function joinNamespaceSteps(setup: ContainerSetup): ParentStep[] {
+  return setup.joins.map((join) => {
+    let restore: (() => void) | undefined;
+    return {
+      name: "setns",
+      calls: [
+        call("open", join.path, "O_RDONLY"),
+        call("setns", `<fd of ${join.path}>`, `CLONE_NEW${join.type.toUpperCase()}`),
+      ],
+      why: `linux.namespaces: join the ${join.spec} namespace at ${join.path}`,
+      run: () => {
+        const flag = JOIN_FLAG[join.type];
+        const saved = open(`/proc/thread-self/ns/${join.type}`, O_RDONLY | O_CLOEXEC);
+        try {
+          const target = open(join.path, O_RDONLY | O_CLOEXEC);
+          try {
+            setns(target, flag, join.path);
+          } finally {
+            close(target);
+          }
+        } catch (error) {
+          close(saved);
+          throw error;
+        }
+        restore = () => {
+          try {
+            setns(saved, flag, `the tool's ${join.spec} namespace`);
+          } finally {
+            close(saved);
+          }
+        };
+      },
+      undo: () => restore?.(),
+      undoAfterClone: true,
+    };
+  });
+}
+
+// ----
 
 /** The ID ranges `spec` asks for (explicit or from /etc/subuid), checked; null for none. */
 function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {

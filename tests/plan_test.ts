@@ -714,3 +714,74 @@ Deno.test("plan: describePlan prints what docs/how-it-works.md shows", async () 
   const docs = Deno.readTextFileSync(new URL("../docs/how-it-works.md", import.meta.url));
   for (const line of describePlan(plan)) assert.ok(docs.includes(line), line);
 });
+
+// ---- OCI containers (issue 18) ----
+
+Deno.test("plan: an OCI container's steps, in order, from a config.json", async () => {
+  const { parseConfig } = await import("../lib/oci/config.ts");
+  const config = parseConfig(
+    {
+      ociVersion: "1.2.0",
+      root: { path: realJail, readonly: true },
+      process: {
+        args: ["sh"],
+        cwd: "/tmp",
+        env: ["PATH=/bin", "A=1"],
+        user: { uid: 1000, gid: 1000, umask: 0o22 },
+      },
+      hostname: "box",
+      domainname: "lab",
+      mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
+      linux: {
+        namespaces: [
+          { type: "pid" },
+          { type: "mount" },
+          { type: "uts" },
+          { type: "network", path: "/run/netns/x" },
+        ],
+        sysctl: { "kernel.shmmax": "1" },
+        rootfsPropagation: "rslave",
+      },
+    },
+    "/bundle",
+    { apparmor: false, selinux: false },
+  );
+  const fifo = `${realJail}/tmp/exec.fifo`;
+  const plan = await planLaunch(
+    { ...config.spec, startFifo: fifo, cgroups: [] },
+    { dieWithParent: false },
+    ROOT,
+  );
+  assert.equal(plan.stage, "init");
+  assert.deepEqual(plan.create, ["pid", "mnt", "uts"]);
+  assert.deepEqual(plan.parent.map((step) => step.name), ["setns"]);
+  assert.deepEqual(plan.parent[0].calls.map((c) => [c.fn, ...c.args]), [
+    ["open", "/run/netns/x", "O_RDONLY"],
+    ["setns", "<fd of /run/netns/x>", "CLONE_NEWNET"],
+  ]);
+  assert.equal(
+    plan.parent[0].undoAfterClone,
+    true,
+    "the tool's thread goes back once the child exists",
+  );
+  assert.deepEqual(plan.child.map((step) => step.name), [
+    "mount",
+    "jail",
+    "mount",
+    "start",
+    "mounts",
+    "pivot_root",
+    "sethostname",
+    "rootfsPropagation",
+    "readonly",
+    "setdomainname",
+    "sysctl",
+    "chdir",
+    "user",
+    "umask",
+    "created",
+    "start",
+  ]);
+  assert.deepEqual(plan.exec?.env, ["PATH=/bin", "A=1"], "the config's environment, exactly");
+  assert.equal(plan.dieWithParent, false);
+});

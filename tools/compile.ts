@@ -96,5 +96,7 @@ if (import.meta.main) {
     console.error(`compile: ${problem}`);
     Deno.exit(1);
   }
-  console.log(`compiled ${output}; link or copy it as binlibdepcp for that tool`);
+  console.log(
+    `compiled ${output}; link or copy it as binlibdepcp, or as invoke_ns-oci (the OCI runtime), for that tool`,
+  );
 }

@@ -1,0 +1,667 @@
+/**
+ * The steps only an OCI container needs, beyond a launch's: its mounts with
+ * their types and options, its device nodes, the root file system's
+ * propagation and read-only-ness, the domain name, sysctls, the OOM score,
+ * the personality, a terminal sent to the console socket, and the process's
+ * user, groups, umask and working directory. `planLaunch` pushes them when
+ * {@link LaunchSpec.container} is set (`lib/oci/config.ts` fills it in from
+ * a config.json). Every target is resolved inside the root file system one
+ * component at a time without following a symlink out (`openInTree`), as
+ * runc's securejoin.
+ * @module
+ */
+
+import {
+  accessible,
+  AT_RECURSIVE,
+  becomeUserWithGroups,
+  changeMountAttributes,
+  chdir,
+  chownAt,
+  close,
+  connectUnix,
+  dup2,
+  F_OK,
+  fileStatus,
+  ioctlBuffer,
+  ioctlValue,
+  mknodAt,
+  mount,
+  MOUNT_ATTR,
+  MOUNT_ATTR_ATIME,
+  moveMount,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDWR,
+  O_WRONLY,
+  open,
+  OPEN_TREE_CLONE,
+  openAt,
+  openTree,
+  personality,
+  readFile,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  sendFds,
+  setdomainname,
+  setsid,
+  symlink,
+  umask,
+  unlinkAt,
+  writeFile,
+} from "../../ffi/libc.ts";
+import { Errno, SyscallError } from "../../ffi/errors.ts";
+import { openInTree } from "../mount.ts";
+import type { NamespaceType } from "../inspect.ts";
+import { call, type ChildStep } from "../step.ts";
+
+/** A namespace type that may be joined by path (the tool's thread joins it before clone). */
+export type JoinableNamespace = "net" | "ipc" | "uts" | "cgroup";
+
+/** One mount of a container, in the order given. */
+export type ContainerMount =
+  | {
+    /** Where, inside the root file system. */
+    destination: string;
+    /** A bind of a host path. */
+    kind: "bind";
+    /** The host path. */
+    source: string;
+    /** `rbind`: with every mount below it. */
+    recursive: boolean;
+    /** mount(2) flags from the options (ro, nosuid, …). */
+    flags: number;
+    /** Propagation changes, in order (mount(2) flags). */
+    propagation: number[];
+  }
+  | {
+    /** Where, inside the root file system. */
+    destination: string;
+    /** A new file system. */
+    kind: "fs";
+    /** Its type: proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2. */
+    type: string;
+    /** Its source name (shown in mountinfo). */
+    source: string;
+    /** mount(2) flags from the options. */
+    flags: number;
+    /** Propagation changes, in order. */
+    propagation: number[];
+    /** The options that are the file system's own (`mode=755`, `newinstance`). */
+    data: string[];
+  };
+
+/** A device node the container gets. */
+export interface ContainerDevice {
+  /** Its path inside. */
+  path: string;
+  /** Character, block or FIFO. */
+  type: "c" | "b" | "p";
+  /** Major number. */
+  major: number;
+  /** Minor number. */
+  minor: number;
+  /** Permission bits. */
+  fileMode: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+}
+
+/** What a container needs beyond a launch (all serialisable: the init stage plans from it). */
+export interface ContainerSetup {
+  /** Namespaces to create that the launch has no other field for (`uts` without a hostname). */
+  namespaces: NamespaceType[];
+  /** Namespaces joined by path, before clone. */
+  joins: { spec: string; type: JoinableNamespace; path: string }[];
+  /** The mounts, in order, made in the root file system before pivot_root. */
+  mounts: ContainerMount[];
+  /** The device nodes (made with mknod as root, bound from the host's in a user namespace). */
+  devices: ContainerDevice[];
+  /** `root.readonly`. */
+  readonlyRoot: boolean;
+  /** `linux.rootfsPropagation`, as mount(2) flags. */
+  rootfsPropagation?: number;
+  /** The process's environment, exactly (it replaces the caller's). */
+  env: string[];
+  /** The working directory, inside. */
+  cwd: string;
+  /** Who the process runs as. */
+  user: { uid: number; gid: number; additionalGids: number[]; umask?: number };
+  /** Give the process a terminal (a pty whose master goes to `consoleSocket`). */
+  terminal: boolean;
+  /** The terminal's size. */
+  consoleSize?: { height: number; width: number };
+  /** The AF_UNIX socket the terminal's master is sent to (`--console-socket`). */
+  consoleSocket?: string;
+  /** The NIS domain name. */
+  domainname?: string;
+  /** Kernel parameters written under /proc/sys, inside. */
+  sysctl: Record<string, string>;
+  /** personality(2). */
+  personality?: number;
+  /** /proc/self/oom_score_adj. */
+  oomScoreAdj?: number;
+}
+
+const MS_RDONLY = 0x1, MS_NOSUID = 0x2, MS_NODEV = 0x4, MS_NOEXEC = 0x8;
+const MS_NOATIME = 0x400, MS_NODIRATIME = 0x800, MS_RELATIME = 0x200000;
+const MS_STRICTATIME = 0x1000000, MS_BIND = 0x1000, MS_REMOUNT = 0x20;
+
+/** The mount_setattr attributes to set and clear for a bind with mount(2) `flags`. */
+export function bindAttributes(flags: number): { set: bigint; clear: bigint } {
+  let set = 0n, clear = 0n;
+  if (flags & MS_RDONLY) set |= MOUNT_ATTR.RDONLY;
+  if (flags & MS_NOSUID) set |= MOUNT_ATTR.NOSUID;
+  if (flags & MS_NODEV) set |= MOUNT_ATTR.NODEV;
+  if (flags & MS_NOEXEC) set |= MOUNT_ATTR.NOEXEC;
+  if (flags & MS_NODIRATIME) set |= MOUNT_ATTR_ATIME.NODIRATIME;
+  const atime = flags & MS_NOATIME
+    ? MOUNT_ATTR_ATIME.NOATIME
+    : flags & MS_STRICTATIME
+    ? MOUNT_ATTR_ATIME.STRICTATIME
+    : flags & MS_RELATIME
+    ? MOUNT_ATTR_ATIME.RELATIME
+    : null;
+  if (atime !== null) {
+    set |= atime;
+    clear |= MOUNT_ATTR_ATIME.MASK;
+  }
+  return { set, clear };
+}
+
+/** The fd path of an O_PATH fd, which mount(2) follows to the file itself. */
+const fdPath = (fd: number) => `/proc/self/fd/${fd}`;
+
+/** Opens `destination` inside the tree at `root` (creating it: a file when `file`). */
+function target(root: number, rootPath: string, destination: string, file: boolean): number {
+  return openInTree(root, destination, file, null, rootPath).fd;
+}
+
+/** Applies `propagation` to the mount now at `destination`. */
+function propagate(root: number, rootPath: string, destination: string, changes: number[]) {
+  if (changes.length === 0) return;
+  const fd = target(root, rootPath, destination, false);
+  try {
+    for (const change of changes) mount(null, fdPath(fd), null, BigInt(change), null);
+  } finally {
+    close(fd);
+  }
+}
+
+/** A bind of the host's `source` at `destination`, then its attributes. */
+function bindMount(root: number, rootPath: string, m: ContainerMount & { kind: "bind" }): void {
+  const detached = openTree(
+    -100,
+    m.source,
+    OPEN_TREE_CLONE | (m.recursive ? AT_RECURSIVE : 0),
+  );
+  try {
+    const { set, clear } = bindAttributes(m.flags);
+    if (set !== 0n || clear !== 0n) {
+      changeMountAttributes(detached, set, clear, m.recursive, m.source);
+    }
+    const file = fileStatus(detached, m.source).type !== S_IFDIR;
+    const at = target(root, rootPath, m.destination, file);
+    try {
+      moveMount(detached, at, m.destination);
+    } finally {
+      close(at);
+    }
+  } finally {
+    close(detached);
+  }
+}
+
+/** The cgroup hierarchies of this process, from /proc/self/cgroup: v1 controller lists, "" for v2. */
+function cgroupHierarchies(): string[] {
+  return readFile("/proc/self/cgroup").trim().split("\n")
+    .map((line) => line.split(":")[1]).filter((list) => list !== undefined);
+}
+
+/** The links for co-mounted controllers in the directory `destination` (cpu → cpu,cpuacct). */
+function comountLinks(root: number, rootPath: string, destination: string, name: string): void {
+  if (!name.includes(",")) return;
+  for (const single of name.split(",")) {
+    const dir = target(root, rootPath, destination, false);
+    try {
+      symlink(name, `${fdPath(dir)}/${single}`);
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+    } finally {
+      close(dir);
+    }
+  }
+}
+
+/** The directory under /sys/fs/cgroup of a hierarchy's mount point: its name in a container. */
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/**
+ * A `cgroup` mount without a cgroup namespace, where the container has its
+ * own cgroups (`own`, their host directories): each one bound read-only or
+ * not as the mount asks, under its hierarchy's name (on a v1 or hybrid host,
+ * in a tmpfs), so the container sees its own cgroup and nothing above it,
+ * as runc does.
+ */
+function ownCgroupMount(
+  root: number,
+  rootPath: string,
+  m: ContainerMount & { kind: "fs" },
+  own: string[],
+): void {
+  const { set, clear } = bindAttributes(m.flags);
+  const bindAt = (dir: string, destination: string) => {
+    const detached = openTree(-100, dir, OPEN_TREE_CLONE);
+    try {
+      if (set !== 0n || clear !== 0n) changeMountAttributes(detached, set, clear, false, dir);
+      const at = target(root, rootPath, destination, false);
+      try {
+        moveMount(detached, at, destination);
+      } finally {
+        close(at);
+      }
+    } finally {
+      close(detached);
+    }
+  };
+  if (own.length === 1 && cgroupHierarchies().every((list) => list === "")) {
+    bindAt(own[0], m.destination); // v2 only
+    return;
+  }
+  const top = target(root, rootPath, m.destination, false);
+  try {
+    mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755");
+  } finally {
+    close(top);
+  }
+  for (const dir of own) {
+    const name = dir.slice(CGROUP_ROOT.length + 1).split("/")[0];
+    bindAt(dir, `${m.destination}/${name}`);
+    comountLinks(root, rootPath, m.destination, name);
+  }
+  remountReadOnly(root, rootPath, m);
+}
+
+/** The tmpfs of a v1 `cgroup` mount made read-only once its hierarchies are in, when asked. */
+function remountReadOnly(root: number, rootPath: string, m: ContainerMount & { kind: "fs" }) {
+  if (!(m.flags & MS_RDONLY)) return;
+  const at = target(root, rootPath, m.destination, false);
+  try {
+    mount(null, fdPath(at), null, BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)), null);
+  } finally {
+    close(at);
+  }
+}
+
+/**
+ * A `cgroup` mount: on a v2-only host, cgroup2 itself; on a v1 or hybrid
+ * host (this one), a tmpfs holding each hierarchy of this process mounted
+ * again (in a cgroup namespace the container sees its own cgroup as the
+ * root), with the usual links for co-mounted controllers (cpu → cpu,cpuacct).
+ * Without a cgroup namespace, a container with cgroups of its own gets
+ * those bound instead ({@link ownCgroupMount}).
+ */
+function cgroupMount(
+  root: number,
+  rootPath: string,
+  m: ContainerMount & { kind: "fs" },
+  own: string[] | null,
+): void {
+  if (own && own.length > 0) return ownCgroupMount(root, rootPath, m, own);
+  const hierarchies = cgroupHierarchies();
+  const v1 = hierarchies.filter((list) => list !== "");
+  if (m.type === "cgroup2" || v1.length === 0) {
+    const at = target(root, rootPath, m.destination, false);
+    try {
+      mount("cgroup2", fdPath(at), "cgroup2", BigInt(m.flags), m.data.join(",") || null);
+    } finally {
+      close(at);
+    }
+    return;
+  }
+  const top = target(root, rootPath, m.destination, false);
+  try {
+    mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755");
+  } finally {
+    close(top);
+  }
+  const names: [string, string, string][] = v1.map((list) => {
+    const name = list.startsWith("name=") ? list.slice(5) : list;
+    return [name, list.startsWith("name=") ? `none,${list}` : list, "cgroup"];
+  });
+  if (hierarchies.includes("")) names.push(["unified", "", "cgroup2"]);
+  for (const [name, data, type] of names) {
+    const at = target(root, rootPath, `${m.destination}/${name}`, false);
+    try {
+      mount(type, fdPath(at), type, BigInt(m.flags), data || null);
+    } finally {
+      close(at);
+    }
+    comountLinks(root, rootPath, m.destination, name);
+  }
+  remountReadOnly(root, rootPath, m);
+}
+
+/**
+ * Makes the container's mounts in order in the root file system open at
+ * `root`; `ownCgroups`: the container's cgroup directories when it has no
+ * cgroup namespace (a `cgroup` mount binds them), else null.
+ */
+export function performContainerMounts(
+  mounts: ContainerMount[],
+  root: number,
+  rootPath: string,
+  ownCgroups: string[] | null = null,
+): void {
+  for (const m of mounts) {
+    if (m.kind === "bind") bindMount(root, rootPath, m);
+    else if (m.type === "cgroup" || m.type === "cgroup2") {
+      cgroupMount(root, rootPath, m, ownCgroups);
+    } else {
+      const at = target(root, rootPath, m.destination, false);
+      try {
+        mount(m.source, fdPath(at), m.type, BigInt(m.flags), m.data.join(",") || null);
+      } finally {
+        close(at);
+      }
+    }
+    propagate(root, rootPath, m.destination, m.propagation);
+  }
+}
+
+/** The symlinks every container's /dev has (runc's). */
+const DEV_LINKS: [string, string][] = [
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+  ["/proc/kcore", "core"],
+];
+
+/**
+ * Makes the container's device nodes: with mknod (as root on the host), or,
+ * in a user namespace (where mknod is refused), bound from the host's node
+ * of the same path; then the usual /dev links, and /dev/ptmx to pts/ptmx
+ * when a devpts is mounted at /dev/pts.
+ */
+export function createDevices(
+  devices: ContainerDevice[],
+  root: number,
+  rootPath: string,
+  bindFromHost: boolean,
+  ptmx: boolean,
+): void {
+  for (const device of devices) {
+    const slash = device.path.lastIndexOf("/");
+    const name = device.path.slice(slash + 1);
+    const dir = target(root, rootPath, device.path.slice(0, slash) || "/", false);
+    try {
+      if (bindFromHost) {
+        const node = target(root, rootPath, device.path, true);
+        try {
+          const detached = openTree(-100, device.path, OPEN_TREE_CLONE);
+          try {
+            moveMount(detached, node, device.path);
+          } finally {
+            close(detached);
+          }
+        } finally {
+          close(node);
+        }
+        continue;
+      }
+      const type = device.type === "c" ? S_IFCHR : device.type === "b" ? S_IFBLK : S_IFIFO;
+      const old = umask(0);
+      try {
+        mknodAt(dir, name, type | device.fileMode, device.major, device.minor);
+      } catch (error) {
+        if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+        // the image has one already (a regular file in a tar): replace it
+        unlinkAt(dir, name, 0);
+        mknodAt(dir, name, type | device.fileMode, device.major, device.minor);
+      } finally {
+        umask(old);
+      }
+      if (device.uid !== 0 || device.gid !== 0) chownAt(dir, name, device.uid, device.gid);
+    } finally {
+      close(dir);
+    }
+  }
+  const dev = target(root, rootPath, "/dev", false);
+  try {
+    // /dev/core only where the host has a /proc/kcore (runc's rule)
+    const links = DEV_LINKS.filter(([to]) => to !== "/proc/kcore" || accessible(to, F_OK));
+    if (ptmx) links.push(["pts/ptmx", "ptmx"]);
+    for (const [to, name] of links) {
+      try {
+        symlink(to, `${fdPath(dev)}/${name}`);
+      } catch (error) {
+        if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+        if (name !== "ptmx") continue;
+        // an image's own /dev/ptmx (a node or a file) would bypass the container's devpts
+        unlinkAt(dev, name, 0);
+        symlink(to, `${fdPath(dev)}/${name}`);
+      }
+    }
+  } finally {
+    close(dev);
+  }
+}
+
+/**
+ * The child step that makes the container's mounts and devices, before
+ * pivot_root; `ownCgroups` as {@link performContainerMounts}'s.
+ */
+export function containerMountsStep(
+  setup: ContainerSetup,
+  rootfs: string,
+  jail: { root?: number },
+  inUserNamespace: boolean,
+  ownCgroups: string[] | null,
+): ChildStep {
+  const ptmx = setup.mounts.some((m) => m.destination === "/dev/pts" && m.kind === "fs");
+  const calls = [
+    ...setup.mounts.map((m) =>
+      m.kind === "bind"
+        ? call(
+          "open_tree",
+          m.source,
+          m.recursive ? "OPEN_TREE_CLONE|AT_RECURSIVE" : "OPEN_TREE_CLONE",
+        )
+        : call("mount", m.source, `${rootfs}${m.destination}`, m.type, m.flags, m.data.join(","))
+    ),
+    ...setup.devices.map((d) =>
+      inUserNamespace
+        ? call("move_mount", `<clone of ${d.path}>`, `${rootfs}${d.path}`)
+        : call("mknodat", `${rootfs}${d.path}`, d.type, d.major, d.minor)
+    ),
+  ];
+  return {
+    name: "mounts",
+    calls,
+    why: "config.json's mounts and devices, each target walked inside the root file system",
+    run: () => {
+      performContainerMounts(setup.mounts, jail.root!, rootfs, ownCgroups);
+      createDevices(setup.devices, jail.root!, rootfs, inUserNamespace, ptmx);
+    },
+  };
+}
+
+/** The state the container's own steps share (fds opened before pivot_root, used after). */
+export interface ContainerState {
+  /** The console socket, connected before pivot_root (its path is the host's). */
+  console?: number;
+}
+
+/** The child step that connects to the console socket while its host path is reachable. */
+export function consoleSocketStep(path: string, state: ContainerState): ChildStep {
+  return {
+    name: "console-socket",
+    calls: [call("socket", "AF_UNIX", "SOCK_STREAM"), call("connect", path)],
+    why: "the terminal's master goes to the caller's socket, named by a host path",
+    run: () => {
+      state.console = connectUnix(path);
+    },
+  };
+}
+
+const TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430, TIOCSCTTY = 0x540e, TIOCSWINSZ = 0x5414;
+
+/**
+ * Makes a pty in the container's devpts, sends its master to the console
+ * socket (SCM_RIGHTS), and makes its slave the process's controlling
+ * terminal and its stdin, stdout and stderr.
+ */
+function setUpTerminal(setup: ContainerSetup, state: ContainerState): void {
+  const master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  try {
+    ioctlBuffer(master, TIOCSPTLCK, new Uint8Array(4));
+    const number = new Uint8Array(4);
+    ioctlBuffer(master, TIOCGPTN, number);
+    const slavePath = `/dev/pts/${new DataView(number.buffer).getUint32(0, true)}`;
+    if (setup.consoleSize) {
+      const size = new Uint8Array(8);
+      const view = new DataView(size.buffer);
+      view.setUint16(0, setup.consoleSize.height, true);
+      view.setUint16(2, setup.consoleSize.width, true);
+      ioctlBuffer(master, TIOCSWINSZ, size);
+    }
+    const slave = open(slavePath, O_RDWR | O_NOCTTY);
+    try {
+      sendFds(state.console!, [master]);
+      setsid();
+      ioctlValue(slave, TIOCSCTTY, 0);
+      for (const fd of [0, 1, 2]) dup2(slave, fd);
+    } finally {
+      if (slave > 2) close(slave);
+    }
+  } finally {
+    close(master);
+    close(state.console!);
+    state.console = undefined;
+  }
+}
+
+/** The child steps after pivot_root: the root's propagation and mode, then the kernel's knobs. */
+export function containerSystemSteps(setup: ContainerSetup, state: ContainerState): ChildStep[] {
+  const steps: ChildStep[] = [];
+  const propagation = setup.rootfsPropagation;
+  if (propagation !== undefined) {
+    steps.push({
+      name: "rootfsPropagation",
+      calls: [call("mount", null, "/", null, propagation, null)],
+      why: "linux.rootfsPropagation",
+      run: () => mount(null, "/", null, BigInt(propagation), null),
+    });
+  }
+  if (setup.readonlyRoot) {
+    steps.push({
+      name: "readonly",
+      calls: [call("mount_setattr", "/", "MOUNT_ATTR_RDONLY")],
+      why: "root.readonly: the root file system is read-only (its submounts keep their own mode)",
+      run: () => {
+        const fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        try {
+          changeMountAttributes(fd, MOUNT_ATTR.RDONLY, 0n, false, "/");
+        } finally {
+          close(fd);
+        }
+      },
+    });
+  }
+  const domainname = setup.domainname;
+  if (domainname !== undefined) {
+    steps.push({
+      name: "setdomainname",
+      calls: [call("setdomainname", domainname)],
+      why: "domainname, in the container's UTS namespace",
+      run: () => setdomainname(domainname),
+    });
+  }
+  const sysctl = Object.entries(setup.sysctl);
+  if (sysctl.length > 0) {
+    const file = (key: string) => `/proc/sys/${key.replaceAll(".", "/")}`;
+    steps.push({
+      name: "sysctl",
+      calls: sysctl.map(([key, value]) => call("write", file(key), value)),
+      why: "linux.sysctl, through the container's own /proc",
+      run: () => {
+        for (const [key, value] of sysctl) writeFile(file(key), value);
+      },
+    });
+  }
+  const oom = setup.oomScoreAdj;
+  if (oom !== undefined) {
+    steps.push({
+      name: "oom_score_adj",
+      calls: [call("write", "/proc/self/oom_score_adj", String(oom))],
+      why: "process.oomScoreAdj (kept across exec)",
+      run: () => writeFile("/proc/self/oom_score_adj", String(oom)),
+    });
+  }
+  const persona = setup.personality;
+  if (persona !== undefined) {
+    steps.push({
+      name: "personality",
+      calls: [call("personality", persona)],
+      why: "linux.personality (kept across exec)",
+      run: () => personality(persona),
+    });
+  }
+  if (setup.terminal) {
+    steps.push({
+      name: "terminal",
+      calls: [
+        call("open", "/dev/ptmx", "O_RDWR|O_NOCTTY"),
+        call("sendmsg", "<console socket>", "SCM_RIGHTS <master>"),
+        call("setsid"),
+        call("ioctl", "<slave>", "TIOCSCTTY"),
+        call("dup2", "<slave>", "0, 1, 2"),
+      ],
+      why: "process.terminal: a pty, its master to the console socket, its slave the terminal",
+      run: () => setUpTerminal(setup, state),
+    });
+  }
+  return steps;
+}
+
+/** The child steps that make the process the config's user, in its directory, with its umask. */
+export function containerUserSteps(setup: ContainerSetup): ChildStep[] {
+  const { uid, gid, additionalGids, umask: mask } = setup.user;
+  const steps: ChildStep[] = [{
+    name: "chdir",
+    calls: [call("chdir", setup.cwd)],
+    why: "process.cwd (as root, before the user changes)",
+    run: () => chdir(setup.cwd),
+  }, {
+    name: "user",
+    calls: [
+      call("setgroups", additionalGids.length, additionalGids.join(",")),
+      call("setresgid", gid, gid, gid),
+      call("setresuid", uid, uid, uid),
+    ],
+    why: "process.user",
+    run: () => becomeUserWithGroups(uid, gid, additionalGids),
+  }];
+  if (mask !== undefined) {
+    steps.push({
+      name: "umask",
+      calls: [call("umask", mask)],
+      why: "process.user.umask",
+      run: () => void umask(mask),
+    });
+  }
+  return steps;
+}
+
+/** Opens `path` (a cgroup.procs file) for writing now, to join later by writing "0". */
+export function openForJoin(path: string): number {
+  return openAt(-100, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+}
