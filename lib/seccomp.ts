@@ -809,7 +809,7 @@ function exactIntegers(_key: string, value: unknown, context?: { source?: string
 export function parseProfileText(text: string): SeccompProfile {
   try {
     return JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
-  } catch (error) {
+  } catch {
     throw new SeccompProfileError("", "not a JSON profile (the OCI or docker format)");
   }
 }
