@@ -494,13 +494,17 @@ privilegedTest("process.terminal: a pty whose master goes to the console socket"
       stderr: "piped",
     }).spawn();
     const reader = server.stdout.getReader();
-    const first = await reader.read();
-    assert.equal(new TextDecoder().decode(first.value), "listening\n");
+    let text = "";
+    while (!text.includes("listening\n")) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the console socket server is up");
+      text += new TextDecoder().decode(value);
+    }
+    text = text.slice(text.indexOf("listening\n") + "listening\n".length);
     let ran = await run([...cli, "create", "--bundle", bundle, "tty"]);
     assert.equal(ran.code, 1, "a terminal without a console socket is refused");
     assert.equal(ran.stderr, "invoke_ns: process.terminal needs --console-socket\n");
     await verb(cli, "run", "--console-socket", socket, "--bundle", bundle, "tty");
-    let text = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
