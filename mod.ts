@@ -31,6 +31,7 @@ export type { FailureKind } from "./lib/supervise.ts";
 export type { ChildFailure } from "./ffi/clone.ts";
 export { enter } from "./lib/enter.ts";
 export type { EnterSpec } from "./lib/enter.ts";
+export type { PreparedSeccompFilter } from "./ffi/contain.ts";
 export { listAllNamespaces, NAMESPACE_TYPES, namespacesOf } from "./lib/inspect.ts";
 export type { NamespaceEntry, NamespaceType, SystemNamespace } from "./lib/inspect.ts";
 export { SyscallError } from "./ffi/errors.ts";

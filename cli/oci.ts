@@ -29,9 +29,17 @@ import { planEnter } from "../lib/enter.ts";
 import { runPlan } from "../lib/runner.ts";
 import { runHooks } from "../lib/hooks.ts";
 import { launchDetached } from "../lib/launch.ts";
-import { cgroupPids, createCgroups, freeze, removeCgroups } from "../lib/oci/cgroups.ts";
+import {
+  applyResources,
+  cgroupPids,
+  createCgroups,
+  freeze,
+  removeCgroups,
+} from "../lib/oci/cgroups.ts";
 import {
   ConfigError,
+  type ContainerConfig,
+  grantedCapabilities,
   type HostFacts,
   OCI_VERSION,
   parseConfig,
@@ -151,6 +159,23 @@ function hookState(record: ContainerRecord) {
   return specState(record);
 }
 
+/** The bundle's config.json, checked and mapped onto the engine. */
+function loadConfig(bundle: string): ContainerConfig {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${bundle}/config.json`);
+  } catch {
+    throw new OciError(`${bundle}/config.json: cannot read it`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new OciError(`config.json: not JSON (${(error as Error).message})`);
+  }
+  return parseConfig(json, bundle, hostFacts());
+}
+
 /** `create`: sets the container up and leaves it waiting at its FIFO. */
 async function create(globals: Globals, args: string[], wait = false): Promise<number> {
   const { options, rest } = parseOptions(
@@ -165,19 +190,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     throw new OciError("--preserve-fds: must be a number");
   }
   if (preserve > 0) throw new UnsupportedError("--preserve-fds", "not yet honoured");
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`${bundle}/config.json`);
-  } catch {
-    throw new OciError(`${bundle}/config.json: cannot read it`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new OciError(`config.json: not JSON (${(error as Error).message})`);
-  }
-  const config = parseConfig(json, bundle, hostFacts());
+  const config = loadConfig(bundle);
   const spec = config.spec;
   if (flag(options, "no-pivot")) spec.chrootOnly = true;
   const consoleSocket = value(options, "console-socket");
@@ -214,6 +227,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
       record.cgroups = join;
       record.cgroupsMade = made;
       spec.cgroups = join;
+      if (config.resources) applyResources(config.cgroupsPath, config.resources);
     }
     dir.write(record);
     spec.startFifo = dir.fifo;
@@ -499,6 +513,8 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   let cwd = value(options, "cwd");
   let terminal = flag(options, "tty") || flag(options, "t");
   let user: { uid: number; gid: number; additionalGids?: number[] } | undefined;
+  let processCapabilities: unknown;
+  let processNoNewPrivs: unknown;
   const processFile = value(options, "process") ?? value(options, "p");
   if (processFile !== undefined) {
     const process = JSON.parse(Deno.readTextFileSync(processFile));
@@ -507,9 +523,8 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
     cwd = process.cwd;
     terminal = Boolean(process.terminal);
     user = process.user;
-    if (process.capabilities !== undefined) {
-      throw new UnsupportedError("process.capabilities", "not yet honoured");
-    }
+    processCapabilities = process.capabilities;
+    processNoNewPrivs = process.noNewPrivileges;
   }
   if (command.length === 0) throw new OciError("exec: a command is needed");
   if (terminal) throw new UnsupportedError("exec --tty", "not yet honoured");
@@ -530,6 +545,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const detach = flag(options, "detach") || flag(options, "d");
   const dir = StateDir.open(globals.root, id);
   let pid: number;
+  let bundle: string;
   try {
     const record = dir.read();
     const status = statusOf(record);
@@ -537,8 +553,26 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
       throw new OciError(`cannot exec in a container that is ${status}`);
     }
     pid = record.pid;
+    bundle = record.bundle;
   } finally {
     dir.release();
+  }
+  // as runc: the process's capabilities (else the container's), the container's filter
+  const container = loadConfig(bundle).spec;
+  const capabilities = processCapabilities !== undefined && processCapabilities !== null
+    ? grantedCapabilities(processCapabilities, user?.uid ?? 0)
+    : container.capabilities?.add;
+  const noNewPrivs = flag(options, "no-new-privs") ||
+    (processNoNewPrivs === undefined ? Boolean(container.noNewPrivs) : processNoNewPrivs === true);
+  let seccompFilter;
+  if (typeof container.seccomp === "object") {
+    const { profileSeccompFilter } = await import("../lib/contain.ts");
+    const { capabilityMask } = await import("../lib/capabilities.ts");
+    const { boundingCapabilities } = await import("../ffi/contain.ts");
+    seccompFilter = profileSeccompFilter(
+      container.seccomp,
+      capabilities ? capabilityMask(capabilities) : boundingCapabilities(),
+    );
   }
   for (const entry of env) {
     if (entry.indexOf("=") < 1) {
@@ -548,7 +582,15 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const pidFile = value(options, "pid-file");
   // ARGS: the container's own environment (its process's), with --env added, as runc's
   const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
-  const plan = planEnter(pid, { command, exactEnv, cwd, user });
+  const plan = planEnter(pid, {
+    command,
+    exactEnv,
+    cwd,
+    user,
+    capabilities,
+    noNewPrivs,
+    seccompFilter,
+  });
   // -d (conmon's way): the process goes on alone, reparented to the caller's subreaper
   if (detach) plan.dieWithParent = false;
   const result = await runPlan(plan, {

@@ -59,6 +59,7 @@ import {
   type CompiledFilter,
   compileProfile,
   parseProfileText,
+  type SeccompProfile,
   SeccompProfileError,
 } from "./seccomp.ts";
 import { DEFAULT_PROFILE, denyTerminalInjection } from "./seccomp_default.ts";
@@ -80,6 +81,8 @@ export interface ContainmentContext {
   setgroupsDenied: boolean;
   /** Whether a jail is used (pivot_root or chroot). */
   jail: boolean;
+  /** Whether the launch is an OCI container (its config.json's rlimits are set as given). */
+  container: boolean;
   /** The `-v` printer. */
   report: Reporter;
 }
@@ -128,6 +131,17 @@ export function defaultSeccompFilter(
   bounding: bigint,
 ): { compiled: CompiledFilter; prepared: PreparedSeccompFilter } {
   return seccompFilter("default", bounding, false);
+}
+
+/**
+ * The filter of `profile` (an OCI exec: the container's own) for a command
+ * whose bounding set is `bounding`, copied where the kernel reads it.
+ */
+export function profileSeccompFilter(
+  profile: SeccompProfile,
+  bounding: bigint,
+): PreparedSeccompFilter {
+  return seccompFilter(profile, bounding, false).prepared;
 }
 
 /** Compiles (or takes from the cache) the filter `spec.seccomp` asks for. */
@@ -238,9 +252,11 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
   }
   if (masked.length + readonly.length > 0) {
     const optional = new Set(
-      [...CONTAIN_MASKED_PATHS, ...CONTAIN_READONLY_PATHS].filter((path) =>
-        !(spec.maskedPaths ?? []).includes(path) && !(spec.readonlyPaths ?? []).includes(path)
-      ),
+      spec.skipMissingPaths
+        ? [...masked, ...readonly]
+        : [...CONTAIN_MASKED_PATHS, ...CONTAIN_READONLY_PATHS].filter((path) =>
+          !(spec.maskedPaths ?? []).includes(path) && !(spec.readonlyPaths ?? []).includes(path)
+        ),
     );
     // in a jail the host's /dev/null is out of reach once it is entered: taken before
     const steps = maskSteps({ masked, readonly, optional }, context.jail);
@@ -289,7 +305,10 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
         "setup",
       );
     }
-    if (limit.name === "nproc" && uid === 0 && context.callerUid === 0 && !context.mapped) {
+    if (
+      limit.name === "nproc" && uid === 0 && context.callerUid === 0 && !context.mapped &&
+      !context.container
+    ) {
       throw usage(
         "--rlimit nproc does not bind uid 0 (root is exempt, and it counts the user's processes " +
           "system-wide): use --pids N for a limit of the command's own processes, or --uid",

@@ -63,6 +63,11 @@ export interface ContainmentSpec {
   /** Paths bound onto themselves and remounted read-only. */
   readonlyPaths?: string[];
   /**
+   * Skip masked and read-only paths that do not exist, as runc does with
+   * config.json's (default: each one given must exist).
+   */
+  skipMissingPaths?: boolean;
+  /**
    * docker's defaults at once: its capability set less MKNOD, the default
    * seccomp profile (and the TIOCSTI/TIOCLINUX rule in any profile), runc's
    * masked and read-only /proc and /sys paths, `noNewPrivs`, a session

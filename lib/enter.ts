@@ -39,6 +39,16 @@ import {
   X_OK,
 } from "../ffi/libc.ts";
 import { becomeUserWithGroups, chdir } from "../ffi/libc.ts";
+import {
+  dropBoundingCapabilities,
+  loadSeccompFilter,
+  type PreparedSeccompFilter,
+  setAmbientCapabilities,
+  setCapabilities,
+  setKeepCapabilities,
+  setNoNewPrivs,
+} from "../ffi/contain.ts";
+import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
 import { currentCaller, type JoinedNamespace, type Plan } from "./plan.ts";
@@ -88,6 +98,20 @@ export interface EnterSpec {
   cwd?: string;
   /** Who the command runs as, once inside (OCI `exec --user`). */
   user?: { uid: number; gid: number; additionalGids?: number[] };
+  /**
+   * Exactly these capabilities (names, e.g. `CAP_KILL`), in every set for
+   * root, or as ambient ones for another `user` (OCI `exec`, as the
+   * container's process got them); default: the caller's.
+   */
+  capabilities?: string[];
+  /** Set PR_SET_NO_NEW_PRIVS before the command (OCI `exec`). */
+  noNewPrivs?: boolean;
+  /**
+   * A seccomp filter to load (the container's, from lib/contain.ts's
+   * `profileSeccompFilter`): last with `noNewPrivs`, else before the
+   * capabilities drop.
+   */
+  seccompFilter?: PreparedSeccompFilter;
   /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
   forwardSignals?: boolean;
 }
@@ -308,20 +332,7 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       run: () => chdir(cwd),
     });
   }
-  const asUser = spec.user;
-  if (asUser !== undefined) {
-    const groups = asUser.additionalGids ?? [];
-    child.push({
-      name: "user",
-      calls: [
-        call("setgroups", groups.length, groups.join(",")),
-        call("setresgid", asUser.gid, asUser.gid, asUser.gid),
-        call("setresuid", asUser.uid, asUser.uid, asUser.uid),
-      ],
-      why: "the user asked for",
-      run: () => becomeUserWithGroups(asUser.uid, asUser.gid, groups),
-    });
-  }
+  child.push(...credentialSteps(spec));
   // ----
   const command = spec.command?.length ? spec.command : [defaultShell(withRoot ? pid : null)];
   return {
@@ -405,4 +416,91 @@ function becomeRootIfMapped(): void {
   } catch (error) {
     if (!(error instanceof SyscallError) || error.code !== "EINVAL") throw error;
   }
+}
+
+/**
+ * The steps that make the entered command's credentials (OCI `exec`): no
+ * new privileges, the filter, the bounding set, the user, the capability
+ * sets; in the order lib/contain.ts uses for a launch.
+ */
+function credentialSteps(spec: EnterSpec): ChildStep[] {
+  const steps: ChildStep[] = [];
+  const asUser = spec.user;
+  const uid = asUser?.uid ?? 0;
+  let sets: CapabilitySets | undefined;
+  if (spec.capabilities !== undefined) {
+    try {
+      sets = capabilitySets({ base: 0n, add: spec.capabilities }, uid);
+    } catch (error) {
+      if (error instanceof CapabilityError) throw cannot(error.message, error);
+      throw error;
+    }
+  }
+  const filter = spec.seccompFilter;
+  const seccompStep = (why: string): ChildStep => ({
+    name: "seccomp",
+    calls: [call("seccomp", "SECCOMP_SET_MODE_FILTER", 0, "<filter>")],
+    why,
+    run: () => loadSeccompFilter(filter!),
+  });
+  if (spec.noNewPrivs) {
+    steps.push({
+      name: "prctl",
+      calls: [call("prctl", "PR_SET_NO_NEW_PRIVS", 1)],
+      why: "setuid binaries and file capabilities grant nothing from here on",
+      run: setNoNewPrivs,
+    });
+  }
+  if (filter && !spec.noNewPrivs) {
+    steps.push(seccompStep("without no_new_privs the filter needs CAP_SYS_ADMIN: load it now"));
+  }
+  if (sets) {
+    const keep = sets;
+    if (uid !== 0) {
+      steps.push({
+        name: "keepcaps",
+        calls: [call("prctl", "PR_SET_KEEPCAPS", 1)],
+        why: "keep the permitted set across the change of user",
+        run: () => setKeepCapabilities(true),
+      });
+    }
+    steps.push({
+      name: "bounding",
+      calls: [call("prctl", "PR_CAPBSET_DROP", "<each capability not kept>")],
+      why: "what the command can ever gain (needs CAP_SETPCAP: before the user changes)",
+      run: () => dropBoundingCapabilities(keep.bounding),
+    });
+  }
+  if (asUser !== undefined) {
+    const groups = asUser.additionalGids ?? [];
+    steps.push({
+      name: "user",
+      calls: [
+        call("setgroups", groups.length, groups.join(",")),
+        call("setresgid", asUser.gid, asUser.gid, asUser.gid),
+        call("setresuid", asUser.uid, asUser.uid, asUser.uid),
+      ],
+      why: "the user asked for",
+      run: () => becomeUserWithGroups(asUser.uid, asUser.gid, groups),
+    });
+  }
+  if (sets) {
+    const keep = sets;
+    steps.push({
+      name: "capset",
+      calls: [call("capset", "<effective, permitted, inheritable>")],
+      why: "the sets that pass exec as asked",
+      run: () => setCapabilities(keep),
+    });
+    if (uid !== 0) {
+      steps.push({
+        name: "ambient",
+        calls: [call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each capability>")],
+        why: "another user keeps capabilities across exec only through the ambient set",
+        run: () => setAmbientCapabilities(keep.ambient),
+      });
+    }
+  }
+  if (filter && spec.noNewPrivs) steps.push(seccompStep("the filter, last before execve"));
+  return steps;
 }

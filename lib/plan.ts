@@ -964,6 +964,7 @@ function containmentOf(
       : null,
     setgroupsDenied: Boolean(mapping),
     jail: decided.jail !== undefined,
+    container: spec.container !== undefined,
     report: decided.report,
   });
 }

@@ -210,34 +210,48 @@ for (const [what, change, line] of INVALID) {
 /** Fields that cannot be honoured: [field, change, the one line]. */
 const REFUSED: [string, (c: Config) => void, string][] = [
   [
-    "seccomp",
-    (c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW" }),
-    "unsupported: linux.seccomp (not yet honoured)",
+    "seccomp listener",
+    (c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/l.sock" }),
+    "unsupported: linux.seccomp.listenerPath (not implemented)",
   ],
   [
-    "capabilities",
-    (c) => (c.process.capabilities = { bounding: [] }),
-    "unsupported: process.capabilities (not yet honoured)",
+    "seccomp flags",
+    (
+      c,
+    ) => (c.linux.seccomp = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      flags: ["SECCOMP_FILTER_FLAG_LOG"],
+    }),
+    "unsupported: linux.seccomp.flags (not implemented)",
   ],
   [
-    "rlimits",
-    (c) => (c.process.rlimits = [{ type: "RLIMIT_NOFILE", hard: 1, soft: 1 }]),
-    "unsupported: process.rlimits (not yet honoured)",
-  ],
-  [
-    "maskedPaths",
-    (c) => (c.linux.maskedPaths = ["/proc/kcore"]),
-    "unsupported: linux.maskedPaths (not yet honoured)",
-  ],
-  [
-    "readonlyPaths",
-    (c) => (c.linux.readonlyPaths = ["/proc/sys"]),
-    "unsupported: linux.readonlyPaths (not yet honoured)",
-  ],
-  [
-    "resources",
+    "resources without a cgroup",
     (c) => (c.linux.resources = { pids: { limit: 10 } }),
-    "unsupported: linux.resources.pids (not yet honoured)",
+    "unsupported: linux.resources (needs a linux.cgroupsPath to write them to)",
+  ],
+  [
+    "blockIO",
+    (c) => {
+      c.linux.cgroupsPath = "/x";
+      c.linux.resources = { blockIO: { weight: 10 } };
+    },
+    "unsupported: linux.resources.blockIO (not implemented)",
+  ],
+  [
+    "memory.kernel",
+    (c) => {
+      c.linux.cgroupsPath = "/x";
+      c.linux.resources = { memory: { kernel: 1 } };
+    },
+    "unsupported: linux.resources.memory.kernel (not implemented)",
+  ],
+  [
+    "cpu.realtimeRuntime",
+    (c) => {
+      c.linux.cgroupsPath = "/x";
+      c.linux.resources = { cpu: { realtimeRuntime: 1 } };
+    },
+    "unsupported: linux.resources.cpu.realtimeRuntime (not implemented)",
   ],
   [
     "apparmor",
@@ -291,6 +305,97 @@ for (const [what, change, line] of REFUSED) {
     assertEquals(error.message, line);
   });
 }
+
+/** Containment fields and what the launch gets: [what, change, the spec's fields]. */
+const CONTAINMENT: [string, (c: Config) => void, Record<string, unknown>][] = [
+  [
+    "root's capabilities: those in bounding, permitted and effective",
+    (c) => (c.process.capabilities = {
+      bounding: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+      permitted: ["CAP_CHOWN", "CAP_KILL"],
+      effective: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+    }),
+    { capabilities: { drop: ["ALL"], add: ["CAP_CHOWN", "CAP_KILL"] }, uid: 0, gid: 0 },
+  ],
+  [
+    "another user's: the ambient ones",
+    (c) => {
+      c.process.user = { uid: 1000, gid: 100, additionalGids: [5] };
+      c.process.capabilities = {
+        bounding: ["CAP_CHOWN", "CAP_KILL"],
+        permitted: ["CAP_CHOWN", "CAP_KILL"],
+        effective: ["CAP_CHOWN", "CAP_KILL"],
+        ambient: ["CAP_KILL"],
+      };
+    },
+    { capabilities: { drop: ["ALL"], add: ["CAP_KILL"] }, uid: 1000, gid: 100, groups: [5] },
+  ],
+  [
+    "podman --cap-drop=all: none",
+    (c) => (c.process.capabilities = {}),
+    { capabilities: { drop: ["ALL"], add: [] }, uid: 0, gid: 0 },
+  ],
+  [
+    "rlimits as [soft, hard], 2^64-1 as unlimited",
+    (c) => (c.process.rlimits = [
+      { type: "RLIMIT_NOFILE", soft: 1024, hard: 4096 },
+      { type: "RLIMIT_CORE", soft: 0, hard: 18446744073709551615 },
+    ]),
+    { rlimits: { nofile: [1024, 4096], core: [0, "unlimited"] } },
+  ],
+  [
+    "seccomp, masked and read-only paths (missing ones skipped)",
+    (c) => {
+      c.linux.seccomp = { defaultAction: "SCMP_ACT_ERRNO", syscalls: [] };
+      c.linux.maskedPaths = ["/proc/kcore"];
+      c.linux.readonlyPaths = ["/proc/sys"];
+    },
+    {
+      seccomp: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [] },
+      maskedPaths: ["/proc/kcore"],
+      readonlyPaths: ["/proc/sys"],
+      skipMissingPaths: true,
+    },
+  ],
+];
+
+for (const [what, change, fields] of CONTAINMENT) {
+  Deno.test(`containment field (${what})`, () => {
+    const spec = parseConfig(config(change), "/b", host).spec as unknown as Record<string, unknown>;
+    for (const [key, value] of Object.entries(fields)) assertEquals(spec[key], value);
+  });
+}
+
+Deno.test("linux.resources map onto cgroup fields; -1 and a pids limit of 0 are none", () => {
+  const parsed = parseConfig(
+    config((c) => {
+      c.linux.cgroupsPath = "/x";
+      c.linux.resources = {
+        memory: { limit: 1048576, swap: -1, reservation: 4096 },
+        pids: { limit: 0 },
+        cpu: { quota: 50000, period: 100000, shares: 512, cpus: "0", mems: "" },
+        devices: [{ allow: false, access: "rwm" }, { allow: true, type: "c", major: 1, minor: 3 }],
+      };
+    }),
+    "/b",
+    host,
+  );
+  const devices = parsed.resources!.devices;
+  // the container's devices (/dev/null …) stay usable after its own rules, as runc allows them
+  assertEquals(devices[2], { allow: true, type: "c", major: 1, minor: 3, access: "rwm" });
+  assertEquals({ ...parsed.resources, devices: devices.slice(0, 2) }, {
+    memoryLimit: 1048576,
+    memoryReservation: 4096,
+    cpuQuota: 50000,
+    cpuPeriod: 100000,
+    cpuShares: 512,
+    cpus: "0",
+    devices: [
+      { allow: false, type: "a", major: "*", minor: "*", access: "rwm" },
+      { allow: true, type: "c", major: 1, minor: 3, access: "rwm" },
+    ],
+  });
+});
 
 Deno.test("empty containment fields are not refusals", () => {
   const parsed = parseConfig(

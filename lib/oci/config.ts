@@ -14,6 +14,9 @@
  */
 
 import type { Hook } from "../hooks.ts";
+import { RLIMITS } from "../rlimits.ts";
+import type { SeccompProfile } from "../seccomp.ts";
+import type { ContainerResources, DeviceRule } from "./cgroups.ts";
 import type { LaunchSpec } from "../plan.ts";
 import type { IdRange } from "../user.ts";
 import type {
@@ -60,6 +63,8 @@ export interface ContainerConfig {
   spec: LaunchSpec;
   /** `linux.cgroupsPath`, when given. */
   cgroupsPath?: string;
+  /** `linux.resources`, written to the cgroup of `cgroupsPath` (which it then needs). */
+  resources?: ContainerResources;
   /** `hooks.poststart`, run by `start` once the program runs. */
   poststart: Hook[];
   /** `hooks.poststop`, run by `delete`. */
@@ -345,33 +350,166 @@ export const DEFAULT_DEVICES: ContainerDevice[] = [
   gid: 0,
 }));
 
+/** The capability sets of config.json, as names (`CAP_CHOWN`). */
+const CAPABILITY_SETS = ["bounding", "effective", "permitted", "inheritable", "ambient"] as const;
+
+/** `RLIMIT_NOFILE`'s value: a JSON number, where 2^64-1 (RLIM_INFINITY) reads as a float. */
+function rlimitValue(value: Json, path: string): number | "unlimited" {
+  if (typeof value === "number" && value >= 2 ** 63) return "unlimited";
+  return integer(value, path, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** A size or count of `linux.resources`: -1 (or, for pids, 0) is no limit, left out. */
+function resourceNumber(value: Json, path: string, zeroIsNone = false): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = integer(value, path, -1, Number.MAX_SAFE_INTEGER);
+  return number === -1 || (zeroIsNone && number === 0) ? undefined : number;
+}
+
+/** The device rules of `linux.resources.devices`. */
+function deviceRules(value: Json): DeviceRule[] {
+  return array(value, "linux.resources.devices").map((item, i) => {
+    const path = `linux.resources.devices[${i}]`;
+    const rule = object(item, path);
+    const type = rule.type === undefined ? "a" : string(rule.type, `${path}.type`);
+    if (type !== "a" && type !== "c" && type !== "b") {
+      throw new ConfigError(`${path}.type`, "must be a, c or b");
+    }
+    const number = (key: string) =>
+      rule[key] === undefined || rule[key] === null || rule[key] === -1
+        ? "*" as const
+        : integer(rule[key], `${path}.${key}`, 0, 0xfffff);
+    const access = rule.access === undefined ? "rwm" : string(rule.access, `${path}.access`);
+    if (!/^[rwm]{1,3}$/.test(access)) throw new ConfigError(`${path}.access`, "must be of r, w, m");
+    return {
+      allow: boolean(rule.allow, `${path}.allow`),
+      type,
+      major: number("major"),
+      minor: number("minor"),
+      access,
+    };
+  });
+}
+
 /**
- * The fields other parts of the engine will honour (capabilities, rlimits,
- * seccomp, masked and read-only paths; `linux.resources`): each one given is
- * refused by name here, in one place, so that wiring one is one change.
- * `noNewPrivileges` maps onto the engine's existing `noNewPrivs`.
+ * `linux.resources`: memory, pids, cpu and devices are honoured (written to
+ * the container's cgroup by `create`); any other field given is refused by
+ * name.
+ */
+function parseResources(linux: JsonObject): ContainerResources | undefined {
+  if (linux.resources === undefined || linux.resources === null) return undefined;
+  const resources = object(linux.resources, "linux.resources");
+  for (const field of Object.keys(resources)) {
+    if (!["memory", "pids", "cpu", "devices"].includes(field)) {
+      refuseIfGiven(resources, field, `linux.resources.${field}`, "not implemented");
+    }
+  }
+  const memory = optionalObject(resources.memory, "linux.resources.memory");
+  for (const field of Object.keys(memory)) {
+    if (!["limit", "swap", "reservation"].includes(field)) {
+      refuseIfGiven(memory, field, `linux.resources.memory.${field}`, "not implemented");
+    }
+  }
+  const cpu = optionalObject(resources.cpu, "linux.resources.cpu");
+  for (const field of Object.keys(cpu)) {
+    if (!["quota", "period", "shares", "cpus", "mems"].includes(field)) {
+      refuseIfGiven(cpu, field, `linux.resources.cpu.${field}`, "not implemented");
+    }
+  }
+  const pids = optionalObject(resources.pids, "linux.resources.pids");
+  const text = (value: Json, path: string) =>
+    value === undefined || value === "" ? undefined : string(value, path);
+  const parsed: ContainerResources = {
+    memoryLimit: resourceNumber(memory.limit, "linux.resources.memory.limit"),
+    memorySwap: resourceNumber(memory.swap, "linux.resources.memory.swap"),
+    memoryReservation: resourceNumber(memory.reservation, "linux.resources.memory.reservation"),
+    pids: resourceNumber(pids.limit, "linux.resources.pids.limit", true),
+    cpuQuota: cpu.quota === undefined || cpu.quota === null
+      ? undefined
+      : integer(cpu.quota, "linux.resources.cpu.quota", -1, Number.MAX_SAFE_INTEGER),
+    cpuPeriod: resourceNumber(cpu.period, "linux.resources.cpu.period", true),
+    cpuShares: resourceNumber(cpu.shares, "linux.resources.cpu.shares", true),
+    cpus: text(cpu.cpus, "linux.resources.cpu.cpus"),
+    mems: text(cpu.mems, "linux.resources.cpu.mems"),
+    devices: deviceRules(resources.devices),
+  };
+  for (const key of Object.keys(parsed) as (keyof ContainerResources)[]) {
+    if (parsed[key] === undefined) delete parsed[key];
+  }
+  return Object.keys(parsed).length === 1 && parsed.devices.length === 0 ? undefined : parsed;
+}
+
+/**
+ * The capabilities a process run as `uid` gets from `process.capabilities`
+ * (`value`): for root those in all of bounding, permitted and effective,
+ * for another user the ambient ones among them.
+ */
+export function grantedCapabilities(
+  value: Json,
+  uid: number,
+  path = "process.capabilities",
+): string[] {
+  const given = object(value, path);
+  const sets = Object.fromEntries(CAPABILITY_SETS.map((set) => [
+    set,
+    new Set(strings(given[set] ?? [], `${path}.${set}`).map((name) => name.toUpperCase())),
+  ])) as Record<(typeof CAPABILITY_SETS)[number], Set<string>>;
+  return [...uid === 0 ? sets.effective : sets.ambient].filter((name) =>
+    sets.bounding.has(name) && sets.permitted.has(name)
+  );
+}
+
+/**
+ * The containment fields onto the engine's (lib/contain.ts):
+ * `process.capabilities` (the command gets exactly the capabilities in all
+ * of bounding, permitted and effective, or for a user other than root the
+ * ambient ones; its bounding set is that set too, narrower than runc's),
+ * `process.rlimits`, `process.noNewPrivileges`, `linux.seccomp`, and the
+ * masked and read-only paths (one that does not exist is skipped, as runc).
+ * With capabilities the user changes in the engine's credential steps (so
+ * that they survive it), not in the container's own.
  */
 export function containmentFields(config: JsonObject, spec: LaunchSpec): void {
   const process = optionalObject(config.process, "process");
   const linux = optionalObject(config.linux, "linux");
-  if (process.capabilities !== undefined) {
-    throw new UnsupportedError("process.capabilities", "not yet honoured");
+  if (process.capabilities !== undefined && process.capabilities !== null) {
+    const user = spec.container!.user;
+    const granted = grantedCapabilities(process.capabilities, user.uid);
+    spec.capabilities = { drop: ["ALL"], add: granted };
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    if (user.additionalGids.length) spec.groups = user.additionalGids; // else none, as runc
+    spec.container!.userByContainment = true;
   }
-  if (array(process.rlimits, "process.rlimits").length > 0) {
-    throw new UnsupportedError("process.rlimits", "not yet honoured");
-  }
-  if (boolean(process.noNewPrivileges, "process.noNewPrivileges")) spec.noNewPrivs = true;
-  if (linux.seccomp !== undefined) throw new UnsupportedError("linux.seccomp", "not yet honoured");
-  for (const field of ["maskedPaths", "readonlyPaths"]) {
-    if (array(linux[field], `linux.${field}`).length > 0) {
-      throw new UnsupportedError(`linux.${field}`, "not yet honoured");
+  const rlimits: NonNullable<LaunchSpec["rlimits"]> = {};
+  array(process.rlimits, "process.rlimits").forEach((item, i) => {
+    const path = `process.rlimits[${i}]`;
+    const entry = object(item, path);
+    const type = string(entry.type, `${path}.type`);
+    const name = type.replace(/^RLIMIT_/, "").toLowerCase();
+    if (!/^RLIMIT_[A-Z]+$/.test(type) || !(name in RLIMITS)) {
+      throw new ConfigError(`${path}.type`, `${type}: not a resource limit`);
     }
+    rlimits[name] = [
+      rlimitValue(entry.soft, `${path}.soft`),
+      rlimitValue(entry.hard, `${path}.hard`),
+    ];
+  });
+  if (Object.keys(rlimits).length > 0) spec.rlimits = rlimits;
+  if (boolean(process.noNewPrivileges, "process.noNewPrivileges")) spec.noNewPrivs = true;
+  if (linux.seccomp !== undefined && linux.seccomp !== null) {
+    const seccomp = object(linux.seccomp, "linux.seccomp");
+    refuseIfGiven(seccomp, "listenerPath", "linux.seccomp.listenerPath", "not implemented");
+    refuseIfGiven(seccomp, "flags", "linux.seccomp.flags", "not implemented");
+    spec.seccomp = seccomp as unknown as SeccompProfile;
   }
-  const resources = optionalObject(linux.resources, "linux.resources");
-  const given = Object.keys(resources)[0];
-  if (given !== undefined) {
-    throw new UnsupportedError(`linux.resources.${given}`, "not yet honoured");
-  }
+  const masked = strings(linux.maskedPaths ?? [], "linux.maskedPaths");
+  const readonly = strings(linux.readonlyPaths ?? [], "linux.readonlyPaths");
+  masked.forEach((path, i) => absolute(path, `linux.maskedPaths[${i}]`));
+  readonly.forEach((path, i) => absolute(path, `linux.readonlyPaths[${i}]`));
+  if (masked.length) spec.maskedPaths = masked;
+  if (readonly.length) spec.readonlyPaths = readonly;
+  if (masked.length || readonly.length) spec.skipMissingPaths = true;
 }
 
 /** Refuses `field` of `where` when it is given (a field this runtime has no step for). */
@@ -626,6 +764,18 @@ export function parseConfig(config: Json, bundle: string, host: HostFacts): Cont
     oomScoreAdj,
   };
   containmentFields(top, spec);
+  const resources = parseResources(linux);
+  if (resources?.devices.length) {
+    // the devices the container has stay usable, as runc allows them
+    for (const device of devices) {
+      if (device.type === "p") continue;
+      const { type, major, minor } = device;
+      resources.devices.push({ allow: true, type, major, minor, access: "rwm" });
+    }
+  }
+  if (resources && !cgroupsPath) {
+    throw new UnsupportedError("linux.resources", "needs a linux.cgroupsPath to write them to");
+  }
 
   const annotations: Record<string, string> = {};
   for (
@@ -637,6 +787,7 @@ export function parseConfig(config: Json, bundle: string, host: HostFacts): Cont
     ociVersion,
     spec,
     cgroupsPath,
+    ...resources ? { resources } : {},
     poststart: hooks("poststart"),
     poststop: hooks("poststop"),
     annotations,

@@ -134,6 +134,11 @@ export interface ContainerSetup {
   cwd: string;
   /** Who the process runs as. */
   user: { uid: number; gid: number; additionalGids: number[]; umask?: number };
+  /**
+   * The user is changed by the engine's credential steps (`LaunchSpec.uid`,
+   * with the capabilities), not by {@link containerUserSteps}.
+   */
+  userByContainment?: boolean;
   /** Give the process a terminal (a pty whose master goes to `consoleSocket`). */
   terminal: boolean;
   /** The terminal's size. */
@@ -640,16 +645,19 @@ export function containerUserSteps(setup: ContainerSetup): ChildStep[] {
     calls: [call("chdir", setup.cwd)],
     why: "process.cwd (as root, before the user changes)",
     run: () => chdir(setup.cwd),
-  }, {
-    name: "user",
-    calls: [
-      call("setgroups", additionalGids.length, additionalGids.join(",")),
-      call("setresgid", gid, gid, gid),
-      call("setresuid", uid, uid, uid),
-    ],
-    why: "process.user",
-    run: () => becomeUserWithGroups(uid, gid, additionalGids),
   }];
+  if (!setup.userByContainment) {
+    steps.push({
+      name: "user",
+      calls: [
+        call("setgroups", additionalGids.length, additionalGids.join(",")),
+        call("setresgid", gid, gid, gid),
+        call("setresuid", uid, uid, uid),
+      ],
+      why: "process.user",
+      run: () => becomeUserWithGroups(uid, gid, additionalGids),
+    });
+  }
   if (mask !== undefined) {
     steps.push({
       name: "umask",
