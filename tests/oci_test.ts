@@ -707,6 +707,42 @@ privilegedTest(
         assert.equal(theirs.code, 0, theirs.stderr);
         assert.equal(ran.stdout, theirs.stdout, "the same containment as podman with runc");
       }
+      // podman's limits, --cap-drop and --read-only, seen from inside (its cgroups bound there)
+      const limited = [
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cap-drop",
+        "all",
+        "--read-only",
+        "IMAGE",
+        "sh",
+        "-c",
+        [
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+          "grep -E '^Cap(Eff|Bnd)' /proc/self/status",
+          "touch /x 2>/dev/null || echo read-only",
+        ].join("; "),
+      ];
+      ran = await run(podmanArgs(...limited));
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(
+        ran.stdout,
+        "67108864\n50\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nread-only\n",
+      );
+      if (runc) {
+        const theirs = await run(
+          podmanArgs(...limited).map((arg) => arg.endsWith("/invoke_ns-oci") ? runc : arg),
+        );
+        assert.equal(theirs.stdout, ran.stdout, "the same as podman with runc");
+      }
+      // -t: conmon's console socket gets the pty's master
+      ran = await run(podmanArgs("run", "--rm", "-t", "IMAGE", "tty"));
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(ran.stdout, "/dev/pts/0\r\n");
       const name = `invoke_ns_oci_podman_${Deno.pid}`;
       ran = await run(podmanArgs("run", "-d", "--name", name, "IMAGE", "sleep", "1000"));
       assert.equal(ran.code, 0, ran.stderr);

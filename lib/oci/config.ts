@@ -199,7 +199,6 @@ export const PROPAGATION: Record<string, number> = {
 const REFUSED_OPTIONS = [
   "idmap",
   "ridmap",
-  "tmpcopyup",
   "rro",
   "rrw",
   "rnosuid",
@@ -242,8 +241,10 @@ function parseMount(value: Json, path: string): ContainerMount {
   let recursive = false;
   const propagation: number[] = [];
   const data: string[] = [];
+  let copyUp = false;
   for (const [i, option] of options.entries()) {
-    if (option === "bind" || option === "rbind") {
+    if (option === "tmpcopyup") copyUp = true;
+    else if (option === "bind" || option === "rbind") {
       bind = true;
       recursive ||= option === "rbind";
     } else if (option in MOUNT_FLAGS) flags |= MOUNT_FLAGS[option];
@@ -275,9 +276,19 @@ function parseMount(value: Json, path: string): ContainerMount {
       `"${data[0]}" is not a mount flag (a bind takes none)`,
     );
   }
-  return bind
-    ? { destination, kind: "bind", source, recursive, flags, propagation }
-    : { destination, kind: "fs", type, source: source || type, flags, propagation, data };
+  if (copyUp && type !== "tmpfs") {
+    throw new ConfigError(`${path}.options`, '"tmpcopyup" is for a tmpfs');
+  }
+  return bind ? { destination, kind: "bind", source, recursive, flags, propagation } : {
+    destination,
+    kind: "fs",
+    type,
+    source: source || type,
+    flags,
+    propagation,
+    data,
+    ...copyUp ? { copyUp } : {},
+  };
 }
 
 const DEVICE_TYPES: Record<string, ContainerDevice["type"]> = {

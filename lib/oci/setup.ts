@@ -25,6 +25,7 @@ import {
   fileStatus,
   ioctlBuffer,
   ioctlValue,
+  listDirectory,
   mknodAt,
   mount,
   MOUNT_ATTR,
@@ -35,6 +36,7 @@ import {
   O_NOCTTY,
   O_NOFOLLOW,
   O_PATH,
+  O_RDONLY,
   O_RDWR,
   O_WRONLY,
   open,
@@ -94,6 +96,12 @@ export type ContainerMount =
     propagation: number[];
     /** The options that are the file system's own (`mode=755`, `newinstance`). */
     data: string[];
+    /**
+     * runc's `tmpcopyup`: the tmpfs starts with what the directory held.
+     * Honoured for an empty (or new) directory, where there is nothing to
+     * copy; a directory with entries is refused at mount time.
+     */
+    copyUp?: boolean;
   };
 
 /** A device node the container gets. */
@@ -372,12 +380,27 @@ export function performContainerMounts(
     } else {
       const at = target(root, rootPath, m.destination, false);
       try {
+        if (m.copyUp) refuseCopyUp(at, m.destination);
         mount(m.source, fdPath(at), m.type, BigInt(m.flags), m.data.join(",") || null);
       } finally {
         close(at);
       }
     }
     propagate(root, rootPath, m.destination, m.propagation);
+  }
+}
+
+/** Refuses `tmpcopyup` onto the directory open at `at` when it holds anything to copy. */
+function refuseCopyUp(at: number, destination: string): void {
+  const dir = openAt(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  try {
+    if (listDirectory(fdPath(dir)).length > 0) {
+      throw new Error(
+        `${destination}: "tmpcopyup" of a directory with entries is not implemented`,
+      );
+    }
+  } finally {
+    close(dir);
   }
 }
 
