@@ -48,6 +48,7 @@ import {
 import {
   containerIds,
   DEFAULT_ROOT,
+  type ExecDefaults,
   idProblem,
   processStartTime,
   type Record as ContainerRecord,
@@ -56,6 +57,7 @@ import {
   statusOf,
   writeFileAtomically,
 } from "../lib/oci/state.ts";
+import type { SeccompProfile } from "../lib/seccomp.ts";
 import { LaunchError } from "../lib/supervise.ts";
 import { writeErrorLine, writeOut } from "./output.ts";
 
@@ -213,6 +215,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     cgroups: [],
     cgroupsMade: [],
     annotations: config.annotations,
+    exec: config.exec,
     poststart: config.poststart,
     poststop: config.poststop,
     owner: getuid(),
@@ -542,10 +545,16 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   if (groups.length) {
     user = { uid: user?.uid ?? 0, gid: user?.gid ?? 0, additionalGids: groups.map(Number) };
   }
+  if (options.get("cap")?.length || options.get("c")?.length) {
+    throw new UnsupportedError(
+      "exec --cap",
+      "not implemented (give a --process file's capabilities)",
+    );
+  }
   const detach = flag(options, "detach") || flag(options, "d");
   const dir = StateDir.open(globals.root, id);
   let pid: number;
-  let bundle: string;
+  let defaults: ExecDefaults;
   try {
     const record = dir.read();
     const status = statusOf(record);
@@ -553,24 +562,30 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
       throw new OciError(`cannot exec in a container that is ${status}`);
     }
     pid = record.pid;
-    bundle = record.bundle;
+    defaults = record.exec ?? { noNewPrivs: false };
   } finally {
     dir.release();
   }
-  // as runc: the process's capabilities (else the container's), the container's filter
-  const container = loadConfig(bundle).spec;
-  const capabilities = processCapabilities !== undefined && processCapabilities !== null
-    ? grantedCapabilities(processCapabilities, user?.uid ?? 0)
-    : container.capabilities?.add;
+  // as runc: the process's capabilities (else the container's), granted for the exec's own
+  // user; the container's filter; all from config.json as it was at create
+  const given = processCapabilities ?? defaults.capabilities;
+  let capabilities: string[] | undefined;
+  try {
+    capabilities = given == null ? undefined : grantedCapabilities(given, user?.uid ?? 0);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new OciError(`exec: ${error.message}`);
+    throw error;
+  }
   const noNewPrivs = flag(options, "no-new-privs") ||
-    (processNoNewPrivs === undefined ? Boolean(container.noNewPrivs) : processNoNewPrivs === true);
+    (processNoNewPrivs === undefined ? defaults.noNewPrivs : processNoNewPrivs === true);
   let seccompFilter;
-  if (typeof container.seccomp === "object") {
+  const seccomp = defaults.seccomp as SeccompProfile | undefined;
+  if (seccomp !== undefined) {
     const { profileSeccompFilter } = await import("../lib/contain.ts");
     const { capabilityMask } = await import("../lib/capabilities.ts");
     const { boundingCapabilities } = await import("../ffi/contain.ts");
     seccompFilter = profileSeccompFilter(
-      container.seccomp,
+      seccomp,
       capabilities ? capabilityMask(capabilities) : boundingCapabilities(),
     );
   }

@@ -325,10 +325,23 @@ const CONTAINMENT: [string, (c: Config) => void, Record<string, unknown>][] = [
         bounding: ["CAP_CHOWN", "CAP_KILL"],
         permitted: ["CAP_CHOWN", "CAP_KILL"],
         effective: ["CAP_CHOWN", "CAP_KILL"],
+        inheritable: ["CAP_KILL"],
         ambient: ["CAP_KILL"],
       };
     },
     { capabilities: { drop: ["ALL"], add: ["CAP_KILL"] }, uid: 1000, gid: 100, groups: [5] },
+  ],
+  [
+    "another user's: an ambient one not inheritable is not granted (the kernel would refuse it)",
+    (c) => {
+      c.process.user = { uid: 1000, gid: 100 };
+      c.process.capabilities = {
+        bounding: ["CAP_NET_ADMIN"],
+        permitted: ["CAP_NET_ADMIN"],
+        ambient: ["CAP_NET_ADMIN"],
+      };
+    },
+    { capabilities: { drop: ["ALL"], add: [] }, uid: 1000 },
   ],
   [
     "podman --cap-drop=all: none",
@@ -366,12 +379,31 @@ for (const [what, change, fields] of CONTAINMENT) {
   });
 }
 
-Deno.test("linux.resources map onto cgroup fields; -1 and a pids limit of 0 are none", () => {
+Deno.test("linux.resources: swap below the memory limit is refused by name", () => {
+  const error = assertThrows(
+    () =>
+      parseConfig(
+        config((c) => {
+          c.linux.cgroupsPath = "/x";
+          c.linux.resources = { memory: { limit: 2048, swap: 1024 } };
+        }),
+        "/b",
+        host,
+      ),
+    ConfigError,
+  );
+  assertEquals(
+    error.message,
+    "linux.resources.memory.swap: must be at least memory.limit (it counts memory plus swap)",
+  );
+});
+
+Deno.test("linux.resources map onto cgroup fields; -1 and 0 are none (runc's unset)", () => {
   const parsed = parseConfig(
     config((c) => {
       c.linux.cgroupsPath = "/x";
       c.linux.resources = {
-        memory: { limit: 1048576, swap: -1, reservation: 4096 },
+        memory: { limit: 1048576, swap: 0, reservation: 4096 },
         pids: { limit: 0 },
         cpu: { quota: 50000, period: 100000, shares: 512, cpus: "0", mems: "" },
         devices: [{ allow: false, access: "rwm" }, { allow: true, type: "c", major: 1, minor: 3 }],

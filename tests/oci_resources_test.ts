@@ -53,6 +53,20 @@ const TABLE: [string, Partial<ContainerResources>, () => 1 | 2, string[]][] = [
       "devices devices.allow=c 5:1 rwm",
     ],
   ],
+  [
+    "an allow-all rule with fewer rights than rwm names both kinds (a bare a is rwm)",
+    { devices: [{ allow: true, type: "a", major: "*", minor: "*", access: "r" }] },
+    v1,
+    [
+      "devices devices.allow=c *:* r",
+      "devices devices.allow=b *:* r",
+      "devices devices.allow=c *:* m",
+      "devices devices.allow=b *:* m",
+      "devices devices.allow=c 136:* rwm",
+      "devices devices.allow=c 5:2 rwm",
+      "devices devices.allow=c 5:1 rwm",
+    ],
+  ],
 ];
 
 for (const [what, resources, version, expected] of TABLE) {

@@ -428,6 +428,26 @@ privilegedTest(
         assert.ok(seen.includes("sys read-only\n"), seen);
         assert.ok(seen.includes("mkdir denied\n"), seen);
         assert.ok(seen.includes("Operation not permitted"), seen);
+        // exec: root's capabilities as the container got them; another user none (no ambient)
+        const capEff = async (...user: string[]) => {
+          const got = await verb(
+            cli,
+            "exec",
+            ...user,
+            "contained",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+          );
+          return got.trim();
+        };
+        assert.equal(await capEff(), "CapEff:\t0000000000000021");
+        assert.equal(await capEff("--user", "1000:1000"), "CapEff:\t0000000000000000");
+        // the filter is the container's, from create's config.json even if the bundle changes
+        Deno.writeTextFileSync(`${bundle}/config.json`, "{}");
+        const denied = await run([...cli, "exec", "contained", "mkdir", "/tmp/y"]);
+        assert.notEqual(denied.code, 0);
+        assert.match(denied.stderr, /Operation not permitted/);
         await verb(cli, "delete", "--force", "contained");
         await waitForExit(pid);
       } finally {

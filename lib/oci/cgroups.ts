@@ -281,9 +281,13 @@ export function resourceWrites(
   if (r.cpus !== undefined) add("cpuset", "cpuset.cpus", r.cpus, "cpu.cpus");
   if (r.mems !== undefined) add("cpuset", "cpuset.mems", r.mems, "cpu.mems");
   if (r.devices.length > 0) {
-    for (const rule of [...r.devices, ...ALLOWED_DEVICE_RULES]) {
-      const file = rule.allow ? "devices.allow" : "devices.deny";
-      add("devices", file, deviceRuleText(rule), "devices");
+    for (const given of [...r.devices, ...ALLOWED_DEVICE_RULES]) {
+      const file = given.allow ? "devices.allow" : "devices.deny";
+      // the kernel reads a bare "a" as every device with rwm: fewer rights are both kinds'
+      const rules: DeviceRule[] = given.type === "a" && given.access.length < 3
+        ? (["c", "b"] as const).map((type) => ({ ...given, type, major: "*", minor: "*" }))
+        : [given];
+      for (const rule of rules) add("devices", file, deviceRuleText(rule), "devices");
     }
   }
   return writes;

@@ -17,6 +17,7 @@ import type { Hook } from "../hooks.ts";
 import { RLIMITS } from "../rlimits.ts";
 import type { SeccompProfile } from "../seccomp.ts";
 import type { ContainerResources, DeviceRule } from "./cgroups.ts";
+import type { ExecDefaults } from "./state.ts";
 import type { LaunchSpec } from "../plan.ts";
 import type { IdRange } from "../user.ts";
 import type {
@@ -65,6 +66,8 @@ export interface ContainerConfig {
   cgroupsPath?: string;
   /** `linux.resources`, written to the cgroup of `cgroupsPath` (which it then needs). */
   resources?: ContainerResources;
+  /** What `exec` falls back on (saved in the state at `create`). */
+  exec: ExecDefaults;
   /** `hooks.poststart`, run by `start` once the program runs. */
   poststart: Hook[];
   /** `hooks.poststop`, run by `delete`. */
@@ -431,11 +434,11 @@ function parseResources(linux: JsonObject): ContainerResources | undefined {
   const text = (value: Json, path: string) =>
     value === undefined || value === "" ? undefined : string(value, path);
   const parsed: ContainerResources = {
-    memoryLimit: resourceNumber(memory.limit, "linux.resources.memory.limit"),
-    memorySwap: resourceNumber(memory.swap, "linux.resources.memory.swap"),
+    memoryLimit: resourceNumber(memory.limit, "linux.resources.memory.limit", true),
+    memorySwap: resourceNumber(memory.swap, "linux.resources.memory.swap", true),
     memoryReservation: resourceNumber(memory.reservation, "linux.resources.memory.reservation"),
     pids: resourceNumber(pids.limit, "linux.resources.pids.limit", true),
-    cpuQuota: cpu.quota === undefined || cpu.quota === null
+    cpuQuota: cpu.quota === undefined || cpu.quota === null || cpu.quota === 0
       ? undefined
       : integer(cpu.quota, "linux.resources.cpu.quota", -1, Number.MAX_SAFE_INTEGER),
     cpuPeriod: resourceNumber(cpu.period, "linux.resources.cpu.period", true),
@@ -444,6 +447,14 @@ function parseResources(linux: JsonObject): ContainerResources | undefined {
     mems: text(cpu.mems, "linux.resources.cpu.mems"),
     devices: deviceRules(resources.devices),
   };
+  if (parsed.memorySwap !== undefined && parsed.memorySwap < (parsed.memoryLimit ?? Infinity)) {
+    throw new ConfigError(
+      "linux.resources.memory.swap",
+      parsed.memoryLimit === undefined
+        ? "needs a memory.limit (it counts memory plus swap)"
+        : "must be at least memory.limit (it counts memory plus swap)",
+    );
+  }
   for (const key of Object.keys(parsed) as (keyof ContainerResources)[]) {
     if (parsed[key] === undefined) delete parsed[key];
   }
@@ -453,7 +464,7 @@ function parseResources(linux: JsonObject): ContainerResources | undefined {
 /**
  * The capabilities a process run as `uid` gets from `process.capabilities`
  * (`value`): for root those in all of bounding, permitted and effective,
- * for another user the ambient ones among them.
+ * for another user the ambient ones among them that are also inheritable.
  */
 export function grantedCapabilities(
   value: Json,
@@ -465,8 +476,10 @@ export function grantedCapabilities(
     set,
     new Set(strings(given[set] ?? [], `${path}.${set}`).map((name) => name.toUpperCase())),
   ])) as Record<(typeof CAPABILITY_SETS)[number], Set<string>>;
+  // the kernel raises an ambient capability only when it is permitted and inheritable
   return [...uid === 0 ? sets.effective : sets.ambient].filter((name) =>
-    sets.bounding.has(name) && sets.permitted.has(name)
+    sets.bounding.has(name) && sets.permitted.has(name) &&
+    (uid === 0 || sets.inheritable.has(name))
   );
 }
 
@@ -799,6 +812,11 @@ export function parseConfig(config: Json, bundle: string, host: HostFacts): Cont
     spec,
     cgroupsPath,
     ...resources ? { resources } : {},
+    exec: {
+      ...process.capabilities != null ? { capabilities: process.capabilities } : {},
+      noNewPrivs: spec.noNewPrivs === true,
+      ...spec.seccomp !== undefined ? { seccomp: spec.seccomp } : {},
+    },
     poststart: hooks("poststart"),
     poststop: hooks("poststop"),
     annotations,

@@ -71,6 +71,18 @@ export interface Record {
   started: boolean;
   /** `pause` froze it (and no `resume` has thawed it since). */
   paused?: boolean;
+  /** What `exec` gives its processes, from config.json as it was at `create` (as runc saves it). */
+  exec?: ExecDefaults;
+}
+
+/** The container's own process settings an `exec` falls back on, saved at `create`. */
+export interface ExecDefaults {
+  /** `process.capabilities` as config.json gave it (granted per the exec's user). */
+  capabilities?: unknown;
+  /** `process.noNewPrivileges`. */
+  noNewPrivs: boolean;
+  /** `linux.seccomp`, loaded into every process exec starts. */
+  seccomp?: unknown;
 }
 
 /** Why `id` is not a container ID (runc's rule: letters, digits, `_+-.`), or null. */
