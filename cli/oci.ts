@@ -555,6 +555,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const dir = StateDir.open(globals.root, id);
   let pid: number;
   let defaults: ExecDefaults;
+  let cgroups: string[];
   try {
     const record = dir.read();
     const status = statusOf(record);
@@ -563,6 +564,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
     }
     pid = record.pid;
     defaults = record.exec ?? { noNewPrivs: false };
+    cgroups = record.cgroups;
   } finally {
     dir.release();
   }
@@ -605,6 +607,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
     capabilities,
     noNewPrivs,
     seccompFilter,
+    cgroups,
   });
   // -d (conmon's way): the process goes on alone, reparented to the caller's subreaper
   if (detach) plan.dieWithParent = false;

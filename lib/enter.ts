@@ -49,6 +49,7 @@ import {
   setNoNewPrivs,
 } from "../ffi/contain.ts";
 import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";
+import { joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
 import { NAMESPACE_TYPES, namespacesOf, type NamespaceType } from "./inspect.ts";
 import { currentCaller, type JoinedNamespace, type Plan } from "./plan.ts";
@@ -104,6 +105,8 @@ export interface EnterSpec {
    * container's process got them); default: the caller's.
    */
   capabilities?: string[];
+  /** Cgroup directories to join before any namespace (OCI `exec`: the container's). */
+  cgroups?: string[];
   /** Set PR_SET_NO_NEW_PRIVS before the command (OCI `exec`). */
   noNewPrivs?: boolean;
   /**
@@ -322,6 +325,16 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       return steps;
     },
   );
+  // ---- OCI exec (issue 18): the container's cgroups, first (their paths are the host's) ----
+  const cgroups = spec.cgroups ?? [];
+  if (cgroups.length > 0) {
+    child.unshift({
+      name: "cgroup",
+      calls: cgroups.map((dir) => call("write", `${dir}/cgroup.procs`, "0")),
+      why: "join the container's cgroups while the host's hierarchies are still in view",
+      run: () => joinCgroups(cgroups),
+    });
+  }
   // ---- OCI exec (issue 18): the process's directory and user, once inside ----
   const cwd = spec.cwd;
   if (cwd !== undefined) {

@@ -443,6 +443,17 @@ privilegedTest(
         };
         assert.equal(await capEff(), "CapEff:\t0000000000000021");
         assert.equal(await capEff("--user", "1000:1000"), "CapEff:\t0000000000000000");
+        // exec joins the container's cgroups: its process is counted in pids.max's cgroup
+        if (exists(pids)) {
+          const execing = run([...cli, "exec", "contained", "sleep", "1"]);
+          let seenInside = 0;
+          for (let i = 0; i < 100 && seenInside < 2; i++) {
+            seenInside = Deno.readTextFileSync(`${pids}/cgroup.procs`).trim().split("\n").length;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          assert.equal((await execing).code, 0);
+          assert.equal(seenInside, 2, "the exec'd process was in the container's pids cgroup");
+        }
         // the filter is the container's, from create's config.json even if the bundle changes
         Deno.writeTextFileSync(`${bundle}/config.json`, "{}");
         const denied = await run([...cli, "exec", "contained", "mkdir", "/tmp/y"]);
