@@ -405,7 +405,12 @@ privilegedTest(
     const cgroup = await createLaunchCgroup({ memory: parseSize("64M"), pids: 10 });
     const child = spawnIn(cgroup, "exec sleep 300");
     try {
-      assert(await waitFor(() => cgroup.set.pids().length === 1));
+      // the shell joins one hierarchy after another: wait until it is in every one
+      const inEvery = () =>
+        cgroup.set.nodes.every((node) =>
+          Deno.readTextFileSync(`${node.dir}/cgroup.procs`).trim() !== ""
+        );
+      assert(await waitFor(inEvery));
       const error = await cgroup.remove().then(() => undefined, (e) => e);
       assert(error instanceof CgroupError, String(error));
       assert.match(error.message, /^cgroup: rmdir \/sys\/fs\/cgroup\/.*invoke_ns-.*: EBUSY/);
