@@ -23,17 +23,13 @@
 
 import {
   boundingCapabilities,
-  dropBoundingCapabilities,
   getCapabilities,
   getRlimit,
   joinSessionKeyring,
-  loadSeccompFilter,
   newSession,
   type PreparedSeccompFilter,
   prepareSeccompFilter,
-  setAmbientCapabilities,
   setCapabilities,
-  setKeepCapabilities,
   setRlimit,
   setUser,
 } from "../ffi/contain.ts";
@@ -53,6 +49,7 @@ import {
   maskPathProblem,
   maskSteps,
 } from "./masks.ts";
+import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
 import type { Reporter } from "./report.ts";
 import { formatLimit, parseRlimit, type Rlimit, RlimitError } from "./rlimits.ts";
 import {
@@ -326,12 +323,6 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
     filter = built.prepared;
     early = !(spec as { noNewPrivs?: boolean }).noNewPrivs;
   }
-  const seccompStep = (why: string): ChildStep => ({
-    name: "seccomp",
-    calls: [call("seccomp", "SECCOMP_SET_MODE_FILTER", 0, "<filter>")],
-    why,
-    run: () => loadSeccompFilter(filter!),
-  });
 
   const steps = containment.credentials;
   if (spec.contain) {
@@ -375,28 +366,16 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
   if (filter && early) {
     steps.push(
       seccompStep(
+        filter,
         "without no_new_privs the kernel takes a filter only with CAP_SYS_ADMIN: load it now",
       ),
     );
   }
   if (sets) {
     const finalSets = sets;
-    if (uid !== 0 && changesUser) {
-      steps.push({
-        name: "keepcaps",
-        calls: [call("prctl", "PR_SET_KEEPCAPS", 1)],
-        why: "keep the permitted set across the change of user",
-        run: () => setKeepCapabilities(true),
-      });
-    }
-    steps.push({
-      name: "bounding",
-      calls: [call("prctl", "PR_CAPBSET_DROP", "<each capability not kept>")],
-      why:
-        "what the command and its children can ever gain (needs CAP_SETPCAP: before the user changes)",
-      // a new user namespace starts with a full bounding set: read it there
-      run: () => dropBoundingCapabilities(finalSets.bounding, context.mapped ? undefined : host),
-    });
+    if (uid !== 0 && changesUser) steps.push(keepCapabilitiesStep());
+    // a new user namespace starts with a full bounding set: read it there
+    steps.push(boundingStep(finalSets.bounding, context.mapped ? undefined : host));
     if (changesUser) steps.push(userStep(uid, gid, groups));
     steps.push({
       name: "capset",
@@ -409,14 +388,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
         report.child(`the command gets capabilities: ${names.join(", ") || "none"}`);
       },
     });
-    if (uid !== 0) {
-      steps.push({
-        name: "ambient",
-        calls: [call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each added capability>")],
-        why: "another user keeps capabilities across exec only through the ambient set",
-        run: () => setAmbientCapabilities(finalSets.ambient),
-      });
-    }
+    if (uid !== 0) steps.push(ambientStep(finalSets.ambient));
   } else if (changesUser) {
     steps.push(userStep(uid, gid, groups));
   }
@@ -439,7 +411,9 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
     });
   }
   if (filter && !early) {
-    containment.last.push(seccompStep("with no_new_privs, the very last step before execve"));
+    containment.last.push(
+      seccompStep(filter, "with no_new_privs, the very last step before execve"),
+    );
   }
   return containment;
 }

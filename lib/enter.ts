@@ -39,15 +39,8 @@ import {
   X_OK,
 } from "../ffi/libc.ts";
 import { becomeUserWithGroups, chdir } from "../ffi/libc.ts";
-import {
-  dropBoundingCapabilities,
-  loadSeccompFilter,
-  type PreparedSeccompFilter,
-  setAmbientCapabilities,
-  setCapabilities,
-  setKeepCapabilities,
-  setNoNewPrivs,
-} from "../ffi/contain.ts";
+import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
+import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
 import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";
 import { joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
@@ -450,12 +443,6 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     }
   }
   const filter = spec.seccompFilter;
-  const seccompStep = (why: string): ChildStep => ({
-    name: "seccomp",
-    calls: [call("seccomp", "SECCOMP_SET_MODE_FILTER", 0, "<filter>")],
-    why,
-    run: () => loadSeccompFilter(filter!),
-  });
   if (spec.noNewPrivs) {
     steps.push({
       name: "prctl",
@@ -465,24 +452,14 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     });
   }
   if (filter && !spec.noNewPrivs) {
-    steps.push(seccompStep("without no_new_privs the filter needs CAP_SYS_ADMIN: load it now"));
+    steps.push(
+      seccompStep(filter, "without no_new_privs the filter needs CAP_SYS_ADMIN: load it now"),
+    );
   }
   if (sets) {
     const keep = sets;
-    if (uid !== 0) {
-      steps.push({
-        name: "keepcaps",
-        calls: [call("prctl", "PR_SET_KEEPCAPS", 1)],
-        why: "keep the permitted set across the change of user",
-        run: () => setKeepCapabilities(true),
-      });
-    }
-    steps.push({
-      name: "bounding",
-      calls: [call("prctl", "PR_CAPBSET_DROP", "<each capability not kept>")],
-      why: "what the command can ever gain (needs CAP_SETPCAP: before the user changes)",
-      run: () => dropBoundingCapabilities(keep.bounding),
-    });
+    if (uid !== 0) steps.push(keepCapabilitiesStep());
+    steps.push(boundingStep(keep.bounding));
   }
   if (asUser !== undefined) {
     const groups = asUser.additionalGids ?? [];
@@ -505,15 +482,8 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
       why: "the sets that pass exec as asked",
       run: () => setCapabilities(keep),
     });
-    if (uid !== 0) {
-      steps.push({
-        name: "ambient",
-        calls: [call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each capability>")],
-        why: "another user keeps capabilities across exec only through the ambient set",
-        run: () => setAmbientCapabilities(keep.ambient),
-      });
-    }
+    if (uid !== 0) steps.push(ambientStep(keep.ambient));
   }
-  if (filter && spec.noNewPrivs) steps.push(seccompStep("the filter, last before execve"));
+  if (filter && spec.noNewPrivs) steps.push(seccompStep(filter, "the filter, last before execve"));
   return steps;
 }
