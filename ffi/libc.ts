@@ -984,20 +984,7 @@ export function setMountAttributes(
   recursive: boolean,
   what: string,
 ): void {
-  const attr = offHeap(32);
-  new DataView(attr.buffer).setBigUint64(0, set, true);
-  const empty = cstr("");
-  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-  syscall(
-    "mount_setattr",
-    what,
-    SYS_mount_setattr,
-    BigInt(fd),
-    addressOf(empty),
-    BigInt(flags),
-    addressOf(attr),
-    32n,
-  );
+  changeMountAttributes(fd, set, 0n, recursive, what);
 }
 
 const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FS_CLOEXEC = 1n;
