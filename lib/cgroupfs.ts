@@ -72,6 +72,7 @@
  * @module
  */
 
+import { processStat } from "./procstat.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import {
@@ -404,16 +405,7 @@ export interface CgroupOwner {
 
 /** The start time of process `pid` (field 22 of /proc/PID/stat), or undefined when it does not exist. */
 export function processStartTime(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = readFile(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  // Fields after the command name in parentheses start at field 3 (state).
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const start = Number(fields[19]);
-  return Number.isSafeInteger(start) ? start : undefined;
+  return processStat(pid)?.startTime;
 }
 
 let self: CgroupOwner | undefined;

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { processStat } from "../procstat.ts";
 import {
   close,
   fileStatus,
@@ -23,7 +24,6 @@ import {
   O_WRONLY,
   open,
   openAt,
-  readFile,
   S_IFIFO,
   umask,
   writeAll,
@@ -95,15 +95,8 @@ export function idProblem(id: string): string | null {
 
 /** The start time of process `pid` (field 22 of /proc/PID/stat), or null when it is gone. */
 export function processStartTime(pid: number): { startTime: number; zombie: boolean } | null {
-  let stat: string;
-  try {
-    stat = readFile(`/proc/${pid}/stat`);
-  } catch {
-    return null;
-  }
-  // The command name (field 2) may hold spaces and parentheses: the rest follows the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { startTime: Number(fields[19]), zombie: fields[0] === "Z" || fields[0] === "X" };
+  const stat = processStat(pid);
+  return stat && { startTime: stat.startTime, zombie: stat.state === "Z" || stat.state === "X" };
 }
 
 /** The status `record` has now, checked against the live process. */
