@@ -7,15 +7,12 @@
  * @module
  */
 
-// First: the permission check runs as this module loads, before any other module binds libc
-// (ffi/libc.ts calls Deno.dlopen as it loads, which without --allow-ffi would prompt or throw).
+// First: the permission check runs as this module loads, before anything could prompt.
+// Nothing else is imported statically beyond what every path needs: each path loads its
+// own code (docs/performance.md), so `--version` touches neither libc nor the run form.
 import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { osErrorLine, OutputError, writeErrorLine, writeOut } from "./cli/output.ts";
-import { run } from "./cli/run.ts";
-import { unsupportedPlatform } from "./ffi/arch.ts";
-import { readFile } from "./ffi/libc.ts";
-import { LaunchError } from "./lib/launch.ts";
 import config from "./deno.json" with { type: "json" };
 import type { SubcommandName } from "./cli/subcommands.ts";
 
@@ -37,7 +34,7 @@ function versionText(): string {
  */
 function invokedAs(): string {
   try {
-    const argv0 = readFile("/proc/self/cmdline").split("\0")[0];
+    const argv0 = Deno.readTextFileSync("/proc/self/cmdline").split("\0")[0];
     return argv0.slice(argv0.lastIndexOf("/") + 1);
   } catch {
     return PROGRAM;
@@ -91,20 +88,22 @@ export async function main(args: string[]): Promise<number> {
       writeOut(versionText());
       return 0;
     }
-    const platform = unsupportedPlatform();
+    const platform = (await import("./ffi/arch.ts")).unsupportedPlatform();
     if (platform) {
       fail(platform);
       return 125;
     }
     return subcommand
       ? await subcommand(args.slice(1))
-      : await run(args, PROGRAM, Object.keys(SUBCOMMANDS));
+      : await (await import("./cli/run.ts")).run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {
       fail(`${error.message} (see '${see}')`);
       return 2;
     }
+    // Loaded by whatever threw one; imported here, not up front, for the same reason.
+    const { LaunchError } = await import("./lib/supervise.ts");
     if (error instanceof LaunchError) {
       // The step names the message, unless the message (a failed call's) already starts with it.
       const named = error.kind === "usage" || error.message.startsWith(`${error.step}: `);

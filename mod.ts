@@ -69,3 +69,8 @@ export type {
   ContainerSetup,
   JoinableNamespace,
 } from "./lib/oci/setup.ts";
+
+import { signalsIgnoredByCaller } from "./ffi/libc.ts";
+// Read now, before the importing program can add a signal listener (which changes
+// a disposition): a launch keeps the caller's ignored signals ignored.
+signalsIgnoredByCaller();

@@ -147,7 +147,14 @@ const SYMBOLS = {
   cfmakeraw: { parameters: ["buffer"], result: "void" },
 } as const;
 
-const loader = Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
+let loaded: { dlsym: (handle: null, name: Uint8Array<ArrayBuffer>) => Deno.PointerValue } | null =
+  null;
+
+/** libc's dlsym, from the one `Deno.dlopen`, made on the first call that needs libc. */
+function dlsym(name: string): Deno.PointerValue {
+  loaded ??= Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
+  return loaded.dlsym(null, new TextEncoder().encode(`${name}\0`));
+}
 
 type Libc = Deno.StaticForeignLibraryInterface<typeof SYMBOLS>;
 
@@ -163,7 +170,7 @@ function bindOnFirstUse(): Libc {
     Object.defineProperty(bound, key, {
       get() {
         const name = "name" in definition ? definition.name : key;
-        const address = loader.dlsym(null, new TextEncoder().encode(`${name}\0`));
+        const address = dlsym(name);
         if (!address) throw new Error(`dlsym: ${name} not found in libc`);
         const fn = new Deno.UnsafeFnPointer(
           address as Deno.PointerObject<Deno.ForeignFunction>,
@@ -207,10 +214,11 @@ export function addressOf(buffer: Uint8Array<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
 }
 
-const errnoPointer = libc.__errno_location();
+let errnoPointer: Deno.PointerValue | undefined;
 
 /** The calling thread's current errno. */
 export function errno(): number {
+  errnoPointer ??= libc.__errno_location();
   return new Deno.UnsafePointerView(errnoPointer!).getInt32();
 }
 
@@ -233,7 +241,7 @@ function check(call: string, result: number | bigint, what?: string): number {
 
 /** The address of a libc function, for code that is jumped to rather than called. */
 export function symbolAddress(name: string): bigint {
-  const pointer = loader.dlsym(null, cstr(name));
+  const pointer = dlsym(name);
   if (!pointer) throw new Error(`dlsym: ${name} not found in libc`);
   return BigInt(Deno.UnsafePointer.value(pointer));
 }
@@ -1083,32 +1091,36 @@ export function ignoreSignal(signal: number): void {
 /**
  * The signals this process's caller left ignored (`nohup` ignores SIGHUP),
  * which the command must keep ignoring and the tool must not forward. Read
- * from /proc/self/status (SigIgn) when this module is first evaluated, which
- * is before any of the tool's code runs (every entry point imports it) and so
- * before a signal listener changes a disposition. Deno itself ignores SIGPIPE
- * before any JavaScript runs, so whether the caller did is unknowable: SIGPIPE
- * is left out (the command gets its default back). Empty when /proc cannot be
- * read.
+ * from /proc/self/status (SigIgn) on the first call, which the tool makes
+ * before it installs any signal listener (a listener changes the
+ * disposition; `mod.ts` makes the call as it loads, for programs that add
+ * their own). Deno itself ignores SIGPIPE before any JavaScript runs, so
+ * whether the caller did is unknowable: SIGPIPE is left out (the command gets
+ * its default back). Empty when /proc cannot be read.
  */
-const ignoredByCaller: ReadonlySet<number> = (() => {
+export function signalsIgnoredByCaller(): ReadonlySet<number> {
+  ignoredByCaller ??= readIgnoredSignals();
+  return ignoredByCaller;
+}
+
+let ignoredByCaller: ReadonlySet<number> | undefined;
+
+function readIgnoredSignals(): ReadonlySet<number> {
+  const signals = new Set<number>();
   try {
-    const field = readFile("/proc/self/status").match(/^SigIgn:\s+([0-9a-f]+)$/m);
-    if (!field) return new Set<number>();
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const field = status.match(/^SigIgn:\s+([0-9a-f]+)$/m);
+    if (!field) return signals;
     const mask = BigInt(`0x${field[1]}`);
-    const signals = new Set<number>();
     for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
       if (signal !== SIGNALS.SIGPIPE && (mask >> BigInt(signal - 1)) & 1n) signals.add(signal);
     }
-    return signals;
   } catch {
-    return new Set<number>();
+    // no /proc: nothing is known to be ignored
   }
-})();
-
-/** The signals the caller left ignored when this process started (see above). */
-export function signalsIgnoredByCaller(): ReadonlySet<number> {
-  return ignoredByCaller;
+  return signals;
 }
+
 /** rmdir(2). */
 export function rmdir(path: string): void {
   check("rmdir", libc.rmdir(cstr(path)), path);

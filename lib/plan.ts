@@ -82,14 +82,7 @@ import {
   withContainDefaults,
 } from "./contain_spec.ts";
 import type { PtySteps } from "./pty.ts";
-import {
-  consoleSocketStep,
-  containerMountsStep,
-  type ContainerSetup,
-  type ContainerState,
-  containerSystemSteps,
-  containerUserSteps,
-} from "./oci/setup.ts";
+import type { ContainerSetup, ContainerState } from "./oci/setup.ts";
 
 /**
  * What to run, and in which new namespaces.
@@ -393,6 +386,7 @@ export async function planLaunch(
     : undefined;
   const net = spec.veth ? await import("./net.ts") : undefined;
   const hooking = spec.hooks ? await import("./hooks.ts") : undefined;
+  const oci = spec.container ? await import("./oci/setup.ts") : undefined;
   const limiting = spec.limits !== undefined
     ? { ...await import("./usage.ts"), ...await import("./limits.ts") }
     : undefined;
@@ -749,10 +743,12 @@ export async function planLaunch(
       if (container.consoleSocket === undefined) {
         throw usage("container: a terminal needs a console socket");
       }
-      child.push(consoleSocketStep(container.consoleSocket, containerState));
+      child.push(oci!.consoleSocketStep(container.consoleSocket, containerState));
     }
     const ownCgroups = spec.cgroup ? null : cgroups;
-    child.push(containerMountsStep(container, jail!, jailRoot, wanted.has("user"), ownCgroups));
+    child.push(
+      oci!.containerMountsStep(container, jail!, jailRoot, wanted.has("user"), ownCgroups),
+    );
   }
   // ----
   if (createContainer.length) {
@@ -771,7 +767,7 @@ export async function planLaunch(
   child.push(...containment.masks);
   if (spec.hostname !== undefined) child.push(hostnameStep(spec.hostname));
   // ---- OCI containers (issue 18): the root's mode, the kernel's knobs, the terminal ----
-  if (container) child.push(...containerSystemSteps(container, containerState));
+  if (container) child.push(...oci!.containerSystemSteps(container, containerState));
   // ----
   if (spec.noNewPrivs) {
     child.push({
@@ -809,7 +805,7 @@ export async function planLaunch(
   }
   if (spec.cgroup) child.push(cgroupNamespaceStep());
   // ---- OCI containers (issue 18): the process's user, directory and umask ----
-  if (container) child.push(...containerUserSteps(container));
+  if (container) child.push(...oci!.containerUserSteps(container));
   // ----
   if (spec.startFifo !== undefined) {
     const fifo = spec.startFifo;

@@ -61,7 +61,16 @@ export function initExec(channel: number): ExecRequest {
   const entry = decodeURIComponent(new URL("../cli/init.ts", import.meta.url).pathname);
   return {
     command: deno,
-    argv: [deno, "run", "-q", "--no-config", "--no-prompt", ...INIT_PERMISSIONS, entry],
+    argv: [
+      deno,
+      "run",
+      "-q",
+      "--no-config",
+      "--unstable-lazy-dynamic-imports", // as the launcher: deno.json's "unstable"
+      "--no-prompt",
+      ...INIT_PERMISSIONS,
+      entry,
+    ],
     env,
   };
 }
