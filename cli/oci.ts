@@ -25,10 +25,6 @@ import {
   readFile,
   waitForExit,
 } from "../ffi/libc.ts";
-import { planEnter } from "../lib/enter.ts";
-import { runPlan } from "../lib/runner.ts";
-import { runHooks } from "../lib/hooks.ts";
-import { launchDetached } from "../lib/launch.ts";
 import {
   applyResources,
   cgroupPids,
@@ -235,6 +231,8 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     dir.write(record);
     spec.startFifo = dir.fifo;
     spec.hookState = specState(record); // "creating"; the hooks get the PID with it
+    // The engine is loaded by the verbs that start a process (create, exec) only.
+    const { launchDetached } = await import("../lib/launch.ts");
     const started = await launchDetached(spec);
     launched = started.pid;
     const live = processStartTime(started.pid);
@@ -307,6 +305,7 @@ async function start(globals: Globals, args: string[]): Promise<number> {
     dir.write(record);
     if (record.poststart.length) {
       try {
+        const { runHooks } = await import("../lib/hooks.ts");
         await runHooks("poststart", record.poststart, hookState(record));
       } catch (error) {
         // runtime-spec: a poststart failure is a warning; the container goes on
@@ -414,6 +413,7 @@ async function remove(globals: Globals, args: string[]): Promise<number> {
     const left = removeCgroups(record.cgroupsMade);
     if (record.poststop.length) {
       try {
+        const { runHooks } = await import("../lib/hooks.ts");
         await runHooks("poststop", record.poststop, { ...hookState(record), status: "stopped" });
       } catch (error) {
         log(globals, "warning", (error as Error).message);
@@ -599,6 +599,10 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const pidFile = value(options, "pid-file");
   // ARGS: the container's own environment (its process's), with --env added, as runc's
   const exactEnv = processFile !== undefined ? env : [...containerEnvironment(pid), ...env];
+  const [{ planEnter }, { runPlan }] = await Promise.all([
+    import("../lib/enter.ts"),
+    import("../lib/runner.ts"),
+  ]);
   const plan = planEnter(pid, {
     command,
     exactEnv,
