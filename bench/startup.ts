@@ -93,7 +93,9 @@ try {
   console.log(`  wall time                         ${ms(median(walls))}`);
   console.log(`  an empty deno run                 ${ms(median(floors))}`);
   console.log(`  first module starts evaluating at ${ms(median(firsts))}`);
-  console.log(`  modules evaluated: ${spans.size + 1} (each until the next starts, largest first):`);
+  console.log(
+    `  modules evaluated: ${spans.size + 1} (each until the next starts, largest first):`,
+  );
   const rows = [...spans].map(([name, list]) => [name, median(list)] as const)
     .sort((a, b) => b[1] - a[1]);
   for (const [name, span] of rows.slice(0, 12)) console.log(`    ${name.padEnd(30)}${ms(span)}`);
