@@ -9,10 +9,11 @@
 
 // First: the permission check runs as this module loads, before anything could prompt.
 // Nothing else is imported statically beyond what every path needs: each path loads its
-// own code (docs/performance.md), so `--version` touches neither libc nor the run form.
+// own code (docs/performance.md), so `--version` loads no more than reading argv[0] takes.
 import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { osErrorLine, OutputError, writeErrorLine, writeOut } from "./cli/output.ts";
+import { readFile } from "./ffi/libc.ts";
 import config from "./deno.json" with { type: "json" };
 import type { SubcommandName } from "./cli/subcommands.ts";
 
@@ -34,7 +35,8 @@ function versionText(): string {
  */
 function invokedAs(): string {
   try {
-    const argv0 = Deno.readTextFileSync("/proc/self/cmdline").split("\0")[0];
+    // Through libc: Deno refuses /proc/self/* without --allow-all.
+    const argv0 = readFile("/proc/self/cmdline").split("\0")[0];
     return argv0.slice(argv0.lastIndexOf("/") + 1);
   } catch {
     return PROGRAM;

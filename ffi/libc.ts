@@ -1108,8 +1108,7 @@ let ignoredByCaller: ReadonlySet<number> | undefined;
 function readIgnoredSignals(): ReadonlySet<number> {
   const signals = new Set<number>();
   try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const field = status.match(/^SigIgn:\s+([0-9a-f]+)$/m);
+    const field = readFile("/proc/self/status").match(/^SigIgn:\s+([0-9a-f]+)$/m);
     if (!field) return signals;
     const mask = BigInt(`0x${field[1]}`);
     for (let signal = 1; signal <= SIGNAL_MAX; signal++) {
