@@ -83,6 +83,56 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<guest-cidr>": "eth0's address inside: 10.0.0.2/24, or the next free 10.0.N.0/24",
 };
 
+/**
+ * The system calls a step lists (and `--trace` shows, and tests/trace_test.ts
+ * holds against strace): those that make the container. Any other call a
+ * step's code makes is a helper of one of these (open, openat, close, fstat,
+ * access, read) or the engine's bookkeeping (rt_sigaction, fcntl), and is
+ * not listed; `write` is listed when it writes a kernel file (/proc, /sys).
+ * (The `_exit(0)` of a launch without a command is listed, not held to strace.)
+ */
+export const SETUP_CALLS: readonly string[] = [
+  "clone",
+  "unshare",
+  "setns",
+  "mount",
+  "umount2",
+  "pivot_root",
+  "chroot",
+  "chdir",
+  "fchdir",
+  "open_tree",
+  "move_mount",
+  "mount_setattr",
+  "fsopen",
+  "fsmount",
+  "openat2",
+  "mkdir",
+  "mkdirat",
+  "mknodat",
+  "sethostname",
+  "setdomainname",
+  "getpid",
+  "prctl",
+  "seccomp",
+  "capset",
+  "setgroups",
+  "setresgid",
+  "setresuid",
+  "setsid",
+  "keyctl",
+  "prlimit64",
+  "umask",
+  "personality",
+  "close_range",
+  "mq_open",
+  "mq_unlink",
+  "mq_send",
+  "mq_timedreceive",
+  "write",
+  "execve",
+];
+
 /** Which arguments of a call are C strings (`const char *`), by position. */
 const STRING_ARGS: Record<string, number[]> = {
   mount: [0, 1, 2, 4],
@@ -382,7 +432,7 @@ export class Tracer implements PlanObserver {
     const entry = this.#entries.find((e) => e.source === source);
     if (!entry) return;
     const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
-    const prefix = `+${time.toFixed(3)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
+    const prefix = `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
       entry.step.padEnd(STEP_WIDTH)
     } `;
     const failed = error === undefined ? undefined : syscallErrorOf(error);

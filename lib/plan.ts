@@ -525,7 +525,16 @@ export async function planLaunch(
     if (problem) throw usage(problem);
     parent.push({
       name: "mq_open",
-      calls: [call("mq_open", name, "O_CREAT|O_EXCL|O_RDWR", 0o600, "{10 messages, 81 bytes}")],
+      calls: [{
+        ...call(
+          "mq_open",
+          name,
+          "O_RDWR|O_CREAT|O_EXCL",
+          "0600",
+          "{mq_flags=0, mq_maxmsg=10, mq_msgsize=81, mq_curmsgs=0}",
+        ),
+        returns: "<the tool's queue>",
+      }],
       why: "the seed's demo queue, made in the tool's IPC namespace",
       run: () => {
         try {
@@ -547,7 +556,11 @@ export async function planLaunch(
     });
     cleanup.push({
       name: "mq_unlink",
-      calls: [call("mq_close", name), call("mq_unlink", name)],
+      // without an IPC namespace of its own the child has removed the name already
+      calls: [
+        call("mq_close", "<the tool's queue>"),
+        ...spec.ipc ? [call("mq_unlink", name)] : [],
+      ],
       why: "the queue goes with the demo, on every exit path",
       run: () => {
         if (!state.demo) return;
@@ -628,7 +641,7 @@ export async function planLaunch(
   if (report.verbose) {
     child.push({
       name: "getpid",
-      calls: [call("getpid")],
+      calls: [{ ...call("getpid"), returns: spec.pid ? "1" : "<child-pid>" }],
       why: "the seed prints the child's PID outside and inside",
       run: ({ outerPid }) => {
         report.parent(`PID of child is ${outerPid}`);
@@ -639,7 +652,7 @@ export async function planLaunch(
   if (options.announceStart) {
     child.push({
       name: "getpid",
-      calls: [call("getpid")],
+      calls: [{ ...call("getpid"), returns: spec.pid ? "1" : "<child-pid>" }],
       why: "--json announces the child's PIDs",
       run: ({ outerPid }) => {
         state.start = { event: "start", pid: outerPid, pidInside: getpid() };
@@ -663,7 +676,7 @@ export async function planLaunch(
     }
   }
   if (options.queueDemo !== undefined) {
-    child.push(ipc!.queueDemoStep(options.queueDemo, () => state.demo!, report));
+    child.push(ipc!.queueDemoStep(options.queueDemo, () => state.demo!, report, Boolean(spec.ipc)));
   }
   const hooks = spec.hooks ?? {};
   for (const [point, list] of Object.entries(hooks)) {

@@ -141,6 +141,15 @@ export function call(fn: string, ...args: (string | number | null)[]): Call {
 }
 
 /**
+ * The write(2) of `text` to the file at `path`, as a step lists it: the
+ * open and close around it are helpers (ffi/libc.ts `writeFile`).
+ */
+export function writeCall(path: string, text: string): Call {
+  const bytes = new TextEncoder().encode(text).length;
+  return { ...call("write", `<fd of ${path}>`, text, bytes), returns: String(bytes) };
+}
+
+/**
  * Runs child steps in order. A failure is re-thrown as a
  * {@link ChildSetupError} whose step is the failing step's name.
  */
