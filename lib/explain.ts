@@ -231,8 +231,8 @@ function execEntry(plan: Plan, who: Actor): Entry {
     step: "exec",
     calls: [call("execve", path, argvText(exec.argv), "<environment>")],
     why: exec.command.includes("/")
-      ? "the command replaces the child"
-      : "the command replaces the child: the first executable on its PATH, in the jail if any",
+      ? `the command replaces the ${who}`
+      : `the command replaces the ${who}: the first executable on its PATH, in the jail if any`,
     source: "exec",
   };
 }

@@ -122,12 +122,25 @@ function sameFlags(a: string, b: string): boolean {
   return x.size === y.size && [...x].every((f) => y.has(f));
 }
 
+/**
+ * How strace -y shows a descriptor of `path`: a namespace file as `uts:[INODE]`,
+ * /proc/PID/root and cwd as where they lead, anything else as the path.
+ */
+function shownAs(path: string): string {
+  if (!/^\/proc\/\d+\/(ns\/\w+|root|cwd)$/.test(path)) return path;
+  try {
+    return Deno.readLinkSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Whether the traced argument `ours` describes strace's `theirs` (`pid`: the process's). */
 function argMatches(ours: string, theirs: string, pid: number): boolean {
   const fd = ours.match(/^<fd of (.+)>$/);
   if (fd) {
     const path = fd[1].replace(/^\/proc\/self\//, `/proc/${pid}/`);
-    return theirs === `${theirs.match(/^\d+/)?.[0]}<${path}>`;
+    return theirs === `${theirs.match(/^\d+/)?.[0]}<${shownAs(path)}>`;
   }
   // a clone of a tree is detached until moved: strace shows it as "/" first
   if (/^<clone of .+>$/.test(ours)) return /^\d+</.test(theirs);
@@ -214,7 +227,7 @@ function compare(ours: Seen[], theirs: Seen[], who: string): void {
 /** Runs the CLI with `args` under strace (as `asUser` when given); compares; returns the run. */
 async function checkTrace(
   args: string[],
-  options: { asUser?: number; stdin?: string; code?: number } = {},
+  options: { asUser?: number; stdin?: string; code?: number; command?: boolean } = {},
 ): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
   try {
@@ -231,8 +244,8 @@ async function checkTrace(
         "-o",
         log,
         ...cli,
-        "--trace",
-        ...args,
+        // a subcommand takes its options after its name
+        ...options.command ? [args[0], "--trace", ...args.slice(1)] : ["--trace", ...args],
       ],
       stdin: "piped",
       stdout: "piped",
@@ -362,3 +375,44 @@ privilegedTest(
   },
   missing,
 );
+
+privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", async () => {
+  const target = new Deno.Command(cliCommand()[0], {
+    args: [...cliCommand().slice(1), "-pmu", "calculus", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let pid = 0;
+    for (let i = 0; i < 300 && pid === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      pid = childOf(target.pid);
+    }
+    assert.ok(pid > 0, "the target runs");
+    const { stdout, trace } = await checkTrace(["enter", String(pid), "hostname"], {
+      command: true,
+    });
+    assert.equal(stdout, "calculus\n");
+    assert.ok(trace.some((c) => c.who === "grandchild" && c.fn === "execve"));
+    assert.ok(trace.some((c) => c.fn === "setns" && c.args[1] === "CLONE_NEWPID"));
+  } finally {
+    target.kill("SIGKILL");
+    await target.status;
+  }
+}, missing);
+
+/** The PID of a child of `parent` that has exec'd (0 if none yet). */
+function childOf(parent: number): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
+      if (status.includes(`PPid:\t${parent}\n`) && status.includes("Name:\tsleep")) {
+        return Number(entry.name);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
+}
