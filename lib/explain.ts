@@ -262,7 +262,9 @@ function entries(plan: Plan): Entry[] {
     step: "clone",
     calls: [cloneCall(plan)],
     why: created.length
-      ? `the child, born in new ${created.join(", ")} namespaces; it shares the tool's ` +
+      ? `the child, born in new ${created.join(", ")} namespace${
+        created.length > 1 ? "s" : ""
+      }; it shares the tool's ` +
         "memory, which waits until it has exec'd"
       : "the child; it shares the tool's memory, which waits until it has exec'd",
     source: "clone",
@@ -370,8 +372,11 @@ export function explainPlan(plan: Plan): Explanation {
 
 const WHO_WIDTH = 10, STEP_WIDTH = 13;
 
-/** An explanation as text: a line per call, the step's why after its first. */
-export function explanationLines(explanation: Explanation): string[] {
+/**
+ * An explanation as text: a line per call, the step's why after its first;
+ * then, with `legend`, what its placeholders stand for.
+ */
+export function explanationLines(explanation: Explanation, legend = true): string[] {
   const lines = explanation.steps.flatMap((step) =>
     step.calls.map((c, index) =>
       `${step.who.padEnd(WHO_WIDTH)} ${step.step.padEnd(STEP_WIDTH)} ${formatCall(c)}${
@@ -380,7 +385,7 @@ export function explanationLines(explanation: Explanation): string[] {
     )
   );
   const names = Object.entries(explanation.placeholders);
-  if (names.length === 0) return lines;
+  if (names.length === 0 || !legend) return lines;
   return [
     ...lines,
     "",
