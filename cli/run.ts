@@ -466,12 +466,14 @@ export async function run(
   return result.code;
 }
 
-/** `--explain`: prints the launch's plan (as JSON with `--json`) and creates nothing. */
+/**
+ * `--explain`: prints the launch's plan (as data with `--json`, which then
+ * asks for no start line of its own) and creates nothing.
+ */
 async function explain(request: RunRequest): Promise<number> {
   const explanation = await launch(request.spec, {
     verbose: request.verbose,
     queueDemo: request.queueDemo,
-    announceStart: request.json,
     onWarning: (message) => writeErrorLine(`invoke_ns: warning: ${message}`),
     explain: true,
   });

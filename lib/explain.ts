@@ -285,7 +285,7 @@ function entries(plan: Plan): Entry[] {
       });
     }
     const init = initExec(0);
-    list.push(hygiene("hygiene", "<channel>"));
+    list.push(hygiene("hygiene", "the channel"));
     if (die) list.push(deathSignal("child", "pdeathsig-again", true));
     list.push({
       who: "child",
@@ -305,7 +305,7 @@ function entries(plan: Plan): Entry[] {
   if (plan.stage === "init") {
     if (plan.exec) {
       if (die) list.push(deathSignal("child", "init-pdeathsig-again", true));
-      list.push(hygiene("init-hygiene", "<channel>"));
+      list.push(hygiene("init-hygiene", "the channel"));
       list.push(execEntry(plan, "child"));
     }
   } else if (plan.execInGrandchild && plan.exec) {
