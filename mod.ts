@@ -22,6 +22,9 @@
 
 export { launch, LaunchError } from "./lib/launch.ts";
 export type { LaunchOptions, LaunchResult, LaunchSpec } from "./lib/launch.ts";
+// --explain as data (issue 20): types only, the module loads when asked for
+export type { ExplainedStep, Explanation } from "./lib/explain.ts";
+export type { Actor, Call } from "./lib/step.ts";
 export type { MountRequest } from "./lib/mount.ts";
 export type { VethSpec } from "./lib/net.ts";
 export type { TimeOffsets } from "./lib/time.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { enter } from "../lib/enter.ts";
+import { enter, explainEnter } from "../lib/enter.ts";
 import { NAMESPACE_TYPES, type NamespaceType } from "../lib/inspect.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeOut } from "./output.ts";
@@ -32,6 +32,9 @@ export const ENTER_OPTIONS: OptionSpec[] = [
   { name: "all", short: "a", value: "none" },
   { name: "env", short: "e", value: "required" },
   { name: "keep-env", value: "none" },
+  { name: "explain", value: "none" },
+  { name: "trace", value: "none" },
+  { name: "json", value: "none" },
 ];
 
 /** `enter --help`. */
@@ -57,6 +60,9 @@ Options:
  -a, --all      join every namespace of TARGET
  -e KEY=VAL     add a variable to the command's environment
  --keep-env     pass the whole environment
+ --explain      print every system call it would make, in order, and exit 0
+                (joining nothing; with --json, as data)
+ --trace        print each call on stderr as it is made, with its result
  -h, --help     display this help
 
 Without namespace options, the namespaces of TARGET that differ from ours are
@@ -109,12 +115,13 @@ export async function runEnter(args: string[], program: string): Promise<number>
   if (namespaces?.length === NAMESPACE_TYPES.length) {
     namespaces = undefined; // --all: every one that differs
   }
-  const result = await enter(target, {
-    command,
-    namespaces,
-    env,
-    keepEnv,
-    forwardSignals: true,
-  });
-  return result.code;
+  const has = (name: string) => options.some((option) => option.name === name);
+  const spec = { command, namespaces, env, keepEnv, forwardSignals: true, trace: has("trace") };
+  if (has("explain")) {
+    // loaded only for --explain
+    const { explanationText } = await import("./explain.ts");
+    writeOut(explanationText(await explainEnter(target, spec), has("json")));
+    return 0;
+  }
+  return (await enter(target, spec)).code;
 }

@@ -65,7 +65,13 @@ export async function runInitStage(channel: number): Promise<number> {
   }
   try {
     const plan = await planLaunch(message.spec, message.options, message.caller);
+    const origin = message.options.traceOrigin;
+    // loaded only for --trace
+    const tracer = origin === undefined
+      ? undefined
+      : new (await import("../lib/explain.ts")).Tracer(plan, BigInt(origin));
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
+    tracer?.ran("init-pdeathsig");
     await runChildStepsAsync(plan.child, {
       outerPid: message.outerPid,
       sync: (point, data, fds) => {
@@ -73,18 +79,24 @@ export async function runInitStage(channel: number): Promise<number> {
         const answer = receiveMessage<ToInit>(channel).message;
         if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool");
       },
-    });
+    }, tracer);
     if (!plan.exec) return 0;
     // credential changes clear it: set again, last
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
-    const failure = execInPlace(plan.exec, [channel], (clearedNonblock) => {
+    tracer?.ran("init-pdeathsig-again");
+    let found = false;
+    const failure = execInPlace(plan.exec, [channel], (clearedNonblock, program) => {
+      found = true;
+      tracer?.ran("init-hygiene");
       plan.beforeExec?.();
       try {
-        sendMessage(channel, { type: "exec", clearedNonblock } satisfies FromInit);
+        sendMessage(channel, { type: "exec", clearedNonblock, program } satisfies FromInit);
       } catch {
         // a detached launch: the tool has left, nobody restores O_NONBLOCK
       }
     });
+    if (!found) tracer?.ran("init-hygiene");
+    tracer?.ran("exec", failure);
     return report(channel, failure);
   } catch (error) {
     return report(channel, error);

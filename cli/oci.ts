@@ -25,6 +25,7 @@ import {
   readFile,
   waitForExit,
 } from "../ffi/libc.ts";
+import type { LaunchSpec } from "../lib/launch.ts";
 import {
   applyResources,
   cgroupPids,
@@ -45,6 +46,7 @@ import {
   containerIds,
   DEFAULT_ROOT,
   type ExecDefaults,
+  FIFO_NAME,
   idProblem,
   processStartTime,
   type Record as ContainerRecord,
@@ -179,7 +181,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
   const { options, rest } = parseOptions(
     args,
     ["bundle", "b", "pid-file", "console-socket", "preserve-fds"],
-    ["no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper"],
+    ["no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper", "explain"],
   );
   const id = theId(rest, "create");
   const bundle = Deno.realPathSync(value(options, "bundle") ?? value(options, "b") ?? ".");
@@ -199,6 +201,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     throw new OciError("--console-socket is for a container with process.terminal");
   }
   if (consoleSocket !== undefined) spec.container!.consoleSocket = Deno.realPathSync(consoleSocket);
+  if (flag(options, "explain")) return await explainCreate(globals, id, spec);
   const dir = StateDir.create(globals.root, id);
   const record: ContainerRecord = {
     ociVersion: config.ociVersion,
@@ -254,6 +257,22 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
   if (wait) {
     return await runToEnd(globals, id, record.pid, flag(options, "detach") || flag(options, "d"));
   }
+  return 0;
+}
+
+/**
+ * `create --explain` (and `run --explain`): the container's plan, printed,
+ * with nothing created (no state directory, FIFO or cgroup): the FIFO is
+ * the one create would make; the cgroups of `linux.cgroupsPath` are not
+ * made, so their join is not shown.
+ */
+async function explainCreate(globals: Globals, id: string, spec: LaunchSpec): Promise<number> {
+  spec.startFifo = `${globals.root}/${id}/${FIFO_NAME}`;
+  const { launch } = await import("../lib/launch.ts");
+  const explanation = await launch(spec, { dieWithParent: false, explain: true });
+  // loaded only for --explain
+  const { explanationText } = await import("./explain.ts");
+  writeOut(explanationText(explanation, false));
   return 0;
 }
 

@@ -44,6 +44,8 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: "chroot", value: "none" },
   { name: "no-new-privs", value: "none" },
   { name: "json", value: "none" },
+  { name: "explain", value: "none" },
+  { name: "trace", value: "none" },
   { name: "veth", value: "optional" },
   { name: "veth-name", value: "required" },
   { name: "no-route", value: "none" },
@@ -138,6 +140,10 @@ Containment:
 For scripts:
     --json       print JSON lines: {"event":"start",...} with the child's PIDs and
                  namespaces once the command runs, {"event":"exit",...} at its end
+To see what a container is made of:
+    --explain    print every system call of the launch, in order, who makes it and
+                 why, and exit 0 creating nothing (with --json: as data)
+    --trace      run it, printing each call on stderr as it is made, with its result
 Subcommands (${program} COMMAND --help for each):
 ${
     SUBCOMMANDS.map(({ name, summary }) => `    ${name.padEnd(12)} ${summary}\n`).join("")
@@ -169,6 +175,10 @@ export interface RunRequest {
   help: boolean;
   /** `--json`. */
   json: boolean;
+  /** `--explain`. */
+  explain?: boolean;
+  /** `--trace`. */
+  trace?: boolean;
   /** `--stats`. */
   stats?: boolean;
   /** Limit and containment options, parsed in {@link run} by their own modules. */
@@ -308,6 +318,12 @@ export function parseRun(args: string[]): RunRequest {
       case "json":
         request.json = true;
         break;
+      case "explain":
+        request.explain = true;
+        break;
+      case "trace":
+        request.trace = true;
+        break;
       case "stop-timeout":
         request.stopTimeoutMs = integer(value, option.spelled, 0, 86400) * 1000;
         break;
@@ -399,6 +415,7 @@ export async function run(
     return 0;
   }
   const limits = await applyDeferredOptions(request);
+  if (request.explain) return await explain(request);
   await noteMissingTerminfo(request.spec, program);
   // Cgroups left by a SIGKILLed run are removed once per CLI run.
   if (request.spec.limits) (await import("../lib/cgroupfs.ts")).sweepOrphans();
@@ -411,6 +428,7 @@ export async function run(
       stopTimeoutMs: request.stopTimeoutMs,
       announceStart: request.json,
       onWarning: (message) => writeErrorLine(`invoke_ns: warning: ${message}`),
+      trace: request.trace,
     });
   } catch (caught) {
     const error = caught instanceof LaunchError
@@ -446,6 +464,23 @@ export async function run(
     return limits.limitExitCode(result);
   }
   return result.code;
+}
+
+/**
+ * `--explain`: prints the launch's plan (as data with `--json`, which then
+ * asks for no start line of its own) and creates nothing.
+ */
+async function explain(request: RunRequest): Promise<number> {
+  const explanation = await launch(request.spec, {
+    verbose: request.verbose,
+    queueDemo: request.queueDemo,
+    onWarning: (message) => writeErrorLine(`invoke_ns: warning: ${message}`),
+    explain: true,
+  });
+  // loaded only for --explain
+  const { explanationText } = await import("./explain.ts");
+  writeOut(explanationText(explanation, request.json));
+  return 0;
 }
 
 /** The limit options' names (issue 17); the rest of the deferred ones are containment's. */

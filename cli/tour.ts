@@ -210,11 +210,18 @@ function stops(): Stop[] {
  * probe's fds 1 and 2 while it runs: no file anywhere, see the module docs).
  */
 async function probe(spec: Partial<LaunchSpec>, script: string, nsFile: string): Promise<string[]> {
-  const { lines } = await captured({
-    ...spec,
-    command: ["sh", "-c", `${script}; readlink /proc/self/ns/${nsFile}`],
-  });
+  const { lines } = await captured({ ...spec, command: probeCommand(script, nsFile) });
   return lines;
+}
+
+/** The command a probe runs: `script`, then the identity of namespace `nsFile`. */
+function probeCommand(script: string, nsFile: string): string[] {
+  return ["sh", "-c", `${script}; readlink /proc/self/ns/${nsFile}`];
+}
+
+/** `lines`, each indented by four spaces. */
+function indent(lines: string[]): string {
+  return lines.map((line) => `    ${line}`).join("\n");
 }
 
 /** Launches `spec` with its fds 1 and 2 on a memfd; returns how it ended and what it printed. */
@@ -272,6 +279,7 @@ held by --pids, a memory hog ended by the OOM killer; root, or a delegated
 cgroup v2 subtree). Works as root and rootless.
 
 Options:
+ --explain    after each stop, every system call its new namespace's side is made of
  -h, --help   display this help
 
 Example:
@@ -288,7 +296,10 @@ export async function runTour(args: string[], program: string): Promise<number> 
     writeOut(tourHelp(program));
     return 0;
   }
-  if (args.length) throw new UsageError("tour: takes no arguments");
+  const explain = args[0] === "--explain";
+  if (args.length > (explain ? 1 : 0)) throw new UsageError("tour: takes only --explain");
+  // loaded only for --explain
+  const explaining = explain ? await import("../lib/explain.ts") : undefined;
   let same = 0;
   writeOut(
     `A tour of Linux namespaces with ${program}: each probe runs on the host and in a new\n` +
@@ -309,6 +320,13 @@ export async function runTour(args: string[], program: string): Promise<number> 
         sideBySide(["on the host", ...host], [`in a new namespace`, ...inside]) +
         `\n${wrap(sentence)}\n`,
     );
+    if (explaining) {
+      const plan = await launch({ ...stop.spec, command: probeCommand(stop.probe, stop.nsFile) }, {
+        explain: true,
+      });
+      const lines = explaining.explanationLines(plan, false);
+      writeOut(`  ${dim("the new namespace's side is made of:")}\n${indent(lines)}\n`);
+    }
   }
   same += await limitsStop(program);
   writeOut(

@@ -204,6 +204,8 @@ export interface CloneOutcome {
   failure?: ChildSetupError;
   /** The fds among 0-2 whose O_NONBLOCK flag the child cleared. */
   clearedNonblock: number[];
+  /** The program the command was exec'd from (or would have been): the PATH search's pick. */
+  program?: string;
 }
 
 const KIB = 1024;
@@ -335,6 +337,7 @@ let current: {
   clearedNonblock: number[];
   /** C strings and vectors, in the {@link StringArena}. */
   execPlan?: {
+    paths: string[];
     candidates: { bytes: Uint8Array<ArrayBuffer>; address: bigint }[];
     argv: bigint;
     envp: bigint;
@@ -345,6 +348,8 @@ let current: {
   grandchildChain?: { steps: NativeCall[]; start: Context; keep: unknown[] };
   /** The grandchild's PID, once the child has forked it. */
   grandchild?: number;
+  /** The program found on PATH, once the child has looked. */
+  program?: string;
 } | null = null;
 
 /** Prepares `ctx` to run `fn` on the stack region `[sp - bottom, sp - top)`. */
@@ -447,13 +452,16 @@ function sanitizeChild(signals: SignalPlan, keep: number[], clearedNonblock: num
   }
 }
 
-/** The first candidate that is an executable file, as execvp would pick; throws if none. */
+/**
+ * The index of the first candidate that is an executable file, as execvp
+ * would pick; throws if none.
+ */
 function findProgram(
   candidates: { bytes: Uint8Array<ArrayBuffer>; address: bigint }[],
   command: string,
-): bigint {
+): number {
   let existing = false;
-  for (const { bytes, address } of candidates) {
+  for (const [index, { bytes }] of candidates.entries()) {
     if (raw.access(bytes, F_OK) !== 0) continue;
     existing = true;
     const directory = raw.open(bytes, O_DIRECTORY, 0);
@@ -461,7 +469,7 @@ function findProgram(
       raw.close(directory);
       continue;
     }
-    if (raw.access(bytes, X_OK) === 0) return address;
+    if (raw.access(bytes, X_OK) === 0) return index;
   }
   throw existing
     ? new ChildSetupError("exec", `${command}: permission denied or not a file`, "not-executable")
@@ -472,11 +480,12 @@ function findProgram(
 function aimAtCommand(exec: ExecRequest): void {
   const plan = current!.execPlan!;
   const found = findProgram(plan.candidates, exec.command);
+  current!.program = plan.paths[found];
   raw.makecontext3(
     contexts.exec.bytes,
     pointer(addresses.execve),
     3,
-    found,
+    plan.candidates[found].address,
     plan.argv,
     plan.envp,
   );
@@ -487,13 +496,13 @@ function aimAtCommand(exec: ExecRequest): void {
  * that is not the clone child (the init stage, `lib/init.ts`): the same
  * hygiene as the child's (signals reset, fds above 2 closed but `keep`,
  * which must be close-on-exec, O_NONBLOCK cleared on 0-2) and the same
- * search of PATH. `beforeExec` is told which of 0-2 had O_NONBLOCK cleared.
- * Returns only on failure, with the error.
+ * search of PATH. `beforeExec` is told which of 0-2 had O_NONBLOCK cleared
+ * and the program found. Returns only on failure, with the error.
  */
 export function execInPlace(
   exec: ExecRequest,
   keep: number[],
-  beforeExec: (clearedNonblock: number[]) => void,
+  beforeExec: (clearedNonblock: number[], program: string) => void,
 ): ChildSetupError {
   const clearedNonblock: number[] = [];
   try {
@@ -504,8 +513,8 @@ export function execInPlace(
     const envp = arena.vector(exec.env);
     sanitizeChild(signalPlan(), keep, clearedNonblock);
     const found = findProgram(candidates, exec.command);
-    beforeExec(clearedNonblock);
-    raw.execve(pointer(found), pointer(argv), pointer(envp));
+    beforeExec(clearedNonblock, paths[found]);
+    raw.execve(pointer(candidates[found].address), pointer(argv), pointer(envp));
     const error = lastError("execve", exec.command);
     return new ChildSetupError("exec", error.message, "not-executable", error);
   } catch (error) {
@@ -659,6 +668,7 @@ function grandchildOutcome(
     grandchildChain?: { steps: NativeCall[] };
     clearedNonblock: number[];
     request: CloneRequest;
+    program?: string;
   },
 ): CloneOutcome {
   const { readEnd, writeEnd } = job.execReport!;
@@ -687,7 +697,7 @@ function grandchildOutcome(
   } finally {
     close(readEnd);
   }
-  return { pid: grandchild, failure, clearedNonblock: job.clearedNonblock };
+  return { pid: grandchild, failure, clearedNonblock: job.clearedNonblock, program: job.program };
 }
 
 /**
@@ -703,6 +713,7 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
     const candidates = resolveCommand(request.exec);
     arena.reset([...argv, ...env, ...candidates], argv.length + env.length + 2);
     current.execPlan = {
+      paths: candidates,
       candidates: candidates.map((path) => arena.cstr(path)),
       argv: arena.vector(argv),
       envp: arena.vector(env),
@@ -784,5 +795,5 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
     const error = new SyscallError("execve", execErrno, strerror(execErrno), request.exec?.command);
     failure = new ChildSetupError("exec", error.message, "not-executable", error);
   }
-  return { pid, failure, clearedNonblock: job.clearedNonblock };
+  return { pid, failure, clearedNonblock: job.clearedNonblock, program: job.program };
 }

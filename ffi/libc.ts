@@ -1307,3 +1307,12 @@ export function connectUnix(path: string): number {
 
 /** open(2) flag: a terminal opened does not become the controlling one. */
 export const O_NOCTTY = 0o400;
+
+const CLOCK_MONOTONIC = 1;
+
+/** clock_gettime(CLOCK_MONOTONIC), in nanoseconds: the same clock in every process. */
+export function monotonicNanoseconds(): bigint {
+  const now = new BigInt64Array(2);
+  check("clock_gettime", libc.clock_gettime(CLOCK_MONOTONIC, new Uint8Array(now.buffer)));
+  return now[0] * 1_000_000_000n + now[1];
+}

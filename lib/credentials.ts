@@ -19,7 +19,9 @@ import { call, type ChildStep } from "./step.ts";
 export function seccompStep(filter: PreparedSeccompFilter, why: string): ChildStep {
   return {
     name: "seccomp",
-    calls: [call("seccomp", "SECCOMP_SET_MODE_FILTER", 0, "<filter>")],
+    calls: [
+      call("seccomp", "SECCOMP_SET_MODE_FILTER", 0, `{${filter.filter.length / 8} instructions}`),
+    ],
     why,
     run: () => loadSeccompFilter(filter),
   };

@@ -50,6 +50,7 @@ import { Reporter } from "./report.ts";
 import { runPlan } from "./runner.ts";
 import { call, type ChildStep, flagNames } from "./step.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
+import type { Explanation } from "./explain.ts";
 
 /** CLONE_NEW* value of each namespace type. */
 const FLAGS: Record<NamespaceType, number> = {
@@ -110,6 +111,8 @@ export interface EnterSpec {
   seccompFilter?: PreparedSeccompFilter;
   /** Forward SIGTERM/SIGHUP and ignore SIGINT/SIGQUIT while waiting (the CLI does). */
   forwardSignals?: boolean;
+  /** Print each step on stderr as it runs, with each call's result (`--trace`). */
+  trace?: boolean;
 }
 
 /** An open namespace to join (while planning). */
@@ -347,11 +350,18 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
     cloneFlags: 0,
     parent: [{
       name: "enter",
-      calls: joins.map((join) =>
-        join.path === owner
-          ? call("ioctl", "<a namespace fd>", "NS_GET_USERNS")
-          : call("open", join.path, "O_RDONLY|O_CLOEXEC")
-      ),
+      calls: [
+        ...joins.map((join) => ({
+          ...join.path === owner
+            ? call("ioctl", "<a namespace fd>", "NS_GET_USERNS")
+            : call("open", join.path, "O_RDONLY|O_CLOEXEC"),
+          returns: `<fd of ${join.path}>`,
+        })),
+        ...(withRoot ? [`/proc/${pid}/root`, `/proc/${pid}/cwd`] : []).map((path) => ({
+          ...call("open", path, "O_RDONLY|O_DIRECTORY|O_CLOEXEC"),
+          returns: `<fd of ${path}>`,
+        })),
+      ],
       why: "hold the namespaces to join",
       run: openAll,
       undo: () => {
@@ -405,7 +415,18 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
  * ```
  */
 export async function enter(target: number | string, spec: EnterSpec = {}): Promise<LaunchResult> {
-  return await runPlan(planEnter(target, spec), { forwardSignals: spec.forwardSignals });
+  const plan = planEnter(target, spec);
+  // loaded only for --trace
+  const observer = spec.trace ? new (await import("./explain.ts")).Tracer(plan) : undefined;
+  return await runPlan(plan, { forwardSignals: spec.forwardSignals, observer });
+}
+
+/** What {@link enter} would do, as data, creating and joining nothing (`enter --explain`). */
+export async function explainEnter(
+  target: number | string,
+  spec: EnterSpec = {},
+): Promise<Explanation> {
+  return (await import("./explain.ts")).explainPlan(planEnter(target, spec));
 }
 
 /** `$SHELL` when the command's root (the target's, when `pid` is given) has it, else /bin/sh. */

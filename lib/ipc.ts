@@ -237,14 +237,22 @@ export function queueDemoStep(
   name: string,
   demo: () => QueueDemo,
   report: Reporter,
+  ownNamespace: boolean,
 ): ChildStep {
   return {
     name: "mq",
-    calls: [
-      call("mq_open", name, "O_WRONLY"),
-      call("mq_send", name, "<a line from stdin>"),
-      call("mq_timedreceive", name, "<the parent's descriptor>"),
-    ],
+    // In an IPC namespace of its own the child cannot see the queue: the demo's point.
+    calls: ownNamespace
+      ? [{ ...call("mq_open", name, "O_WRONLY"), returns: "-1 ENOENT (No such file or directory)" }]
+      : [
+        { ...call("mq_open", name, "O_WRONLY"), returns: "<the child's queue>" },
+        call("mq_unlink", name),
+        call("mq_send", "<the child's queue>", "<a line from stdin>", "<its length>", 0),
+        {
+          ...call("mq_timedreceive", "<the tool's queue>", "<buffer>", 81, null, "<now>"),
+          returns: "<its length>",
+        },
+      ],
     why: "the seed's demo: a queue is visible only in the IPC namespace it was made in",
     run: () => {
       sendFromChild(demo(), report);

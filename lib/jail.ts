@@ -71,7 +71,33 @@ function procMissing(dir: string, error: SyscallError): ChildSetupError {
     `${dir}/proc is missing and cannot be created (${error.code}: ${error.description}); ` +
       `create it (mkdir ${dir}/proc, as the directory's owner) or build the jail with ` +
       "'invoke_ns jail'",
+    "setup",
+    error,
   );
+}
+
+/** Whether the jail `dir` has no entry `proc` now (its step will then make one). */
+function lacksProc(dir: string): boolean {
+  try {
+    Deno.lstatSync(`${dir}/proc`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** The openat2 that opens the jail, refusing symlinks on its way. */
+function openJailCall(dir: string) {
+  return {
+    ...call(
+      "openat2",
+      "AT_FDCWD",
+      dir,
+      "{flags=O_PATH|O_DIRECTORY|O_CLOEXEC, resolve=RESOLVE_NO_SYMLINKS}",
+      24,
+    ),
+    returns: `<fd of ${dir}>`,
+  };
 }
 
 /** Creates `path` (the jail's /proc, `dir`/proc as the user knows it) when it is missing. */
@@ -173,12 +199,29 @@ export function pivotIntoJail(root: number, report: Reporter): void {
 
 /** The child step that binds the jail onto itself (a mount point for pivot_root); sets `state.root`. */
 export function jailMountStep(dir: string, state: { root?: number }): ChildStep {
+  const clone = `<clone of ${dir}>`;
   return {
     name: "jail",
     calls: [
-      call("openat2", dir, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"),
-      call("open_tree", `<fd of ${dir}>`, "", "OPEN_TREE_CLONE|AT_RECURSIVE"),
-      call("move_mount", "<the clone>", `<fd of ${dir}>`),
+      openJailCall(dir),
+      {
+        ...call(
+          "open_tree",
+          `<fd of ${dir}>`,
+          "",
+          "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE",
+        ),
+        returns: clone,
+      },
+      call(
+        "move_mount",
+        clone,
+        "",
+        `<fd of ${dir}>`,
+        "",
+        "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH",
+      ),
+      ...lacksProc(dir) ? [call("mkdirat", clone, "proc", "0555")] : [],
     ],
     why: "pivot_root needs the new root to be a mount point",
     run: () => {
@@ -196,7 +239,6 @@ export function jailProcStep(
   return {
     name: "proc",
     calls: [
-      call("openat", "<jail root>", "proc", "O_PATH|O_NOFOLLOW"),
       call(
         "mount",
         "proc",
@@ -216,7 +258,7 @@ export function pivotStep(dir: string, report: Reporter, state: { root?: number 
   return {
     name: "pivot_root",
     calls: [
-      call("fchdir", `<fd of ${dir}>`),
+      call("fchdir", `<clone of ${dir}>`),
       call("pivot_root", ".", "."),
       call("umount2", ".", "MNT_DETACH"),
       call("chdir", "/"),
@@ -231,10 +273,11 @@ export function chrootStep(dir: string, report: Reporter): ChildStep {
   return {
     name: "chroot",
     calls: [
-      call("openat2", dir, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"),
+      openJailCall(dir),
       call("fchdir", `<fd of ${dir}>`),
       call("chroot", "."),
       call("chdir", "/"),
+      ...lacksProc(dir) ? [call("mkdir", "/proc", "0555")] : [],
     ],
     why: "the seed's jail: / is the jail for this process (root can still break out)",
     run: () => enterChrootJail(dir, report),

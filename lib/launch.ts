@@ -17,8 +17,9 @@ import { type LaunchOptions, type LaunchSpec, planLaunch } from "./plan.ts";
 import { runPlan, runPlanDetached } from "./runner.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
 import { describeMapping, formatIdRange, type IdRange } from "./user.ts";
+import type { Explanation } from "./explain.ts";
 
-export { LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
+export { type Explanation, LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
 
 /**
  * Runs `spec.command` in the namespaces `spec` asks for and resolves with how
@@ -41,12 +42,33 @@ export { LaunchError, type LaunchOptions, type LaunchResult, type LaunchSpec };
  *   hostname: "box",
  * });
  * ```
+ *
+ * With `explain: true` nothing is created: it resolves with the plan as
+ * data, every system call in order (`invoke_ns --explain`):
+ *
+ * ```ts
+ * const { steps } = await launch({ command: ["bash"], pid: true }, { explain: true });
+ * ```
  */
-export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<LaunchResult> {
+export async function launch(
+  spec: LaunchSpec,
+  options: LaunchOptions & { explain: true },
+): Promise<Explanation>;
+/** Runs `spec.command` (see above). */
+export async function launch(spec: LaunchSpec, options?: LaunchOptions): Promise<LaunchResult>;
+export async function launch(
+  spec: LaunchSpec,
+  options: LaunchOptions = {},
+): Promise<LaunchResult | Explanation> {
   const vethIssue = spec.veth ? await (await import("./net.ts")).vethProblem(spec.veth) : null;
   if (vethIssue) throw new LaunchError("usage", `veth: ${vethIssue}`, "usage");
   const plan = await planLaunch(spec, options);
   for (const warning of plan.warnings ?? []) options.onWarning?.(warning);
+  // loaded only for explain and trace
+  const explaining = options.explain || options.trace ? await import("./explain.ts") : undefined;
+  if (options.explain) return explaining!.explainPlan(plan);
+  const tracer = options.trace ? new explaining!.Tracer(plan) : undefined;
+  if (tracer) plan.request.options.traceOrigin = String(tracer.origin);
   plan.report.parent(`PID of parent is ${getpid()}`);
   if (plan.mapping) {
     const implied = plan.userAsked ? "" : " (implied: you are not root)";
@@ -60,7 +82,7 @@ export async function launch(spec: LaunchSpec, options: LaunchOptions = {}): Pro
       } (INNER:OUTER:COUNT, written by the parent)`,
     );
   }
-  return await runPlan(plan, options);
+  return await runPlan(plan, { ...options, observer: tracer });
 }
 
 /**

@@ -11,16 +11,16 @@ import { MS } from "../ffi/constants.ts";
 import { mount } from "../ffi/libc.ts";
 import { call, type ChildStep } from "./step.ts";
 
-/** Child step: `mount --make-rprivate /`. */
+/** Child step: `mount --make-rprivate /` (the source "none", as unshare(1) passes). */
 export function makeMountsPrivate(): void {
-  mount(null, "/", null, MS.REC | MS.PRIVATE);
+  mount("none", "/", null, MS.REC | MS.PRIVATE);
 }
 
 /** The child step that makes the new mount namespace's propagation private. */
 export function privateMountsStep(): ChildStep {
   return {
     name: "mount",
-    calls: [call("mount", null, "/", null, "MS_REC|MS_PRIVATE", null)],
+    calls: [call("mount", "none", "/", null, "MS_REC|MS_PRIVATE", null)],
     why: "so nothing mounted inside shows on the host, even where / is shared",
     run: makeMountsPrivate,
   };

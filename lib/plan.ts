@@ -52,7 +52,7 @@ import { privateMountsStep } from "./mountns.ts";
 import type { PreparedNetwork, VethSpec } from "./net.ts";
 import { procStep } from "./pid.ts";
 import { Reporter } from "./report.ts";
-import { call, type ChildStep, flagNames, type GrandchildStep, type ParentStep } from "./step.ts";
+import { call, type ChildStep, type GrandchildStep, type ParentStep } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
 import { timeNamespaceStep, type TimeOffsets } from "./time.ts";
 import {
@@ -222,6 +222,16 @@ export interface LaunchOptions {
   announceStart?: boolean;
   /** Told what does not stop the launch but should be heard (a seccomp profile's unknown names). */
   onWarning?: (message: string) => void;
+  /**
+   * Print each step on stderr as it runs, with each call's result and time
+   * (the CLI's `--trace`; lib/explain.ts).
+   */
+  trace?: boolean;
+  /**
+   * Create nothing: `launch()` resolves with the plan as data, every system
+   * call in order (the CLI's `--explain`; see {@link launch}).
+   */
+  explain?: boolean;
 }
 
 /** The facts about the caller that a plan depends on (a seam for tests). */
@@ -509,7 +519,16 @@ export async function planLaunch(
     if (problem) throw usage(problem);
     parent.push({
       name: "mq_open",
-      calls: [call("mq_open", name, "O_CREAT|O_EXCL|O_RDWR", 0o600, "{10 messages, 81 bytes}")],
+      calls: [{
+        ...call(
+          "mq_open",
+          name,
+          "O_RDWR|O_CREAT|O_EXCL",
+          "0600",
+          "{mq_flags=0, mq_maxmsg=10, mq_msgsize=81, mq_curmsgs=0}",
+        ),
+        returns: "<the tool's queue>",
+      }],
       why: "the seed's demo queue, made in the tool's IPC namespace",
       run: () => {
         try {
@@ -531,7 +550,11 @@ export async function planLaunch(
     });
     cleanup.push({
       name: "mq_unlink",
-      calls: [call("mq_close", name), call("mq_unlink", name)],
+      // without an IPC namespace of its own the child has removed the name already
+      calls: [
+        call("mq_close", "<the tool's queue>"),
+        ...spec.ipc ? [call("mq_unlink", name)] : [],
+      ],
       why: "the queue goes with the demo, on every exit path",
       run: () => {
         if (!state.demo) return;
@@ -612,7 +635,7 @@ export async function planLaunch(
   if (report.verbose) {
     child.push({
       name: "getpid",
-      calls: [call("getpid")],
+      calls: [{ ...call("getpid"), returns: spec.pid ? "1" : "<child-pid>" }],
       why: "the seed prints the child's PID outside and inside",
       run: ({ outerPid }) => {
         report.parent(`PID of child is ${outerPid}`);
@@ -623,7 +646,7 @@ export async function planLaunch(
   if (options.announceStart) {
     child.push({
       name: "getpid",
-      calls: [call("getpid")],
+      calls: [{ ...call("getpid"), returns: spec.pid ? "1" : "<child-pid>" }],
       why: "--json announces the child's PIDs",
       run: ({ outerPid }) => {
         state.start = { event: "start", pid: outerPid, pidInside: getpid() };
@@ -647,7 +670,7 @@ export async function planLaunch(
     }
   }
   if (options.queueDemo !== undefined) {
-    child.push(ipc!.queueDemoStep(options.queueDemo, () => state.demo!, report));
+    child.push(ipc!.queueDemoStep(options.queueDemo, () => state.demo!, report, Boolean(spec.ipc)));
   }
   const hooks = spec.hooks ?? {};
   for (const [point, list] of Object.entries(hooks)) {
@@ -700,6 +723,7 @@ export async function planLaunch(
     // The init stage has its own memory: what it made, and its locks, go to the tool.
     child.push({
       name: "mount",
+      syncPoint: "mount-points",
       calls: [call("sendmsg", "<channel>", "<mount points made>", "<SCM_RIGHTS locks>")],
       why: "the tool removes the mount points this run made once it ends",
       run: ({ sync }) => {
@@ -969,6 +993,7 @@ function containmentOf(
 function syncStep(point: string, why: string): ChildStep {
   return {
     name: point,
+    syncPoint: point,
     calls: [call("write", "<channel>", point), call("read", "<channel>")],
     why,
     run: ({ sync }) => {
@@ -1192,34 +1217,4 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
       }
     },
   };
-}
-
-/** The clone call of a plan, as data (for printing). */
-export function cloneCall(plan: Plan): string {
-  const flags = plan.cloneFlags | CLONE.VM | CLONE.VFORK | CLONE.PARENT_SETTID;
-  return `clone(${flagNames(flags, CLONE, "CLONE_")}|SIGCHLD)`;
-}
-
-/** A plan's steps in order as `who: name: call(args)` lines (a debugging aid and test oracle). */
-export function describePlan(plan: Plan): string[] {
-  const format = (who: string, name: string, calls: { fn: string; args: unknown[] }[]) =>
-    calls.length === 0
-      ? [`${who}: ${name}`]
-      : calls.map((c) =>
-        `${who}: ${name}: ${c.fn}(${c.args.map((a) => JSON.stringify(a) ?? "NULL").join(", ")})`
-      );
-  return [
-    ...plan.parent.flatMap((step) => format("parent", step.name, step.calls)),
-    `parent: clone: ${cloneCall(plan)}`,
-    ...plan.child.flatMap((step) => format("child", step.name, step.calls)),
-    ...plan.grandchild.flatMap((step) => format("grandchild", step.name, step.calls)),
-    ...(plan.exec
-      ? [
-        `${plan.execInGrandchild ? "grandchild" : "child"}: exec: execve(${
-          JSON.stringify(plan.exec.command)
-        }, …)`,
-      ]
-      : []),
-    ...plan.cleanup.flatMap((step) => format("parent", step.name, step.calls)),
-  ];
 }

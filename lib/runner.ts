@@ -21,7 +21,7 @@ import {
 } from "../ffi/libc.ts";
 import type { Plan } from "./plan.ts";
 import type { FromInit, ToInit } from "./stage.ts";
-import { type ParentContext, type ParentStep, runChildSteps } from "./step.ts";
+import { type ParentContext, type ParentStep, type PlanObserver, runChildSteps } from "./step.ts";
 import { LaunchError, type LaunchResult, SignalForwarder, superviseChild } from "./supervise.ts";
 import { userNamespacesDisabled } from "./user.ts";
 
@@ -33,6 +33,8 @@ export interface RunOptions {
   stopTimeoutMs?: number;
   /** Called with the child's PID once the command has started. */
   onStart?: (pid: number) => void;
+  /** Told of each step as it runs (`--trace`). */
+  observer?: PlanObserver;
 }
 
 const STOP_SIGNALS = [SIGNALS.SIGTERM, SIGNALS.SIGHUP];
@@ -73,10 +75,17 @@ function cloneFailure(error: SyscallError, plan: Plan): LaunchError {
 }
 
 /** Runs a parent step, naming it in a failed call's error. */
-async function runParentStep(step: ParentStep, context: ParentContext): Promise<void> {
+async function runParentStep(
+  step: ParentStep,
+  context: ParentContext,
+  observer?: PlanObserver,
+): Promise<void> {
+  const values = () => context.childPid ? { "<child-pid>": String(context.childPid) } : undefined;
   try {
     await step.run(context);
+    observer?.ran(step, undefined, values());
   } catch (error) {
+    observer?.ran(step, error, values());
     if (error instanceof SyscallError) {
       throw new LaunchError(step.name, error.message, "setup", { cause: error });
     }
@@ -101,6 +110,7 @@ async function undoAll(steps: ParentStep[]): Promise<void> {
  * step that ran has then been undone and the child reaped.
  */
 export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<LaunchResult> {
+  const observer = options.observer;
   const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
   const context: ParentContext = { childPid: 0 };
   const undoAtEnd: ParentStep[] = [];
@@ -109,16 +119,19 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     let outcome;
     try {
       for (const step of plan.parent) {
-        await runParentStep(step, context);
+        await runParentStep(step, context, observer);
         if (step.undo) (step.undoAfterClone ? undoAfterClone : undoAtEnd).push(step);
       }
       outcome = plan.stage === "init"
-        ? await startInitStage(plan, context, undoAfterClone)
+        ? await startInitStage(plan, context, undoAfterClone, undefined, observer)
         : cloneForPlan(plan, {
-          setup: (child) => runChildSteps(plan.child, child),
+          setup: (child) => {
+            cloneStarted(child.outerPid, observer);
+            runChildSteps(plan.child, child, observer);
+          },
           beforeExec: plan.beforeExec,
           exec: plan.exec,
-        });
+        }, observer);
       context.childPid = outcome.pid;
       for (const step of plan.parent) step.afterClone?.();
     } finally {
@@ -143,12 +156,19 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
     for (const step of plan.cleanup) {
       try {
         await step.run(context);
-      } catch {
-        // best effort, as undo
+        observer?.ran(step);
+      } catch (error) {
+        observer?.ran(step, error); // best effort, as undo
       }
     }
     await undoAll(undoAtEnd);
   }
+}
+
+/** In the child, first: the clone and the engine's PR_SET_PDEATHSIG have been made. */
+function cloneStarted(outerPid: number, observer?: PlanObserver): void {
+  observer?.ran("clone", undefined, { "<child-pid>": String(outerPid) });
+  observer?.ran("pdeathsig");
 }
 
 /**
@@ -159,7 +179,11 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
  * success — what the launch made lives as long as the container; on failure
  * every step is undone and the child reaped, as with {@link runPlan}.
  */
-export async function runPlanDetached(plan: Plan, point: string): Promise<{ pid: number }> {
+export async function runPlanDetached(
+  plan: Plan,
+  point: string,
+  observer?: PlanObserver,
+): Promise<{ pid: number }> {
   if (plan.stage !== "init" || !plan.child.some((step) => step.name === point)) {
     throw new Error(`a detached launch needs the init stage and a "${point}" sync point`);
   }
@@ -170,10 +194,10 @@ export async function runPlanDetached(plan: Plan, point: string): Promise<{ pid:
     let outcome;
     try {
       for (const step of plan.parent) {
-        await runParentStep(step, context);
+        await runParentStep(step, context, observer);
         if (step.undo) (step.undoAfterClone ? undoAfterClone : undo).push(step);
       }
-      outcome = await startInitStage(plan, context, undoAfterClone, point);
+      outcome = await startInitStage(plan, context, undoAfterClone, point, observer);
     } finally {
       await undoAll(undoAfterClone);
     }
@@ -196,6 +220,7 @@ export async function runPlanDetached(plan: Plan, point: string): Promise<{ pid:
 function cloneForPlan(
   plan: Plan,
   child: Pick<CloneRequest, "setup" | "beforeExec" | "exec" | "keepFds">,
+  observer?: PlanObserver,
 ): CloneOutcome {
   // The demo's child may wait at its prompt for long, with the parent
   // suspended and unable to forward anything: meanwhile SIGTERM and SIGHUP
@@ -205,8 +230,9 @@ function cloneForPlan(
     ? STOP_SIGNALS.filter((signal) => !signalsIgnoredByCaller().has(signal))
     : [];
   return withDefaultActions(stoppable, () => {
+    let outcome;
     try {
-      return cloneChild({
+      outcome = cloneChild({
         namespaces: plan.cloneFlags,
         ...child,
         execInGrandchild: plan.execInGrandchild,
@@ -214,8 +240,12 @@ function cloneForPlan(
         dieWithParent: plan.dieWithParent,
       });
     } catch (error) {
-      throw error instanceof SyscallError ? cloneFailure(error, plan) : error;
+      if (!(error instanceof SyscallError)) throw error;
+      observer?.ran("clone", error);
+      throw cloneFailure(error, plan);
     }
+    observer?.cloned(outcome);
+    return outcome;
   });
 }
 
@@ -232,6 +262,7 @@ async function startInitStage(
   context: ParentContext,
   undoAfterClone: ParentStep[],
   detachAt?: string,
+  observer?: PlanObserver,
 ): Promise<CloneOutcome> {
   // loaded only for the init stage
   const { channelPair, receiveMessageAsync, sendMessage } = await import("../ffi/channel.ts");
@@ -240,11 +271,21 @@ async function startInitStage(
   let outcome: CloneOutcome;
   try {
     outcome = cloneForPlan(plan, {
-      // Until the parent maps its IDs, an exec would drop every capability.
-      setup: () => plan.create.includes("user") && raiseAmbientCapabilities(),
+      setup: ({ outerPid }) => {
+        cloneStarted(outerPid, observer);
+        // Until the parent maps its IDs, an exec would drop every capability.
+        if (!plan.create.includes("user")) return;
+        try {
+          raiseAmbientCapabilities();
+        } catch (error) {
+          observer?.ran("ambient", error);
+          throw error;
+        }
+        observer?.ran("ambient");
+      },
       exec: initExec(theirs),
       keepFds: [theirs],
-    });
+    }, observer);
   } catch (error) {
     close(mine);
     throw error;
@@ -259,6 +300,7 @@ async function startInitStage(
   context.childPid = outcome.pid;
   let failure: ChildSetupError | undefined;
   let clearedNonblock: number[] = [];
+  let program: string | undefined;
   let reaped = false;
   try {
     sendMessage(mine, { type: "plan", ...plan.request, outerPid: outcome.pid } satisfies ToInit);
@@ -270,7 +312,7 @@ async function startInitStage(
         try {
           context.received = { data: message.data, fds };
           for (const step of plan.sync.find((s) => s.point === message.point)?.steps ?? []) {
-            await runParentStep(step, context);
+            await runParentStep(step, context, observer);
           }
           context.received = undefined;
         } catch (error) {
@@ -291,8 +333,10 @@ async function startInitStage(
         );
       } else if (message.type === "exec") {
         clearedNonblock = message.clearedNonblock;
+        program = message.program;
       }
     }
+    if (!failure && program !== undefined) observer?.execed(program);
   } catch (error) {
     // The init stage must not outlive a launch that failed: ended and reaped.
     if (!reaped) {

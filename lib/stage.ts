@@ -32,6 +32,8 @@ export interface StageOptions {
   announceStart?: boolean;
   /** PR_SET_PDEATHSIG. */
   dieWithParent?: boolean;
+  /** `--trace`: when the tool's trace began (CLOCK_MONOTONIC, ns, as text). */
+  traceOrigin?: string;
 }
 
 /** Tool to init stage. */
@@ -44,7 +46,7 @@ export type ToInit =
 export type FromInit =
   | { type: "sync"; point: string; data?: unknown }
   | { type: "failed"; step: string; message: string; kind: ChildFailure; signal?: number }
-  | { type: "exec"; clearedNonblock: number[] };
+  | { type: "exec"; clearedNonblock: number[]; program: string };
 
 /**
  * What the clone child execs to become the init stage: this Deno running

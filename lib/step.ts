@@ -10,18 +10,62 @@
  * @module
  */
 
-import { ChildSetupError, type NativeCall } from "../ffi/clone.ts";
+import { ChildSetupError, type CloneOutcome, type NativeCall } from "../ffi/clone.ts";
 
 /** Who runs a step: the tool, the clone child, or the grandchild it forks. */
 export type Actor = "parent" | "child" | "grandchild";
 
-/** A libc call a step makes, as data: the function and its arguments, C-style. */
+/**
+ * A system call a step makes, as data: the function and its arguments,
+ * C-style. A step lists the calls that set the container up, not the
+ * helpers they go through (the open and close around a write to a file,
+ * the openat of each component of a path walk, fstat): see lib/explain.ts.
+ */
 export interface Call {
   /** The function, e.g. `"mount"`, `"sethostname"`. */
   fn: string;
   /** Its arguments: strings, numbers, flag names joined by `|`, or placeholders. */
   args: (string | number | null)[];
+  /** What it returns on success when that is not 0: a placeholder (`"<child-pid>"`). */
+  returns?: string;
 }
+
+/**
+ * Told of each step as the runner runs it (`--trace`, lib/explain.ts): a
+ * plan's step, or a part of the engine's (`"clone"`, …) named by
+ * {@link EnginePart}. In the `"child"` stage it is called in the clone
+ * child, which may only call `ffi/` functions, synchronously.
+ */
+export interface PlanObserver {
+  /** `source` has run; `error` is why it failed; `values` fill in its placeholders. */
+  ran(source: StepBase | EnginePart, error?: unknown, values?: Record<string, string>): void;
+  /** The clone has returned in the tool: what the engine did after the child's steps. */
+  cloned(outcome: CloneOutcome): void;
+  /** The init stage has exec'd the command, `program` (the PATH search's pick). */
+  execed(program: string): void;
+}
+
+/**
+ * The engine's own parts of a launch, around the plan's steps (see
+ * lib/explain.ts): the clone; in the child PR_SET_PDEATHSIG, then (after
+ * the steps) the hygiene before exec and PR_SET_PDEATHSIG again; the init
+ * stage's exec and the same three in it (`init-`); the grandchild's clone
+ * and its PR_SET_PDEATHSIG; the command's exec, or the exit without one.
+ */
+export type EnginePart =
+  | "clone"
+  | "pdeathsig"
+  | "ambient"
+  | "hygiene"
+  | "pdeathsig-again"
+  | "init"
+  | "init-pdeathsig"
+  | "init-pdeathsig-again"
+  | "init-hygiene"
+  | "grandchild"
+  | "grandchild-pdeathsig"
+  | "exec"
+  | "exit";
 
 /** What a child step may read at run time. */
 export interface ChildContext {
@@ -43,7 +87,7 @@ export interface ParentContext {
 }
 
 /** The parts every step has. */
-interface StepBase {
+export interface StepBase {
   /** The step's name, which is the `step` of any error it raises. */
   name: string;
   /** The calls it makes, in order. */
@@ -59,6 +103,8 @@ interface StepBase {
  * may be asynchronous (run a hook, for one).
  */
 export interface ChildStep extends StepBase {
+  /** The sync point it waits at, in the init stage, while the tool runs its steps there. */
+  syncPoint?: string;
   /** Runs the step; throws on failure. */
   run: (context: ChildContext) => void | Promise<void>;
 }
@@ -95,29 +141,50 @@ export function call(fn: string, ...args: (string | number | null)[]): Call {
 }
 
 /**
+ * The write(2) of `text` to the file at `path`, as a step lists it: the
+ * open and close around it are helpers (ffi/libc.ts `writeFile`).
+ */
+export function writeCall(path: string, text: string): Call {
+  const bytes = new TextEncoder().encode(text).length;
+  return { ...call("write", `<fd of ${path}>`, text, bytes), returns: String(bytes) };
+}
+
+/**
  * Runs child steps in order. A failure is re-thrown as a
  * {@link ChildSetupError} whose step is the failing step's name.
  */
-export function runChildSteps(steps: ChildStep[], context: ChildContext): void {
+export function runChildSteps(
+  steps: ChildStep[],
+  context: ChildContext,
+  observer?: PlanObserver,
+): void {
   for (const step of steps) {
     try {
       if (step.run(context) instanceof Promise) {
         throw new Error("an asynchronous step needs the init stage");
       }
     } catch (error) {
+      observer?.ran(step, error);
       throw named(step, error);
     }
+    observer?.ran(step);
   }
 }
 
 /** {@link runChildSteps} for the init stage, where steps may be asynchronous. */
-export async function runChildStepsAsync(steps: ChildStep[], context: ChildContext): Promise<void> {
+export async function runChildStepsAsync(
+  steps: ChildStep[],
+  context: ChildContext,
+  observer?: PlanObserver,
+): Promise<void> {
   for (const step of steps) {
     try {
       await step.run(context);
     } catch (error) {
+      observer?.ran(step, error);
       throw named(step, error);
     }
+    observer?.ran(step);
   }
 }
 

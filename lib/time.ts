@@ -14,7 +14,7 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { unshare, writeFile } from "../ffi/libc.ts";
-import { call, type ChildStep } from "./step.ts";
+import { call, type ChildStep, writeCall } from "./step.ts";
 
 /** The unshare flag for a new time namespace (not usable with clone(2)). */
 export const TIME_NAMESPACE = CLONE.NEWTIME;
@@ -49,10 +49,9 @@ export function timeNamespaceStep(offsets: TimeOffsets): ChildStep {
     name: "timens",
     calls: [
       call("unshare", "CLONE_NEWTIME"),
-      call(
-        "write",
+      writeCall(
         "/proc/self/timens_offsets",
-        `monotonic ${offsets.monotonic} 0\\nboottime ${offsets.boottime} 0`,
+        `monotonic ${offsets.monotonic} 0\nboottime ${offsets.boottime} 0\n`,
       ),
     ],
     why: "a time namespace applies to the children of who unshares it, and to itself at exec",

@@ -9,7 +9,7 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { readFile, writeFile } from "../ffi/libc.ts";
-import { call, type ChildStep } from "./step.ts";
+import { type ChildStep, writeCall } from "./step.ts";
 
 /** The clone flag for a new user namespace. */
 export const USER_NAMESPACE = CLONE.NEWUSER;
@@ -56,9 +56,9 @@ export function idMapStep(map: IdMapping): ChildStep {
   return {
     name: "uid_map",
     calls: [
-      call("write", "/proc/self/setgroups", "deny"),
-      call("write", "/proc/self/uid_map", `${map.uid} ${map.outsideUid} 1`),
-      call("write", "/proc/self/gid_map", `${map.gid} ${map.outsideGid} 1`),
+      writeCall("/proc/self/setgroups", "deny"),
+      writeCall("/proc/self/uid_map", `${map.uid} ${map.outsideUid} 1\n`),
+      writeCall("/proc/self/gid_map", `${map.gid} ${map.outsideGid} 1\n`),
     ],
     why: "map your IDs to the IDs inside (setgroups denied first, as a rootless map needs)",
     run: () => writeIdMaps(map),

@@ -8,13 +8,8 @@
 import assert from "node:assert/strict";
 import { CLONE } from "../ffi/constants.ts";
 import { planEnter } from "../lib/enter.ts";
-import {
-  type Caller,
-  describePlan,
-  type LaunchOptions,
-  type LaunchSpec,
-  planLaunch,
-} from "../lib/plan.ts";
+import { type Caller, type LaunchOptions, type LaunchSpec, planLaunch } from "../lib/plan.ts";
+import { explainPlan, explanationLines } from "../lib/explain.ts";
 import { flagNames } from "../lib/step.ts";
 import { defaultSeccompFilter } from "../lib/contain.ts";
 import { LaunchError } from "../lib/supervise.ts";
@@ -326,14 +321,34 @@ Deno.test("plan: each step carries its calls with the real arguments", async () 
   );
   const calls = plan.child.flatMap((step) => step.calls.map((c) => [step.name, c.fn, ...c.args]));
   assert.deepEqual(calls, [
-    ["uid_map", "write", "/proc/self/setgroups", "deny"],
-    ["uid_map", "write", "/proc/self/uid_map", "0 1000 1"],
-    ["uid_map", "write", "/proc/self/gid_map", "0 1000 1"],
-    ["mount", "mount", null, "/", null, "MS_REC|MS_PRIVATE", null],
-    ["jail", "openat2", realJail, "O_PATH|O_DIRECTORY", "RESOLVE_NO_SYMLINKS"],
-    ["jail", "open_tree", `<fd of ${realJail}>`, "", "OPEN_TREE_CLONE|AT_RECURSIVE"],
-    ["jail", "move_mount", "<the clone>", `<fd of ${realJail}>`],
-    ["proc", "openat", "<jail root>", "proc", "O_PATH|O_NOFOLLOW"],
+    ["uid_map", "write", "<fd of /proc/self/setgroups>", "deny", 4],
+    ["uid_map", "write", "<fd of /proc/self/uid_map>", "0 1000 1\n", 9],
+    ["uid_map", "write", "<fd of /proc/self/gid_map>", "0 1000 1\n", 9],
+    ["mount", "mount", "none", "/", null, "MS_REC|MS_PRIVATE", null],
+    [
+      "jail",
+      "openat2",
+      "AT_FDCWD",
+      realJail,
+      "{flags=O_PATH|O_DIRECTORY|O_CLOEXEC, resolve=RESOLVE_NO_SYMLINKS}",
+      24,
+    ],
+    [
+      "jail",
+      "open_tree",
+      `<fd of ${realJail}>`,
+      "",
+      "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE",
+    ],
+    [
+      "jail",
+      "move_mount",
+      `<clone of ${realJail}>`,
+      "",
+      `<fd of ${realJail}>`,
+      "",
+      "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH",
+    ],
     [
       "proc",
       "mount",
@@ -343,7 +358,7 @@ Deno.test("plan: each step carries its calls with the real arguments", async () 
       "MS_NOSUID|MS_NODEV|MS_NOEXEC",
       null,
     ],
-    ["pivot_root", "fchdir", `<fd of ${realJail}>`],
+    ["pivot_root", "fchdir", `<clone of ${realJail}>`],
     ["pivot_root", "pivot_root", ".", "."],
     ["pivot_root", "umount2", ".", "MNT_DETACH"],
     ["pivot_root", "chdir", "/"],
@@ -696,23 +711,28 @@ if (Deno.env.get("INVOKE_NS_PLAN_AS") === undefined) {
   });
 }
 
-Deno.test("plan: describePlan prints what docs/how-it-works.md shows", async () => {
+Deno.test("plan: --explain prints what docs/how-it-works.md shows", async () => {
   const plan = await planLaunch(
     { command: ["bash"], pid: true, mount: true, hostname: "calculus" },
     {},
     ROOT,
   );
-  assert.deepEqual(describePlan(plan), [
-    "parent: clone: clone(CLONE_VM|CLONE_VFORK|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWPID|CLONE_PARENT_SETTID|SIGCHLD)",
-    'child: mount: mount(null, "/", null, "MS_REC|MS_PRIVATE", null)',
-    'child: proc: mount("proc", "/proc", "proc", "MS_NOSUID|MS_NODEV|MS_NOEXEC", null)',
-    'child: sethostname: sethostname("calculus", 8)',
-    'child: exec: execve("bash", …)',
+  const lines = explanationLines(explainPlan(plan), false).map((line) => line.split("  # ")[0]);
+  assert.deepEqual(lines, [
+    "parent     clone         clone(<setcontext>, <stack>, CLONE_VM|CLONE_VFORK|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWPID|CLONE_PARENT_SETTID|SIGCHLD, <setup context>, &<child-pid>)",
+    "child      prctl         prctl(PR_SET_PDEATHSIG, SIGKILL)",
+    'child      mount         mount("none", "/", NULL, MS_REC|MS_PRIVATE, NULL)',
+    'child      proc          mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)',
+    'child      sethostname   sethostname("calculus", 8)',
+    "child      exec          rt_sigaction(<each signal the tool changed>, SIG_DFL)",
+    "child      exec          close_range(3, 4294967295, 0)",
+    "child      prctl         prctl(PR_SET_PDEATHSIG, SIGKILL)",
+    'child      exec          execve(<path of bash>, ["bash"], <environment>)',
   ]);
   // (the copy the unprivileged run uses holds the sources only)
   if (Deno.env.get("INVOKE_NS_PLAN_AS") !== undefined) return;
   const docs = Deno.readTextFileSync(new URL("../docs/how-it-works.md", import.meta.url));
-  for (const line of describePlan(plan)) assert.ok(docs.includes(line), line);
+  for (const line of lines) assert.ok(docs.includes(line), line);
 });
 
 // ---- OCI containers (issue 18) ----

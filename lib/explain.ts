@@ -1,0 +1,516 @@
+/**
+ * `--explain` and `--trace`: a plan (lib/plan.ts) as the list of system
+ * calls a container is made of, in order, each with who makes it (the tool,
+ * the clone child, the grandchild), its arguments in C syntax and a few
+ * words on why; and the same list printed as it runs, with each call's
+ * result and time. Both come from the plan the runner executes: the plan's
+ * steps, and around them the engine's own calls, which follow from the
+ * plan's fields the runner hands to the engine (`cloneFlags`,
+ * `dieWithParent`, `exec`, `stage`, `execInGrandchild`).
+ *
+ * What a step lists: the calls that set the container up (mount, pivot_root,
+ * sethostname, setns, a write to a /proc file, prctl, seccomp, execve), not
+ * the helpers they go through: the open and close around a write to a file
+ * (`write(<fd of /proc/self/uid_map>, …)` stands for all three), the openat
+ * of each component of a path walk, fstat, access. tests/trace_test.ts
+ * holds `--trace` to exactly that list against `strace -f`.
+ *
+ * Values known only at run time are named placeholders ({@link PLACEHOLDERS})
+ * in `--explain`; `--trace` fills in those it learns (the child's PID, the
+ * program found on PATH).
+ *
+ * Loaded only for `--explain` and `--trace`.
+ * @module
+ */
+
+import { ChildSetupError, type CloneOutcome } from "../ffi/clone.ts";
+import { CLONE } from "../ffi/constants.ts";
+import { SyscallError } from "../ffi/errors.ts";
+import { monotonicNanoseconds, writeText } from "../ffi/libc.ts";
+import type { Plan } from "./plan.ts";
+import { initExec } from "./stage.ts";
+import {
+  type Actor,
+  type Call,
+  call,
+  type EnginePart,
+  flagNames,
+  type PlanObserver,
+  type StepBase,
+} from "./step.ts";
+import { LaunchError } from "./supervise.ts";
+
+/** One step of an explanation: who runs it, its name, its calls and why. */
+export interface ExplainedStep {
+  /** Who makes the calls. */
+  who: Actor;
+  /** The step's name: the `step` of any error it raises. */
+  step: string;
+  /** Its calls, in order. */
+  calls: Call[];
+  /** A few words on why. */
+  why: string;
+}
+
+/** A plan as data (`--explain --json`, `launch(spec, { explain: true })`). */
+export interface Explanation {
+  /** Every step, in the order it runs. */
+  steps: ExplainedStep[];
+  /** The placeholders the steps use, with what each stands for. */
+  placeholders: Record<string, string>;
+}
+
+/**
+ * The placeholders an explanation may use, with what they stand for. A
+ * placeholder is an argument in angle brackets; `<fd of PATH>` is the
+ * descriptor the step opened PATH as (its number is the kernel's choice).
+ */
+export const PLACEHOLDERS: Record<string, string> = {
+  "<child-pid>": "the child's PID in the tool's PID namespace: clone's result (--trace shows it)",
+  "<grandchild-pid>": "the grandchild's PID: the child's clone's result",
+  "<path of CMD>":
+    "the program execve runs: the first executable CMD on PATH, looked up by the child " +
+    "once it is in its jail (--trace shows it)",
+  "<environment>": "the command's environment, KEY=VALUE strings (-e, --keep-env)",
+  "<setcontext>": "the engine's entry point: glibc's setcontext, which starts the child's setup",
+  "<stack>": "the child's stack, carved below the tool's own stack pointer",
+  "<setup context>": "the ucontext that runs the child's steps (ffi/clone.ts)",
+  "<fd of PATH>": "the descriptor the step opened PATH as (the number is the kernel's choice)",
+  "<each …>": "one call for each of what it names",
+  "<channel>": "the init stage's end of its socket pair with the tool",
+  "<host-end>": "the veth's host end: ns<tool's PID> and a counter, unless --veth-name",
+  "<host-cidr>": "the host end's address: 10.0.0.1/24, or the next free 10.0.N.0/24",
+  "<guest-cidr>": "eth0's address inside: 10.0.0.2/24, or the next free 10.0.N.0/24",
+};
+
+/**
+ * The system calls a step lists (and `--trace` shows, and tests/trace_test.ts
+ * holds against strace): those that make the container. Any other call a
+ * step's code makes is a helper of one of these (open, openat, close, fstat,
+ * access, read) or the engine's bookkeeping (rt_sigaction, fcntl), and is
+ * not listed; `write` is listed when it writes a kernel file (/proc, /sys).
+ * (The `_exit(0)` of a launch without a command is listed, not held to strace.)
+ */
+export const SETUP_CALLS: readonly string[] = [
+  "clone",
+  "unshare",
+  "setns",
+  "mount",
+  "umount2",
+  "pivot_root",
+  "chroot",
+  "chdir",
+  "fchdir",
+  "open_tree",
+  "move_mount",
+  "mount_setattr",
+  "fsopen",
+  "fsmount",
+  "openat2",
+  "mkdir",
+  "mkdirat",
+  "mknodat",
+  "sethostname",
+  "setdomainname",
+  "getpid",
+  "prctl",
+  "seccomp",
+  "capset",
+  "setgroups",
+  "setresgid",
+  "setresuid",
+  "setsid",
+  "keyctl",
+  "prlimit64",
+  "umask",
+  "personality",
+  "close_range",
+  "mq_open",
+  "mq_unlink",
+  "mq_send",
+  "mq_timedreceive",
+  "write",
+  "execve",
+];
+
+/** Which arguments of a call are C strings (`const char *`), by position. */
+const STRING_ARGS: Record<string, number[]> = {
+  mount: [0, 1, 2, 4],
+  umount2: [0],
+  pivot_root: [0, 1],
+  chroot: [0],
+  chdir: [0],
+  sethostname: [0],
+  setdomainname: [0],
+  open: [0],
+  openat: [1],
+  openat2: [1],
+  open_tree: [1],
+  move_mount: [1, 3],
+  mkdir: [0],
+  mkdirat: [1],
+  mknodat: [1],
+  write: [1],
+  execve: [0],
+  mq_open: [0],
+  mq_unlink: [0],
+  unlinkat: [1],
+  fsopen: [0],
+  connect: [1],
+  readlink: [0],
+};
+
+/** Whether `text` is a placeholder as a whole. */
+function isPlaceholder(text: string): boolean {
+  return /^<[^<>]+>$/.test(text) || /^&<[^<>]+>$/.test(text);
+}
+
+/** `call` in C syntax, with `values` filled in for its placeholders. */
+export function formatCall(c: Call, values: Record<string, string> = {}): string {
+  const strings = STRING_ARGS[c.fn] ?? [];
+  const args = c.args.map((arg, index) => {
+    if (arg === null) return "NULL";
+    if (typeof arg === "number") return String(arg);
+    const filled = fill(arg, values);
+    if (!strings.includes(index) || (isPlaceholder(filled) && filled === arg)) return filled;
+    return JSON.stringify(filled);
+  });
+  return `${c.fn}(${args.join(", ")})`;
+}
+
+/** `text` with each placeholder of `values` replaced. */
+function fill(text: string, values: Record<string, string>): string {
+  return text.replace(/<[^<>]+>/g, (name) => values[name] ?? name);
+}
+
+/** An argument vector as C would initialise it: `["bash", "--norc"]`. */
+function argvText(argv: string[]): string {
+  return `[${argv.map((word) => JSON.stringify(word)).join(", ")}]`;
+}
+
+/** An explained step, and what it stands for: a plan's step or a part of the engine's. */
+interface Entry extends ExplainedStep {
+  source: StepBase | EnginePart;
+}
+
+/** The hygiene before exec: default signals, no fd of the tool's but 0-2 (and `kept`). */
+function hygiene(source: EnginePart, kept: string | null): Entry {
+  return {
+    who: "child",
+    step: "exec",
+    calls: [
+      call("rt_sigaction", "<each signal the tool changed>", "SIG_DFL"),
+      kept === null
+        ? call("close_range", 3, 4294967295, 0)
+        : call("close_range", `<each range of fds above 2 but ${kept}>`, 0),
+    ],
+    why: "the command starts with default signals and no descriptor of the tool's",
+    source,
+  };
+}
+
+/** PR_SET_PDEATHSIG as the engine sets it (`again`: after the steps, which may clear it). */
+function deathSignal(who: Actor, source: EnginePart, again: boolean): Entry {
+  return {
+    who,
+    step: "prctl",
+    calls: [call("prctl", "PR_SET_PDEATHSIG", "SIGKILL")],
+    why: again
+      ? "again, last: a change of credentials clears it"
+      : `the ${who} is killed when the tool dies`,
+    source,
+  };
+}
+
+/** The execve of the command. */
+function execEntry(plan: Plan, who: Actor): Entry {
+  const exec = plan.exec!;
+  const path = exec.command.includes("/") ? exec.command : `<path of ${exec.command}>`;
+  return {
+    who,
+    step: "exec",
+    calls: [call("execve", path, argvText(exec.argv), "<environment>")],
+    why: exec.command.includes("/")
+      ? `the command replaces the ${who}`
+      : `the command replaces the ${who}: the first executable on its PATH, in the jail if any`,
+    source: "exec",
+  };
+}
+
+/** The clone of a plan, as its call. */
+export function cloneCall(plan: Plan): Call {
+  const flags = plan.cloneFlags | CLONE.VM | CLONE.VFORK | CLONE.PARENT_SETTID;
+  return {
+    fn: "clone",
+    args: [
+      "<setcontext>",
+      "<stack>",
+      `${flagNames(flags, CLONE, "CLONE_")}|SIGCHLD`,
+      "<setup context>",
+      "&<child-pid>",
+    ],
+    returns: "<child-pid>",
+  };
+}
+
+/** Every step of `plan`, in order, with what each stands for. */
+function entries(plan: Plan): Entry[] {
+  const list: Entry[] = plan.parent.map((step) => ({ ...described(step, "parent"), source: step }));
+  const created = plan.create.filter((type) => type !== "time" && type !== "cgroup");
+  list.push({
+    who: "parent",
+    step: "clone",
+    calls: [cloneCall(plan)],
+    why: created.length
+      ? `the child, born in new ${created.join(", ")} namespace${
+        created.length > 1 ? "s" : ""
+      }; it shares the tool's ` +
+        "memory, which waits until it has exec'd"
+      : "the child; it shares the tool's memory, which waits until it has exec'd",
+    source: "clone",
+  });
+  const die = plan.dieWithParent;
+  if (die) list.push(deathSignal("child", "pdeathsig", false));
+  if (plan.stage === "init") {
+    if (plan.create.includes("user")) {
+      list.push({
+        who: "child",
+        step: "setup",
+        calls: [
+          call("capset", "<inheritable = permitted>"),
+          call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each permitted capability>"),
+        ],
+        why: "until the tool maps its IDs, an exec would drop every capability",
+        source: "ambient",
+      });
+    }
+    const init = initExec(0);
+    list.push(hygiene("hygiene", "the channel"));
+    if (die) list.push(deathSignal("child", "pdeathsig-again", true));
+    list.push({
+      who: "child",
+      step: "init",
+      calls: [call("execve", init.command, argvText(init.argv), "<environment>")],
+      why: "the init stage: a fresh Deno runs the child's steps while the tool acts at sync points",
+      source: "init",
+    });
+    if (die) list.push(deathSignal("child", "init-pdeathsig", false));
+  }
+  for (const step of plan.child) {
+    list.push({ ...described(step, "child"), source: step });
+    for (const parentStep of plan.sync.find((s) => s.point === step.syncPoint)?.steps ?? []) {
+      list.push({ ...described(parentStep, "parent"), source: parentStep });
+    }
+  }
+  if (plan.stage === "init") {
+    if (plan.exec) {
+      if (die) list.push(deathSignal("child", "init-pdeathsig-again", true));
+      list.push(hygiene("init-hygiene", "the channel"));
+      list.push(execEntry(plan, "child"));
+    }
+  } else if (plan.execInGrandchild && plan.exec) {
+    list.push(hygiene("hygiene", "the grandchild's"));
+    list.push({
+      who: "child",
+      step: "exec",
+      calls: [{
+        fn: "clone",
+        args: ["<setcontext>", "<stack>", "CLONE_PARENT|SIGCHLD", "<the grandchild's steps>"],
+        returns: "<grandchild-pid>",
+      }],
+      why: "a namespace joined by setns (PID, time) applies to the children of who joined it",
+      source: "grandchild",
+    });
+    if (die) list.push(deathSignal("child", "pdeathsig-again", true));
+    if (die) list.push(deathSignal("grandchild", "grandchild-pdeathsig", false));
+    for (const step of plan.grandchild) {
+      list.push({ ...described(step, "grandchild"), source: step });
+    }
+    list.push(execEntry(plan, "grandchild"));
+  } else {
+    list.push(hygiene("hygiene", null));
+    if (die) list.push(deathSignal("child", "pdeathsig-again", true));
+    if (plan.exec) list.push(execEntry(plan, "child"));
+    else {
+      list.push({
+        who: "child",
+        step: "exit",
+        calls: [call("_exit", 0)],
+        why: "no command: the child ends once set up, as the seed's does",
+        source: "exit",
+      });
+    }
+  }
+  for (const step of plan.cleanup) list.push({ ...described(step, "parent"), source: step });
+  return list;
+}
+
+/** A plan's step as an explained one. */
+function described(step: StepBase, who: Actor): ExplainedStep {
+  return { who, step: step.name, calls: step.calls, why: step.why };
+}
+
+/** `plan` explained: every step in order, and the placeholders they use. */
+export function explainPlan(plan: Plan): Explanation {
+  const steps = entries(plan).map(({ who, step, calls, why }) => ({ who, step, calls, why }));
+  const used = new Set(
+    steps.flatMap((s) => s.calls.flatMap((c) => c.args.join(" ").match(/<[^<>]+>/g) ?? [])),
+  );
+  const placeholders: Record<string, string> = {};
+  for (const name of used) {
+    const key = name.startsWith("<fd of ")
+      ? "<fd of PATH>"
+      : name.startsWith("<path of ")
+      ? "<path of CMD>"
+      : name.startsWith("<each ")
+      ? "<each …>"
+      : name;
+    if (PLACEHOLDERS[key]) placeholders[key] = PLACEHOLDERS[key];
+  }
+  return { steps, placeholders };
+}
+
+const WHO_WIDTH = 10, STEP_WIDTH = 13;
+
+/**
+ * An explanation as text: a line per call, the step's why after its first;
+ * then, with `legend`, what its placeholders stand for.
+ */
+export function explanationLines(explanation: Explanation, legend = true): string[] {
+  const lines = explanation.steps.flatMap((step) =>
+    step.calls.map((c, index) =>
+      `${step.who.padEnd(WHO_WIDTH)} ${step.step.padEnd(STEP_WIDTH)} ${formatCall(c)}${
+        index === 0 ? `  # ${step.why}` : ""
+      }`
+    )
+  );
+  const names = Object.entries(explanation.placeholders);
+  if (names.length === 0 || !legend) return lines;
+  return [
+    ...lines,
+    "",
+    "placeholders (filled in at run time; --trace shows the values it learns):",
+    ...names.map(([name, meaning]) => `  ${name}: ${meaning}`),
+  ];
+}
+
+/** The SyscallError behind `error`, if any. */
+function syscallErrorOf(error: unknown): SyscallError | undefined {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof SyscallError) return e;
+    if (!(e instanceof Error)) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The {@link PlanObserver} of `--trace`: prints each call of each step as it
+ * runs, on stderr (fd 2, with write(2): the clone child prints too), as
+ * `+1.234ms who step call = result`; `-v`'s lines keep their place on
+ * stdout. Every process of a launch (the tool, the init stage) makes its own
+ * from the same plan; `origin` is the tool's start, so their times agree.
+ */
+export class Tracer implements PlanObserver {
+  readonly #plan: Plan;
+  readonly #entries: Entry[];
+  readonly #origin: bigint;
+  readonly #values: Record<string, string> = {};
+  /** Whether a failed step has been reported (by the child too: it shares this memory). */
+  #failed = false;
+
+  /** A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC, ns). */
+  constructor(plan: Plan, origin: bigint = monotonicNanoseconds()) {
+    this.#plan = plan;
+    this.#entries = entries(plan);
+    this.#origin = origin;
+  }
+
+  /** When the trace began (CLOCK_MONOTONIC, ns), for the init stage's tracer. */
+  get origin(): bigint {
+    return this.#origin;
+  }
+
+  /** {@inheritDoc PlanObserver.ran} */
+  ran(source: StepBase | EnginePart, error?: unknown, values?: Record<string, string>): void {
+    if (values) Object.assign(this.#values, values);
+    if (error !== undefined) this.#failed = true;
+    const entry = this.#entries.find((e) => e.source === source);
+    if (!entry) return;
+    const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
+    const prefix = `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
+      entry.step.padEnd(STEP_WIDTH)
+    } `;
+    const failed = error === undefined ? undefined : syscallErrorOf(error);
+    const at = failed ? entry.calls.findIndex((c) => c.fn === failed.call) : -1;
+    let text = "";
+    for (const [index, c] of entry.calls.entries()) {
+      const shown = `${prefix}${formatCall(c, this.#values)}`;
+      if (failed && at === index) {
+        text += `${shown} = -1 ${failed.code} (${failed.description})\n`;
+        break;
+      }
+      if (error !== undefined && !failed && index === entry.calls.length - 1) {
+        text += `${shown} = ? (${messageOf(error)})\n`;
+        break;
+      }
+      if (failed && at === -1 && index === entry.calls.length - 1) {
+        // a helper failed (the open before a write, a component of a walk): it names itself
+        text += `${prefix}${failed.call}(…) = -1 ${failed.code} (${failed.description})\n`;
+        break;
+      }
+      text += `${shown} = ${c.returns ? fill(c.returns, this.#values) : "0"}\n`;
+    }
+    if (entry.calls.length === 0 && error !== undefined) {
+      text += `${prefix}= ? (${messageOf(error)})\n`;
+    }
+    try {
+      writeText(2, text);
+    } catch {
+      // stderr is gone: the trace is informational
+    }
+  }
+
+  /** {@inheritDoc PlanObserver.cloned} */
+  cloned(outcome: CloneOutcome): void {
+    const exec = this.#plan.exec;
+    if (outcome.program && exec) this.#values[`<path of ${exec.command}>`] = outcome.program;
+    const failure = outcome.failure;
+    const inExec = failure?.step === "exec";
+    // A child's step that failed has said so itself; nothing after it ran.
+    if (this.#failed) return;
+    const execveFailed = syscallErrorOf(failure)?.call === "execve";
+    this.ran("hygiene");
+    if (this.#plan.stage === "init") {
+      if (!inExec || execveFailed) this.ran("pdeathsig-again");
+      this.ran("init", failure);
+      return;
+    }
+    if (this.#plan.execInGrandchild && exec) {
+      if (inExec && !execveFailed) return this.ran("exec", failure);
+      this.ran("grandchild", undefined, { "<grandchild-pid>": String(outcome.pid) });
+      this.ran("pdeathsig-again");
+      for (const entry of this.#entries.filter((e) => e.who === "grandchild")) {
+        const failed = failure &&
+          (entry.step === failure.step || (inExec && entry.step === "exec"));
+        this.ran(entry.source, failed ? failure : undefined);
+        if (failed) return;
+      }
+      return;
+    }
+    if (!inExec || execveFailed) this.ran("pdeathsig-again");
+    this.ran(exec ? "exec" : "exit", failure);
+  }
+
+  /** {@inheritDoc PlanObserver.execed} */
+  execed(program: string): void {
+    const exec = this.#plan.exec;
+    if (exec) this.#values[`<path of ${exec.command}>`] = program;
+    this.ran("exec");
+  }
+}
+
+/** A failure's message, for a step that failed outside a system call. */
+function messageOf(error: unknown): string {
+  if (error instanceof LaunchError || error instanceof ChildSetupError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
