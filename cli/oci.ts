@@ -20,11 +20,11 @@ import {
   O_NONBLOCK,
   O_RDONLY,
   open,
-  pollReadable,
   read,
   readFile,
   waitForExit,
 } from "../ffi/libc.ts";
+import { pollReadable } from "../ffi/socket.ts";
 import type { LaunchSpec } from "../lib/launch.ts";
 import {
   applyResources,

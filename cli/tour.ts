@@ -17,17 +17,8 @@
  * @module
  */
 
-import {
-  accessible,
-  close,
-  dup,
-  dup2,
-  getuid,
-  listDirectory,
-  memfdCreate,
-  readFile,
-  X_OK,
-} from "../ffi/libc.ts";
+import { accessible, close, getuid, readFile, X_OK } from "../ffi/libc.ts";
+import { dup, dup2, listDirectory, memfdCreate } from "../ffi/files.ts";
 import { DEFAULT_PATH } from "../lib/env.ts";
 import { launch, LaunchError, type LaunchResult, type LaunchSpec } from "../lib/launch.ts";
 import type { LaunchUsage } from "../lib/usage.ts";

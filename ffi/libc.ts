@@ -192,8 +192,10 @@ const libc = bindOnFirstUse();
 /** The raw symbol table, for the clone engine (pointers and all). */
 export const raw = libc;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** The one UTF-8 encoder of the ffi layer. */
+export const encoder = new TextEncoder();
+/** The one UTF-8 decoder of the ffi layer. */
+export const decoder = new TextDecoder();
 
 /** A NUL-terminated copy of `text` (UTF-8), ready to pass as `const char *`. */
 export function cstr(text: string): Uint8Array<ArrayBuffer> {
@@ -235,7 +237,8 @@ export function lastError(call: string, what?: string): SyscallError {
   return new SyscallError(call, code, strerror(code), what);
 }
 
-function check(call: string, result: number | bigint, what?: string): number {
+/** `result`, unless it is -1: then the {@link SyscallError} for errno, naming `call` and `what`. */
+export function check(call: string, result: number | bigint, what?: string): number {
   if (Number(result) === -1) throw lastError(call, what);
   return Number(result);
 }
@@ -306,36 +309,6 @@ export function mount(
     ),
     target,
   );
-}
-
-/** umount2(2). */
-export function umount2(target: string, flags: number): void {
-  check("umount2", libc.umount2(cstr(target), flags), target);
-}
-
-/** chroot(2). */
-export function chroot(path: string): void {
-  check("chroot", libc.chroot(cstr(path)), path);
-}
-
-/** chdir(2). */
-export function chdir(path: string): void {
-  check("chdir", libc.chdir(cstr(path)), path);
-}
-
-/** fchdir(2). */
-export function fchdir(fd: number): void {
-  check("fchdir", libc.fchdir(fd));
-}
-
-/** mkdir(2). */
-export function mkdir(path: string, mode: number): void {
-  check("mkdir", libc.mkdir(cstr(path), mode), path);
-}
-
-/** symlink(2): creates `path` pointing at `target`. */
-export function symlink(target: string, path: string): void {
-  check("symlink", libc.symlink(cstr(target), cstr(path)), path);
 }
 
 /** access(2), as a boolean: true when `path` is accessible in `mode`. */
@@ -422,43 +395,8 @@ export function kernelRelease(): string {
   return fromCString(fields.subarray(2 * 65, 3 * 65));
 }
 
-/** readlink(2); e.g. `readLink("/proc/1/ns/uts") === "uts:[4026531838]"`. */
-export function readLink(path: string): string {
-  const buffer = new Uint8Array(4096);
-  const length = check("readlink", libc.readlink(cstr(path), buffer, BigInt(buffer.length)), path);
-  return decoder.decode(buffer.subarray(0, length));
-}
-
-/** The names in a directory (without `.` and `..`), via opendir/readdir. */
-export function listDirectory(path: string): string[] {
-  const directory = libc.opendir(cstr(path));
-  if (!directory) throw lastError("opendir", path);
-  const names: string[] = [];
-  try {
-    for (let entry = libc.readdir(directory); entry; entry = libc.readdir(directory)) {
-      // struct dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
-      const name = Deno.UnsafePointerView.getCString(entry, 19);
-      if (name !== "." && name !== "..") names.push(name);
-    }
-  } finally {
-    libc.closedir(directory);
-  }
-  return names;
-}
-
-/** ioctl(2) with no argument; returns its result. */
-export function ioctl(fd: number, request: number): number {
-  return check("ioctl", libc.ioctl(fd, BigInt(request), 0n));
-}
-
-const AT_EMPTY_PATH = 0x1000, STATX_INO = 0x100, STATX_INO_OFFSET = 32;
-
-/** The inode number of the open file `fd` (statx(2), whose layout is the same on every arch). */
-export function inodeOf(fd: number): number {
-  const buffer = new Uint8Array(256);
-  check("statx", libc.statx(fd, cstr(""), AT_EMPTY_PATH, STATX_INO, buffer));
-  return Number(new DataView(buffer.buffer).getBigUint64(STATX_INO_OFFSET, true));
-}
+/** statx(2) and friends: the fd itself is the file. */
+export const AT_EMPTY_PATH = 0x1000;
 
 const SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
 
@@ -514,55 +452,6 @@ export function clearAmbientCapabilities(): void {
   if (libc.syscall3(SYS_capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
   data[2] = data[5] = 0;
   if (libc.syscall3(SYS_capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
-}
-
-const SYS_pivot_root = 155n;
-
-/** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
-export function pivotRoot(newRoot: string, putOld: string): void {
-  // Buffers passed as arguments, not through addressOf: see StringArena in ffi/clone.ts.
-  const result = libc.syscall_bb(SYS_pivot_root, cstr(newRoot), cstr(putOld), 0n);
-  if (result === -1n) throw lastError("pivot_root", newRoot);
-}
-
-/** socket(2); returns the fd (close-on-exec). */
-export function socket(domain: number, type: number, protocol: number): number {
-  return check("socket", libc.socket(domain, type | SOCK_CLOEXEC, protocol));
-}
-
-/** bind(2) to the address bytes `address` (e.g. a `struct sockaddr_nl`). */
-export function bindSocket(fd: number, address: Uint8Array<ArrayBuffer>): void {
-  check("bind", libc.bind(fd, address, address.length));
-}
-
-/** send(2) of all of `bytes` as one datagram/message. */
-export function sendMessage(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
-  check("send", libc.send(fd, bytes, BigInt(bytes.length), 0));
-}
-
-/** recv(2) into `buffer`; returns the byte count. Retries EINTR. */
-export function receiveMessage(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
-  for (;;) {
-    const n = Number(libc.recv(fd, buffer, BigInt(buffer.length), 0));
-    if (n >= 0) return n;
-    if (errno() !== Errno.EINTR) throw lastError("recv");
-  }
-}
-
-/** setsockopt(2) with an int value. */
-export function setSocketOption(fd: number, level: number, name: number, value: number): void {
-  const bytes = new Uint8Array(new Int32Array([value]).buffer);
-  check("setsockopt", libc.setsockopt(fd, level, name, bytes, 4));
-}
-
-/** msgget(2) of a new private System V message queue; returns its ID. */
-export function createMessageQueue(): number {
-  return check("msgget", libc.msgget(0, 0o1000 | 0o600));
-}
-
-/** msgctl(IPC_RMID): removes a System V message queue. */
-export function removeMessageQueue(id: number): void {
-  check("msgctl", libc.msgctl(id, 0, null));
 }
 
 /** fcntl(2) with an int argument. */
@@ -672,94 +561,6 @@ export function setSignalMask(how: number, mask: bigint): bigint {
   return old[0];
 }
 
-/** signalfd(2) for the signals in `mask`. */
-export function signalfd(mask: bigint): number {
-  const set = new BigUint64Array(16);
-  set[0] = mask;
-  return check("signalfd", libc.signalfd(-1, new Uint8Array(set.buffer), SFD_CLOEXEC));
-}
-
-/** poll(2) on `fds` for input; returns the indexes that are ready. */
-export function pollReadable(fds: number[], timeoutMs: number): number[] {
-  const table = new Int32Array(fds.length * 2);
-  fds.forEach((fd, i) => {
-    table[2 * i] = fd;
-    table[2 * i + 1] = POLLIN;
-  });
-  for (;;) {
-    const result = libc.poll(new Uint8Array(table.buffer), BigInt(fds.length), timeoutMs);
-    if (result >= 0) break;
-    if (errno() !== Errno.EINTR) throw lastError("poll");
-  }
-  return fds.flatMap((_, i) => ((table[2 * i + 1] >> 16) !== 0 ? [i] : []));
-}
-
-/** Attributes of a POSIX message queue. */
-export interface QueueAttributes {
-  /** Maximum number of messages on the queue. */
-  maxMessages: number;
-  /** Maximum size of one message, in bytes. */
-  messageSize: number;
-}
-
-/** mq_open(3); creates the queue when `create` is given (exclusively). */
-export function mqOpen(name: string, flags: number, create?: QueueAttributes): number {
-  let attributes: Uint8Array<ArrayBuffer> | null = null;
-  if (create) {
-    const words = new BigInt64Array(8);
-    words[1] = BigInt(create.maxMessages);
-    words[2] = BigInt(create.messageSize);
-    attributes = new Uint8Array(words.buffer);
-  }
-  return check("mq_open", libc.mq_open(cstr(name), flags, 0o600, attributes), name);
-}
-
-/** mq_getattr(3). */
-export function mqGetattr(queue: number): QueueAttributes {
-  const words = new BigInt64Array(8);
-  check("mq_getattr", libc.mq_getattr(queue, new Uint8Array(words.buffer)));
-  return { maxMessages: Number(words[1]), messageSize: Number(words[2]) };
-}
-
-/** mq_send(3). */
-export function mqSend(queue: number, message: Uint8Array<ArrayBuffer>): void {
-  check("mq_send", libc.mq_send(queue, message, BigInt(message.length), 0));
-}
-
-/**
- * mq_timedreceive(3) waiting at most `timeoutMs`; returns the message bytes,
- * or null when the time ran out.
- */
-export function mqReceive(queue: number, size: number, timeoutMs: number): Uint8Array | null {
-  const now = new BigInt64Array(2);
-  check("clock_gettime", libc.clock_gettime(0, new Uint8Array(now.buffer)));
-  const deadlineNs = now[0] * 1_000_000_000n + now[1] + BigInt(timeoutMs) * 1_000_000n;
-  const deadline = new BigInt64Array([deadlineNs / 1_000_000_000n, deadlineNs % 1_000_000_000n]);
-  const buffer = new Uint8Array(size);
-  const received = libc.mq_timedreceive(
-    queue,
-    buffer,
-    BigInt(size),
-    null,
-    new Uint8Array(deadline.buffer),
-  );
-  if (Number(received) >= 0) return buffer.subarray(0, Number(received));
-  if (errno() === 110) return null;
-  throw lastError("mq_timedreceive");
-}
-
-/** mq_close(3). */
-export function mqClose(queue: number): void {
-  check("mq_close", libc.mq_close(queue));
-}
-
-/** mq_unlink(3); returns false when no queue of that name exists. */
-export function mqUnlink(name: string): boolean {
-  if (libc.mq_unlink(cstr(name)) === 0) return true;
-  if (errno() === 2) return false;
-  throw lastError("mq_unlink", name);
-}
-
 /** Decodes a NUL-terminated byte buffer into a string. */
 export function fromCString(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
@@ -778,16 +579,10 @@ export const F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
 export const F_OK = 0, X_OK = 1;
 /** waitpid(2) option. */
 export const WNOHANG = 1;
-/** poll(2) event. */
-export const POLLIN = 1;
-/** signalfd(2) flag. */
-export const SFD_CLOEXEC = 0o2000000;
 /** pthread_sigmask(3) operations. */
 export const SIG_BLOCK = 0, SIG_SETMASK = 2;
 /** prctl(2) options. */
 export const PR_SET_PDEATHSIG = 1, PR_SET_NO_NEW_PRIVS = 38;
-/** socket(2) constants: AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, NETLINK_ROUTE. */
-export const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
 /** ioctl(2) on a namespace file: its CLONE_NEW* type (NS_GET_NSTYPE). */
 export const NS_GET_NSTYPE = 0xb703;
 /** ioctl(2) on a namespace file: a new fd for the user namespace that owns it (NS_GET_USERNS). */
@@ -797,33 +592,10 @@ export const NS_GET_USERNS = 0xb701;
 export const O_NOFOLLOW = 0o400000;
 /** *at(2) flags: act on the fd itself (empty path), do not follow a final symlink, remove a directory. */
 export const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200;
-/** flock(2) operations. */
-export const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
 
 /** openat(2) of the single name or relative path `path` under the directory fd `dirfd`. */
 export function openAt(dirfd: number, path: string, flags: number, mode = 0): number {
   return check("openat", libc.openat(dirfd, cstr(path), flags | O_CLOEXEC, mode), path);
-}
-
-/** mkdirat(2). */
-export function mkdirAt(dirfd: number, name: string, mode: number): void {
-  check("mkdirat", libc.mkdirat(dirfd, cstr(name), mode), name);
-}
-
-/** readlinkat(2); `name` `""` reads the symlink an O_PATH|O_NOFOLLOW fd refers to. */
-export function readLinkAt(dirfd: number, name: string, what = name): string {
-  const buffer = new Uint8Array(4096);
-  const length = check(
-    "readlinkat",
-    libc.readlinkat(dirfd, cstr(name), buffer, BigInt(buffer.length)),
-    what,
-  );
-  return decoder.decode(buffer.subarray(0, length));
-}
-
-/** unlinkat(2); `flags` {@link AT_REMOVEDIR} removes an (empty) directory. */
-export function unlinkAt(dirfd: number, name: string, flags: number): void {
-  check("unlinkat", libc.unlinkat(dirfd, cstr(name), flags), name);
 }
 
 /** What statx(2) says of a file: its type, identity, link count and size. */
@@ -859,225 +631,12 @@ export function fileStatus(fd: number, what?: string): FileStatus {
   };
 }
 
-/** flock(2); false when `LOCK_NB` was given and another holder conflicts (EWOULDBLOCK). */
-export function flock(fd: number, operation: number, what?: string): boolean {
-  if (libc.flock(fd, operation) === 0) return true;
-  if (errno() === Errno.EAGAIN && operation & LOCK_NB) return false;
-  throw lastError("flock", what);
-}
-
-const AF_UNIX = 1, SOCK_DGRAM = 2, SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_DONTWAIT = 0x40;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-
-/** socketpair(2) of connected AF_UNIX datagram sockets (close-on-exec), to pass fds. */
-export function fdChannel(): [number, number] {
-  const fds = new Int32Array(2);
-  check(
-    "socketpair",
-    libc.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
-  );
-  return [fds[0], fds[1]];
-}
-
-/** The most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD is 253). */
-export const FDS_PER_MESSAGE = 250;
-
-/** A struct msghdr with one 1-byte iovec and room for {@link FDS_PER_MESSAGE} fds, off the V8 heap. */
-function fdMessage(): { header: Uint8Array<ArrayBuffer>; control: DataView } {
-  const space = 16 + Math.ceil((4 * FDS_PER_MESSAGE) / 8) * 8; // CMSG_SPACE
-  const byte = offHeap(1), iovec = offHeap(16), control = offHeap(space), header = offHeap(56);
-  const iov = new DataView(iovec.buffer);
-  iov.setBigUint64(0, addressOf(byte), true);
-  iov.setBigUint64(8, 1n, true);
-  const msg = new DataView(header.buffer);
-  msg.setBigUint64(16, addressOf(iovec), true); // msg_iov
-  msg.setBigUint64(24, 1n, true); // msg_iovlen
-  msg.setBigUint64(32, addressOf(control), true); // msg_control
-  msg.setBigUint64(40, BigInt(space), true); // msg_controllen
-  // keep the buffers reachable as long as the header
-  (header as unknown as { keep: unknown[] }).keep = [byte, iovec];
-  return { header, control: new DataView(control.buffer) };
-}
-
-/**
- * sendmsg(2) of `fds` over a {@link fdChannel} socket (SCM_RIGHTS, at most
- * {@link FDS_PER_MESSAGE} a message): the receiver gets its own copies, and
- * the files stay open while in flight even when the sender closes its own.
- */
-export function sendFds(socket: number, fds: number[]): void {
-  for (let at = 0; at < fds.length; at += FDS_PER_MESSAGE) {
-    const batch = fds.slice(at, at + FDS_PER_MESSAGE);
-    const { header, control } = fdMessage();
-    control.setBigUint64(0, BigInt(16 + 4 * batch.length), true); // cmsg_len: CMSG_LEN
-    control.setInt32(8, SOL_SOCKET, true);
-    control.setInt32(12, SCM_RIGHTS, true);
-    batch.forEach((fd, i) => control.setInt32(16 + 4 * i, fd, true));
-    new DataView(header.buffer).setBigUint64(
-      40,
-      BigInt(16 + Math.ceil(batch.length / 2) * 8),
-      true,
-    );
-    check("sendmsg", libc.sendmsg(socket, header, 0));
-  }
-}
-
-/** Every fd waiting on a {@link fdChannel} socket, received (close-on-exec) without blocking. */
-export function receiveFds(socket: number): number[] {
-  const fds: number[] = [];
-  for (;;) {
-    const { header, control } = fdMessage();
-    if (Number(libc.recvmsg(socket, header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0) {
-      if (errno() === Errno.EAGAIN) return fds;
-      throw lastError("recvmsg");
-    }
-    const length = Number(control.getBigUint64(0, true));
-    if (length < 16 || control.getInt32(12, true) !== SCM_RIGHTS) continue;
-    for (let i = 0; i < (length - 16) / 4; i++) fds.push(control.getInt32(16 + 4 * i, true));
-  }
-}
-
-const SYS_open_tree = 428n, SYS_move_mount = 429n, SYS_fsopen = 430n, SYS_fsconfig = 431n;
-const SYS_fsmount = 432n, SYS_mount_setattr = 442n;
-
-/** open_tree(2) flags: a detached copy of the mount, with its submounts (AT_RECURSIVE). */
-export const OPEN_TREE_CLONE = 1, AT_RECURSIVE = 0x8000;
-/** move_mount(2) flags: the source and the target are the fds themselves. */
-export const MOVE_MOUNT_F_EMPTY_PATH = 4, MOVE_MOUNT_T_EMPTY_PATH = 0x40;
-/** mount_setattr(2)/fsmount(2) attributes (MOUNT_ATTR_*). */
-export const MOUNT_ATTR = { RDONLY: 1n, NOSUID: 2n, NODEV: 4n, NOEXEC: 8n } as const;
-
-function syscall(name: string, what: string, number: bigint, ...args: bigint[]): number {
+/** A raw system call of up to five bigint arguments through syscall(3), checked as {@link check}. */
+export function syscall(name: string, what: string, number: bigint, ...args: bigint[]): number {
   const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args;
   const result = libc.syscall6(number, a, b, c, d, e, 0n);
   if (result === -1n) throw lastError(name, what);
   return Number(result);
-}
-
-/** open_tree(2) of `path` under `dirfd` (`""`: the file open at `dirfd` itself). */
-export function openTree(dirfd: number, path: string, flags: number, what = path): number {
-  const name = cstr(path);
-  if (path === "") flags |= AT_EMPTY_PATH;
-  return syscall(
-    "open_tree",
-    what,
-    SYS_open_tree,
-    BigInt(dirfd),
-    addressOf(name),
-    BigInt(flags | O_CLOEXEC),
-  );
-}
-
-/** move_mount(2) of the detached (or attached) mount `from` onto the file open at `to`. */
-export function moveMount(from: number, to: number, what: string): void {
-  const empty = cstr("");
-  syscall(
-    "move_mount",
-    what,
-    SYS_move_mount,
-    BigInt(from),
-    addressOf(empty),
-    BigInt(to),
-    addressOf(empty),
-    BigInt(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
-  );
-}
-
-/**
- * mount_setattr(2) on the mount open at `fd` and, with `recursive`, every
- * mount below it: sets the {@link MOUNT_ATTR} bits in `set`, leaves the rest
- * (atime mode included) as they are.
- */
-export function setMountAttributes(
-  fd: number,
-  set: bigint,
-  recursive: boolean,
-  what: string,
-): void {
-  changeMountAttributes(fd, set, 0n, recursive, what);
-}
-
-const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FS_CLOEXEC = 1n;
-
-/**
- * A new, still detached mount of filesystem `type` (fsopen, fsconfig,
- * fsmount) with string `options` and {@link MOUNT_ATTR} bits `attributes`;
- * returns its fd, for {@link moveMount}.
- */
-export function newMount(
-  type: string,
-  options: Record<string, string>,
-  attributes: bigint,
-): number {
-  const name = cstr(type);
-  const context = syscall("fsopen", type, SYS_fsopen, addressOf(name), FS_CLOEXEC);
-  try {
-    for (const [key, value] of Object.entries(options)) {
-      const [k, v] = [cstr(key), cstr(value)];
-      syscall(
-        "fsconfig",
-        `${type} ${key}=${value}`,
-        SYS_fsconfig,
-        BigInt(context),
-        FSCONFIG_SET_STRING,
-        addressOf(k),
-        addressOf(v),
-        0n,
-      );
-    }
-    syscall("fsconfig", type, SYS_fsconfig, BigInt(context), FSCONFIG_CMD_CREATE, 0n, 0n, 0n);
-    return syscall("fsmount", type, SYS_fsmount, BigInt(context), FS_CLOEXEC, attributes);
-  } finally {
-    libc.close(context);
-  }
-}
-
-/** setxattr(2) of `name` to `value` on `path` (followed: `/proc/self/fd/N` names an O_PATH fd's file). */
-export function setXattr(path: string, name: string, value: string): void {
-  const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;
-  check("setxattr", libc.setxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0), path);
-}
-
-/** Whether the open file `fd` has the extended attribute `name` (false where none are supported). */
-export function hasXattr(fd: number, name: string): boolean {
-  if (Number(libc.fgetxattr(fd, cstr(name), null, 0n)) >= 0) return true;
-  if (errno() === Errno.ENODATA || errno() === Errno.EOPNOTSUPP) return false;
-  throw lastError("fgetxattr", name);
-}
-
-const SYS_openat2 = 437n;
-/** openat2(2) resolve flags. */
-export const RESOLVE = { NO_MAGICLINKS: 2n, NO_SYMLINKS: 4n, IN_ROOT: 16n } as const;
-
-/**
- * openat2(2) of `path` under `dirfd` with `resolve` ({@link RESOLVE} bits),
- * close-on-exec; e.g. RESOLVE.NO_SYMLINKS fails with ELOOP on any symlink
- * on the way, not only the last.
- */
-export function openResolved(dirfd: number, path: string, flags: number, resolve: bigint): number {
-  const name = cstr(path);
-  const how = offHeap(24);
-  const view = new DataView(how.buffer);
-  view.setBigUint64(0, BigInt(flags | O_CLOEXEC), true);
-  view.setBigUint64(16, resolve, true);
-  return syscall("openat2", path, SYS_openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
-}
-
-/** memfd_create(2) flag. */
-export const MFD_CLOEXEC = 1;
-
-/** memfd_create(2): an anonymous file that lives only as long as its descriptors. */
-export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
-  return check("memfd_create", libc.memfd_create(cstr(name), flags), name);
-}
-
-/** dup(2): a new descriptor for the open file `fd`. */
-export function dup(fd: number): number {
-  return check("dup", libc.dup(fd));
-}
-
-/** dup2(2): makes `newFd` a copy of `oldFd` (closing what `newFd` was). */
-export function dup2(oldFd: number, newFd: number): void {
-  check("dup2", libc.dup2(oldFd, newFd));
 }
 
 /** A `struct kernel_sigaction` whose handler is SIG_IGN (1), no flags, empty mask. */
@@ -1121,124 +680,13 @@ function readIgnoredSignals(): ReadonlySet<number> {
   return signals;
 }
 
-/** rmdir(2). */
-export function rmdir(path: string): void {
-  check("rmdir", libc.rmdir(cstr(path)), path);
-}
-
-const STATX_DEV_MAJOR_OFFSET = 136, STATX_DEV_MINOR_OFFSET = 140;
-
-/** The device (`major:minor`, as /proc/self/mountinfo spells it) of the file system holding `path`. */
-export function deviceOf(path: string): string {
-  const buffer = new Uint8Array(256);
-  check("statx", libc.statx(AT_FDCWD, cstr(path), 0, 0, buffer), path);
-  const view = new DataView(buffer.buffer);
-  return `${view.getUint32(STATX_DEV_MAJOR_OFFSET, true)}:${
-    view.getUint32(STATX_DEV_MINOR_OFFSET, true)
-  }`;
-}
-
 /** access(2) mode: write permission. */
 export const W_OK = 2;
 
 // ---- OCI containers (issue 18): the calls a container's setup makes beyond a launch's ----
 
-const SYS_umask = 95n, SYS_setsid = 112n, SYS_personality = 135n, SYS_setdomainname = 171n;
-const SYS_mknodat = 259n, SYS_fchownat = 260n, SYS_ioctl = 16n, SYS_connect = 42n;
-
-/** mount_setattr(2) attributes for the atime mode (MOUNT_ATTR_NOATIME …, within MOUNT_ATTR__ATIME). */
-export const MOUNT_ATTR_ATIME = {
-  MASK: 0x70n,
-  RELATIME: 0n,
-  NOATIME: 0x10n,
-  STRICTATIME: 0x20n,
-  NODIRATIME: 0x80n,
-} as const;
-
-/**
- * mount_setattr(2) on the mount open at `fd` (and below it with
- * `recursive`): sets the bits in `set`, clears those in `clear` (the atime
- * mode is changed by clearing {@link MOUNT_ATTR_ATIME}.MASK).
- */
-export function changeMountAttributes(
-  fd: number,
-  set: bigint,
-  clear: bigint,
-  recursive: boolean,
-  what: string,
-): void {
-  const attr = offHeap(32);
-  const view = new DataView(attr.buffer);
-  view.setBigUint64(0, set, true);
-  view.setBigUint64(8, clear, true);
-  const empty = cstr("");
-  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-  syscall(
-    "mount_setattr",
-    what,
-    SYS_mount_setattr,
-    BigInt(fd),
-    addressOf(empty),
-    BigInt(flags),
-    addressOf(attr),
-    32n,
-  );
-}
-
 /** File types for {@link mknodAt}. */
 export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
-
-/** mknodat(2): `name` in the directory open at `dirfd`, of `mode` (type and permissions). */
-export function mknodAt(
-  dirfd: number,
-  name: string,
-  mode: number,
-  major: number,
-  minor: number,
-): void {
-  const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
-    (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
-  const path = cstr(name);
-  syscall("mknodat", name, SYS_mknodat, BigInt(dirfd), addressOf(path), BigInt(mode), dev);
-}
-
-/** fchownat(2) of `name` in the directory open at `dirfd`, without following a symlink. */
-export function chownAt(dirfd: number, name: string, uid: number, gid: number): void {
-  const path = cstr(name);
-  syscall(
-    "fchownat",
-    name,
-    SYS_fchownat,
-    BigInt(dirfd),
-    addressOf(path),
-    BigInt(uid),
-    BigInt(gid),
-    BigInt(AT_SYMLINK_NOFOLLOW),
-  );
-}
-
-/** setdomainname(2) (the UTS namespace's NIS domain name). */
-export function setdomainname(name: string): void {
-  const bytes = new TextEncoder().encode(name);
-  const buffer = offHeap(bytes.length + 1);
-  buffer.set(bytes);
-  syscall("setdomainname", name, SYS_setdomainname, addressOf(buffer), BigInt(bytes.length));
-}
-
-/** umask(2); returns the previous mask. */
-export function umask(mask: number): number {
-  return syscall("umask", String(mask), SYS_umask, BigInt(mask));
-}
-
-/** personality(2) (PER_LINUX is 0, PER_LINUX32 8). */
-export function personality(persona: number): void {
-  syscall("personality", String(persona), SYS_personality, BigInt(persona));
-}
-
-/** setsid(2): a new session, without a controlling terminal. */
-export function setsid(): void {
-  syscall("setsid", "", SYS_setsid);
-}
 
 /**
  * Becomes `uid`/`gid` with exactly `groups` as supplementary groups, by the
@@ -1260,60 +708,4 @@ export function becomeUserWithGroups(uid: number, gid: number, groups: number[])
   }
   syscall("setresgid", String(gid), SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
   syscall("setresuid", String(uid), SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
-}
-
-/** ioctl(2) with a pointer to `argument` (read and written by the kernel); returns its result. */
-export function ioctlBuffer(
-  fd: number,
-  request: number,
-  argument: Uint8Array<ArrayBuffer>,
-): number {
-  const buffer = offHeap(argument.length);
-  buffer.set(argument);
-  const result = syscall(
-    "ioctl",
-    String(request),
-    SYS_ioctl,
-    BigInt(fd),
-    BigInt(request),
-    addressOf(buffer),
-  );
-  argument.set(buffer);
-  return result;
-}
-
-/** ioctl(2) with an integer argument; returns its result. */
-export function ioctlValue(fd: number, request: number, value: number): number {
-  return syscall("ioctl", String(request), SYS_ioctl, BigInt(fd), BigInt(request), BigInt(value));
-}
-
-/** A stream socket connected to the AF_UNIX socket at `path` (close-on-exec). */
-export function connectUnix(path: string): number {
-  const name = new TextEncoder().encode(path);
-  if (name.length >= 108) {
-    throw new SyscallError("connect", Errno.ENAMETOOLONG, strerror(Errno.ENAMETOOLONG), path);
-  }
-  const address = offHeap(110);
-  new DataView(address.buffer).setUint16(0, 1, true); // AF_UNIX
-  address.set(name, 2);
-  const fd = socket(1, 1 | SOCK_CLOEXEC, 0);
-  try {
-    syscall("connect", path, SYS_connect, BigInt(fd), addressOf(address), 110n);
-  } catch (error) {
-    close(fd);
-    throw error;
-  }
-  return fd;
-}
-
-/** open(2) flag: a terminal opened does not become the controlling one. */
-export const O_NOCTTY = 0o400;
-
-const CLOCK_MONOTONIC = 1;
-
-/** clock_gettime(CLOCK_MONOTONIC), in nanoseconds: the same clock in every process. */
-export function monotonicNanoseconds(): bigint {
-  const now = new BigInt64Array(2);
-  check("clock_gettime", libc.clock_gettime(CLOCK_MONOTONIC, new Uint8Array(now.buffer)));
-  return now[0] * 1_000_000_000n + now[1];
 }

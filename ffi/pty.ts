@@ -8,17 +8,8 @@
  */
 
 import { Errno, SyscallError } from "./errors.ts";
-import {
-  close,
-  dup2,
-  errno,
-  fromCString,
-  lastError,
-  O_CLOEXEC,
-  O_RDWR,
-  open,
-  raw,
-} from "./libc.ts";
+import { close, errno, fromCString, lastError, O_CLOEXEC, O_RDWR, open, raw } from "./libc.ts";
+import { dup2 } from "./files.ts";
 
 /** ioctl requests (`asm-generic/ioctls.h`). */
 export const TIOC = { SCTTY: 0x540e, GWINSZ: 0x5413, SWINSZ: 0x5414 } as const;

@@ -75,19 +75,9 @@
 import { processStat } from "./procstat.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import {
-  accessible,
-  deviceOf,
-  getpid,
-  getuid,
-  kill,
-  listDirectory,
-  mkdir,
-  readFile,
-  rmdir,
-  W_OK,
-  writeFile,
-} from "../ffi/libc.ts";
+import { accessible, getpid, getuid, kill, readFile, W_OK, writeFile } from "../ffi/libc.ts";
+import { listDirectory, mkdir, rmdir } from "../ffi/files.ts";
+import { deviceOf } from "../ffi/mountapi.ts";
 
 /** The prefix of every cgroup the tool makes. */
 export const CGROUP_PREFIX = "invoke_ns";

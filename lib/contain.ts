@@ -33,7 +33,8 @@ import {
   setRlimit,
   setUser,
 } from "../ffi/contain.ts";
-import { chdir, kernelRelease } from "../ffi/libc.ts";
+import { kernelRelease } from "../ffi/libc.ts";
+import { chdir } from "../ffi/files.ts";
 import {
   CAPABILITIES,
   CapabilityError,

@@ -23,12 +23,8 @@ import { SyscallError } from "../ffi/errors.ts";
 import {
   accessible,
   becomeUser,
-  chroot,
   close,
-  fchdir,
   getuid,
-  inodeOf,
-  ioctl,
   NS_GET_NSTYPE,
   NS_GET_USERNS,
   O_CLOEXEC,
@@ -38,7 +34,10 @@ import {
   setns,
   X_OK,
 } from "../ffi/libc.ts";
-import { becomeUserWithGroups, chdir } from "../ffi/libc.ts";
+import { chroot, fchdir, ioctl } from "../ffi/files.ts";
+import { inodeOf } from "../ffi/mountapi.ts";
+import { becomeUserWithGroups } from "../ffi/libc.ts";
+import { chdir } from "../ffi/files.ts";
 import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
 import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
 import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";

@@ -26,7 +26,8 @@
 import { ChildSetupError, type CloneOutcome } from "../ffi/clone.ts";
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
-import { monotonicNanoseconds, writeText } from "../ffi/libc.ts";
+import { writeText } from "../ffi/libc.ts";
+import { monotonicNanoseconds } from "../ffi/files.ts";
 import type { Plan } from "./plan.ts";
 import { initExec } from "./stage.ts";
 import {

@@ -10,7 +10,6 @@ import { cloneChild } from "../ffi/clone.ts";
 import { SIGNALS } from "../ffi/constants.ts";
 import {
   close,
-  dup2,
   F_GETFL,
   F_SETFL,
   fcntl,
@@ -20,6 +19,7 @@ import {
   read,
   writeAll,
 } from "../ffi/libc.ts";
+import { dup2 } from "../ffi/files.ts";
 import { DEFAULT_PATH } from "./env.ts";
 import { superviseChild } from "./supervise.ts";
 

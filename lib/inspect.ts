@@ -8,16 +8,8 @@
 
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
-import {
-  close,
-  listDirectory,
-  O_CLOEXEC,
-  O_RDONLY,
-  open,
-  readFile,
-  readLink,
-  setns,
-} from "../ffi/libc.ts";
+import { close, O_CLOEXEC, O_RDONLY, open, readFile, setns } from "../ffi/libc.ts";
+import { listDirectory, readLink } from "../ffi/files.ts";
 
 /**
  * The namespace types, as named in `/proc/PID/ns`.

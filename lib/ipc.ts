@@ -30,23 +30,10 @@
 
 import { signalName, SIGNALS } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import {
-  close,
-  inodeOf,
-  mqClose,
-  mqGetattr,
-  mqOpen,
-  mqReceive,
-  mqSend,
-  mqUnlink,
-  O_CREAT,
-  O_EXCL,
-  O_RDWR,
-  O_WRONLY,
-  pollReadable,
-  read,
-  signalfd,
-} from "../ffi/libc.ts";
+import { close, O_CREAT, O_EXCL, O_RDWR, O_WRONLY, read } from "../ffi/libc.ts";
+import { inodeOf } from "../ffi/mountapi.ts";
+import { mqClose, mqGetattr, mqOpen, mqReceive, mqSend, mqUnlink } from "../ffi/mqueue.ts";
+import { pollReadable, signalfd } from "../ffi/socket.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import type { Reporter } from "./report.ts";
 import { call, type ChildStep } from "./step.ts";

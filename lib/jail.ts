@@ -23,26 +23,24 @@ import { MNT_DETACH } from "../ffi/constants.ts";
 import {
   accessible,
   AT_FDCWD,
-  AT_RECURSIVE,
-  chdir,
-  chroot,
   close,
   F_OK,
-  fchdir,
-  mkdir,
-  mkdirAt,
-  moveMount,
   O_DIRECTORY,
   O_NOFOLLOW,
   O_PATH,
-  OPEN_TREE_CLONE,
   openAt,
+} from "../ffi/libc.ts";
+import { chdir, chroot, fchdir, mkdir, mkdirAt } from "../ffi/files.ts";
+import {
+  AT_RECURSIVE,
+  moveMount,
+  OPEN_TREE_CLONE,
   openResolved,
   openTree,
   pivotRoot,
   RESOLVE,
   umount2,
-} from "../ffi/libc.ts";
+} from "../ffi/mountapi.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import { type MountPoints, openInTree } from "./mount.ts";

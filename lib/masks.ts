@@ -17,16 +17,8 @@
 import { MS } from "../ffi/constants.ts";
 import { attachMount, detachedBind } from "../ffi/contain.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import {
-  close,
-  mount,
-  MOUNT_ATTR,
-  O_CLOEXEC,
-  O_DIRECTORY,
-  O_PATH,
-  open,
-  setMountAttributes,
-} from "../ffi/libc.ts";
+import { close, mount, O_CLOEXEC, O_DIRECTORY, O_PATH, open } from "../ffi/libc.ts";
+import { MOUNT_ATTR, setMountAttributes } from "../ffi/mountapi.ts";
 import { call, type ChildStep } from "./step.ts";
 
 /** runc's (and docker's) masked paths: what `--contain` hides. */

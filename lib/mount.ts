@@ -23,22 +23,11 @@ import { MAX_SYMLINKS } from "../ffi/constants.ts";
 import { call, type ChildStep } from "./step.ts";
 import {
   AT_FDCWD,
-  AT_RECURSIVE,
   AT_REMOVEDIR,
   close,
-  fdChannel,
   type FileStatus,
   fileStatus,
-  flock,
   getuid,
-  hasXattr,
-  LOCK_EX,
-  LOCK_NB,
-  LOCK_SH,
-  mkdirAt,
-  MOUNT_ATTR,
-  moveMount,
-  newMount,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -49,24 +38,30 @@ import {
   O_RDONLY,
   O_WRONLY,
   open,
-  OPEN_TREE_CLONE,
   openAt,
-  openResolved,
-  openTree,
-  pollReadable,
-  readLink,
-  readLinkAt,
-  receiveFds,
-  RESOLVE,
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
-  sendFds,
+} from "../ffi/libc.ts";
+import { mkdirAt, readLink, readLinkAt, symlink, unlinkAt } from "../ffi/files.ts";
+import {
+  AT_RECURSIVE,
+  flock,
+  hasXattr,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  MOUNT_ATTR,
+  moveMount,
+  newMount,
+  OPEN_TREE_CLONE,
+  openResolved,
+  openTree,
+  RESOLVE,
   setMountAttributes,
   setXattr,
-  symlink,
-  unlinkAt,
-} from "../ffi/libc.ts";
+} from "../ffi/mountapi.ts";
+import { fdChannel, pollReadable, receiveFds, sendFds } from "../ffi/socket.ts";
 
 /** The clone flag for a new mount namespace. */
 export const MOUNT_NAMESPACE = CLONE.NEWNS;

@@ -19,18 +19,17 @@
  */
 
 import { Errno, SyscallError } from "../ffi/errors.ts";
+import { close, strerror } from "../ffi/libc.ts";
 import {
   AF_NETLINK,
   bindSocket,
-  close,
   NETLINK_ROUTE,
   receiveMessage,
   sendMessage,
   setSocketOption,
   SOCK_RAW,
   socket,
-  strerror,
-} from "../ffi/libc.ts";
+} from "../ffi/socket.ts";
 import { type Cidr, formatCidr, parseCidr, parseIPv4 } from "./ipv4.ts";
 import {
   deleteLinkRequest,

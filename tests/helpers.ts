@@ -6,7 +6,8 @@
 
 import { CLI_FLAGS } from "../cli/permissions.ts";
 import { SyscallError } from "../ffi/errors.ts";
-import { mqClose, mqOpen, O_RDONLY } from "../ffi/libc.ts";
+import { O_RDONLY } from "../ffi/libc.ts";
+import { mqClose, mqOpen } from "../ffi/mqueue.ts";
 
 const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;

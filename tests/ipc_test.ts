@@ -3,7 +3,8 @@
  * queue removed on every exit path.
  */
 import assert from "node:assert/strict";
-import { mqClose, mqOpen, mqUnlink, O_CREAT, O_RDWR } from "../ffi/libc.ts";
+import { O_CREAT, O_RDWR } from "../ffi/libc.ts";
+import { mqClose, mqOpen, mqUnlink } from "../ffi/mqueue.ts";
 import { childrenOf, cliCommand, privilegedTest, queueExists, runCli } from "./helpers.ts";
 
 const QUEUE = "/ipc_namespace";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 
-import { setXattr } from "../ffi/libc.ts";
+import { setXattr } from "../ffi/mountapi.ts";
 import {
   buildTestJail,
   cliCommand,

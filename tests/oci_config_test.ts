@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, type HostFacts, parseConfig, UnsupportedError } from "../lib/oci/config.ts";
 import { bindAttributes } from "../lib/oci/setup.ts";
-import { MOUNT_ATTR, MOUNT_ATTR_ATIME } from "../ffi/libc.ts";
+import { MOUNT_ATTR, MOUNT_ATTR_ATIME } from "../ffi/mountapi.ts";
 
 const host: HostFacts = { apparmor: false, selinux: false };
 

@@ -4,7 +4,8 @@
  * step. After each, nothing may be left behind (mounts, queues, processes).
  */
 import assert from "node:assert/strict";
-import { mqClose, mqOpen, mqReceive, mqSend, mqUnlink, O_CREAT, O_RDWR } from "../ffi/libc.ts";
+import { O_CREAT, O_RDWR } from "../ffi/libc.ts";
+import { mqClose, mqOpen, mqReceive, mqSend, mqUnlink } from "../ffi/mqueue.ts";
 import {
   childrenOf,
   cliCommand,

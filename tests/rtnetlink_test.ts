@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { CLONE } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errors.ts";
-import { close, O_CLOEXEC, O_RDONLY, open, readLink, setns } from "../ffi/libc.ts";
+import { close, O_CLOEXEC, O_RDONLY, open, setns } from "../ffi/libc.ts";
+import { readLink } from "../ffi/files.ts";
 import { RouteSocket } from "../lib/rtnetlink.ts";
 import { privilegedTest } from "./helpers.ts";
 

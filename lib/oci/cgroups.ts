@@ -8,7 +8,8 @@
  */
 
 import { Errno, SyscallError } from "../../ffi/errors.ts";
-import { AT_FDCWD, AT_REMOVEDIR, mkdir, readFile, unlinkAt, writeFile } from "../../ffi/libc.ts";
+import { AT_FDCWD, AT_REMOVEDIR, readFile, writeFile } from "../../ffi/libc.ts";
+import { mkdir, unlinkAt } from "../../ffi/files.ts";
 
 const isErrno = (error: unknown, errno: number) =>
   error instanceof SyscallError && error.errno === errno;

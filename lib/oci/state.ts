@@ -12,9 +12,6 @@ import { processStat } from "../procstat.ts";
 import {
   close,
   fileStatus,
-  flock,
-  LOCK_EX,
-  mknodAt,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -25,9 +22,10 @@ import {
   open,
   openAt,
   S_IFIFO,
-  umask,
   writeAll,
 } from "../../ffi/libc.ts";
+import { mknodAt, umask } from "../../ffi/files.ts";
+import { flock, LOCK_EX } from "../../ffi/mountapi.ts";
 import type { Hook } from "../hooks.ts";
 
 /** The state directory's default root, as `runc --root`'s. */
