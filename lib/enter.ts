@@ -40,7 +40,13 @@ import {
 } from "../ffi/libc.ts";
 import { becomeUserWithGroups, chdir } from "../ffi/libc.ts";
 import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
-import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
+import {
+  ambientStep,
+  boundingStep,
+  capsetCall,
+  keepCapabilitiesStep,
+  seccompStep,
+} from "./credentials.ts";
 import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";
 import { joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
@@ -487,7 +493,7 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     steps.push({
       name: "user",
       calls: [
-        call("setgroups", groups.length, groups.join(",")),
+        call("setgroups", groups.length, `[${groups.join(", ")}]`),
         call("setresgid", asUser.gid, asUser.gid, asUser.gid),
         call("setresuid", asUser.uid, asUser.uid, asUser.uid),
       ],
@@ -499,7 +505,7 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     const keep = sets;
     steps.push({
       name: "capset",
-      calls: [call("capset", "<effective, permitted, inheritable>")],
+      calls: [capsetCall(keep)],
       why: "the sets that pass exec as asked",
       run: () => setCapabilities(keep),
     });

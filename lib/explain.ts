@@ -76,6 +76,12 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<stack>": "the child's stack, carved below the tool's own stack pointer",
   "<setup context>": "the ucontext that runs the child's steps (ffi/clone.ts)",
   "<fd of PATH>": "the descriptor the step opened PATH as (the number is the kernel's choice)",
+  "<clone of PATH>":
+    "a detached copy of the mount at PATH (open_tree's OPEN_TREE_CLONE), as a descriptor",
+  "<keyring>": "the new session keyring's serial number",
+  "<session ID>": "the new session's ID: the child's PID in its PID namespace",
+  "<the program>": "the filter's instructions, copied by the tool where the kernel reads them",
+  "<the old limits>": "where the kernel returns the limits as they were",
   "<each …>": "one call for each of what it names",
   "<channel>": "the init stage's end of its socket pair with the tool",
   "<host-end>": "the veth's host end: ns<tool's PID> and a counter, unless --veth-name",
@@ -147,6 +153,7 @@ const STRING_ARGS: Record<string, number[]> = {
   openat2: [1],
   open_tree: [1],
   move_mount: [1, 3],
+  mount_setattr: [1],
   mkdir: [0],
   mkdirat: [1],
   mknodat: [1],
@@ -354,12 +361,16 @@ function described(step: StepBase, who: Actor): ExplainedStep {
 export function explainPlan(plan: Plan): Explanation {
   const steps = entries(plan).map(({ who, step, calls, why }) => ({ who, step, calls, why }));
   const used = new Set(
-    steps.flatMap((s) => s.calls.flatMap((c) => c.args.join(" ").match(/<[^<>]+>/g) ?? [])),
+    steps.flatMap((s) =>
+      s.calls.flatMap((c) => [...c.args, c.returns ?? ""].join(" ").match(/<[^<>]+>/g) ?? [])
+    ),
   );
   const placeholders: Record<string, string> = {};
   for (const name of used) {
     const key = name.startsWith("<fd of ")
       ? "<fd of PATH>"
+      : name.startsWith("<clone of ")
+      ? "<clone of PATH>"
       : name.startsWith("<path of ")
       ? "<path of CMD>"
       : name.startsWith("<each ")
@@ -436,31 +447,42 @@ export class Tracer implements PlanObserver {
     if (error !== undefined) this.#failed = true;
     const entry = this.#entries.find((e) => e.source === source);
     if (!entry) return;
+    const step = typeof source === "string" ? undefined : source;
+    if (step?.learnt) Object.assign(this.#values, step.learnt());
+    const made = step?.made?.();
+    const calls = made?.calls ?? entry.calls;
     const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
     const prefix = `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
       entry.step.padEnd(STEP_WIDTH)
     } `;
     const failed = error === undefined ? undefined : syscallErrorOf(error);
-    const at = failed ? entry.calls.findIndex((c) => c.fn === failed.call) : -1;
+    const at = !failed
+      ? -1
+      : made
+      ? (made.failed ? calls.length - 1 : -1)
+      : calls.findIndex((c) => c.fn === failed.call);
     let text = "";
-    for (const [index, c] of entry.calls.entries()) {
+    for (const [index, c] of calls.entries()) {
       const shown = `${prefix}${formatCall(c, this.#values)}`;
       if (failed && at === index) {
         text += `${shown} = -1 ${failed.code} (${failed.description})\n`;
         break;
       }
-      if (error !== undefined && !failed && index === entry.calls.length - 1) {
+      if (error !== undefined && !failed && index === calls.length - 1) {
         text += `${shown} = ? (${messageOf(error)})\n`;
         break;
       }
-      if (failed && at === -1 && index === entry.calls.length - 1) {
+      if (failed && at === -1 && !made && index === calls.length - 1) {
         // a helper failed (the open before a write, a component of a walk): it names itself
         text += `${prefix}${failed.call}(…) = -1 ${failed.code} (${failed.description})\n`;
         break;
       }
       text += `${shown} = ${c.returns ? fill(c.returns, this.#values) : "0"}\n`;
     }
-    if (entry.calls.length === 0 && error !== undefined) {
+    if (failed && at === -1 && made) {
+      // every call it made succeeded: a helper after them failed (the open before mount_setattr)
+      text += `${prefix}${failed.call}(…) = -1 ${failed.code} (${failed.description})\n`;
+    } else if (calls.length === 0 && error !== undefined) {
       text += `${prefix}= ? (${messageOf(error)})\n`;
     }
     try {

@@ -983,7 +983,7 @@ function containmentOf(
       ? { uid: inRanges(ranges.users), gid: inRanges(ranges.groups) }
       : null,
     setgroupsDenied: Boolean(mapping),
-    jail: decided.jail !== undefined,
+    jail: decided.jail,
     container: spec.container !== undefined,
     report: decided.report,
   });

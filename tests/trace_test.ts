@@ -107,7 +107,8 @@ function straced(text: string): Seen[] {
       pending.delete(pid);
       body = start + resumed[1];
     }
-    m = body.match(/^(\w+)\((.*)\)\s+= (.+)$/);
+    // strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    m = body.replace(/ \/\* .*? \*\//g, "").match(/^(\w+)\((.*)\)\s+= (.+)$/);
     if (!m) continue;
     calls.push({ pid, fn: m[1], args: splitArgs(m[2]), result: m[3] });
   }
@@ -339,6 +340,39 @@ privilegedTest("trace: lab step 7 (-i yes): the queue the child cannot see, trac
   const open = trace.find((c) => c.who === "child" && c.fn === "mq_open");
   assert.equal(open?.result, "-1 ENOENT (No such file or directory)");
 }, missing);
+
+privilegedTest("trace: --contain with a jail: masks, limits, capabilities, filter", async () => {
+  const { stdout, trace } = await checkTrace([
+    "--contain",
+    "--rlimit",
+    "nofile=64",
+    "-u",
+    "box",
+    "-c",
+    `${jail}/root`,
+    "bash",
+    "-c",
+    "echo contained",
+  ]);
+  assert.equal(stdout, "contained\n");
+  const fns = trace.map((c) => c.fn);
+  for (const fn of ["open_tree", "move_mount", "mount_setattr", "keyctl", "capset", "seccomp"]) {
+    assert.ok(fns.includes(fn), fn);
+  }
+  assert.ok(trace.some((c) => c.fn === "mount" && c.args[0] === '"tmpfs"'), "a directory masked");
+}, missing);
+
+privilegedTest(
+  "trace: --contain rootless: the drops from a new user namespace's full set",
+  async () => {
+    const { trace } = await checkTrace(["--contain", "-pm", "bash", "-c", "true"], {
+      asUser: NOBODY,
+    });
+    assert.ok(trace.some((c) => c.fn === "prctl" && c.args[0] === "PR_CAPBSET_DROP"));
+    assert.ok(trace.some((c) => c.fn === "seccomp"));
+  },
+  missing,
+);
 
 privilegedTest("trace: the done-when command, with its results", async () => {
   const { trace } = await checkTrace(["-vpmu", "calculus", "-c", `${jail}/root`, "bash"]);
