@@ -14,6 +14,7 @@ import {
   setKeepCapabilities,
   type ThreadCapabilities,
 } from "../ffi/contain.ts";
+import { readFile } from "../ffi/libc.ts";
 import { CAP_LAST_CAP, capabilityNames } from "./capabilities.ts";
 import { type Call, call, type ChildStep } from "./step.ts";
 
@@ -51,7 +52,7 @@ export function keepCapabilitiesStep(): ChildStep {
 export function fullCapabilitySet(): bigint {
   let last = CAP_LAST_CAP;
   try {
-    last = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+    last = Number(readFile("/proc/sys/kernel/cap_last_cap").trim());
   } catch {
     // no /proc: the capabilities this tool knows
   }

@@ -84,6 +84,12 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<the old limits>": "where the kernel returns the limits as they were",
   "<each …>": "one call for each of what it names",
   "<channel>": "the init stage's end of its socket pair with the tool",
+  "<host route socket>": "a NETLINK_ROUTE socket in the tool's network namespace",
+  "<namespace route socket>": "a NETLINK_ROUTE socket in the container's new network namespace",
+  "<the tool's network namespace>": "the tool's own network namespace, held open while it is away",
+  "<veth namespace>": "the descriptor of the container's new network namespace",
+  "<host address>": "the host end's address, without its prefix length: the default route",
+  "<launch cgroup>": "the launch's cgroup: invoke_ns-<tool's PID>-<its start time>-<n>",
   "<host-end>": "the veth's host end: ns<tool's PID> and a counter, unless --veth-name",
   "<host-cidr>": "the host end's address: 10.0.0.1/24, or the next free 10.0.N.0/24",
   "<guest-cidr>": "eth0's address inside: 10.0.0.2/24, or the next free 10.0.N.0/24",
@@ -94,7 +100,8 @@ export const PLACEHOLDERS: Record<string, string> = {
  * holds against strace): those that make the container. Any other call a
  * step's code makes is a helper of one of these (open, openat, close, fstat,
  * access, read) or the engine's bookkeeping (rt_sigaction, fcntl), and is
- * not listed; `write` is listed when it writes a kernel file (/proc, /sys).
+ * not listed; `write` is listed when it writes a kernel file (/proc, /sys),
+ * `socket` and `sendto` for netlink (the veth), `mkdir` and `rmdir` for cgroups.
  * (The `_exit(0)` of a launch without a command is listed, not held to strace.)
  */
 export const SETUP_CALLS: readonly string[] = [
@@ -115,6 +122,7 @@ export const SETUP_CALLS: readonly string[] = [
   "openat2",
   "mkdir",
   "mkdirat",
+  "rmdir",
   "mknodat",
   "sethostname",
   "setdomainname",
@@ -131,6 +139,8 @@ export const SETUP_CALLS: readonly string[] = [
   "umask",
   "personality",
   "close_range",
+  "socket",
+  "sendto",
   "mq_open",
   "mq_unlink",
   "mq_send",
@@ -155,6 +165,7 @@ const STRING_ARGS: Record<string, number[]> = {
   move_mount: [1, 3],
   mount_setattr: [1],
   mkdir: [0],
+  rmdir: [0],
   mkdirat: [1],
   mknodat: [1],
   write: [1],
@@ -260,6 +271,19 @@ export function cloneCall(plan: Plan): Call {
   };
 }
 
+/**
+ * The undo of each parent step of `plan` that says what it does, in the
+ * order the runner runs them (the reverse of the steps'): those that run as
+ * soon as the child exists (`afterClone`), or those at the end.
+ */
+function undoEntries(plan: Plan, afterClone: boolean): Entry[] {
+  return [...plan.parent].reverse().flatMap((step) =>
+    step.undoing && Boolean(step.undoAfterClone) === afterClone
+      ? [{ ...described(step.undoing, "parent"), source: step.undoing }]
+      : []
+  );
+}
+
 /** Every step of `plan`, in order, with what each stands for. */
 function entries(plan: Plan): Entry[] {
   const list: Entry[] = plan.parent.map((step) => ({ ...described(step, "parent"), source: step }));
@@ -301,6 +325,7 @@ function entries(plan: Plan): Entry[] {
       why: "the init stage: a fresh Deno runs the child's steps while the tool acts at sync points",
       source: "init",
     });
+    list.push(...undoEntries(plan, true));
     if (die) list.push(deathSignal("child", "init-pdeathsig", false));
   }
   for (const step of plan.child) {
@@ -348,7 +373,9 @@ function entries(plan: Plan): Entry[] {
       });
     }
   }
+  if (plan.stage !== "init") list.push(...undoEntries(plan, true));
   for (const step of plan.cleanup) list.push({ ...described(step, "parent"), source: step });
+  list.push(...undoEntries(plan, false));
   return list;
 }
 

@@ -140,6 +140,8 @@ export interface ParentStep extends StepBase {
   undo?: () => void | Promise<void>;
   /** Whether `undo` runs right after clone rather than at the end. */
   undoAfterClone?: boolean;
+  /** What `undo` does, as a step of its own (its calls and why), for `--explain` and `--trace`. */
+  undoing?: StepBase;
   /** Runs once the child exists (it has exec'd, failed, or reached the init stage). */
   afterClone?: () => void;
 }

@@ -52,9 +52,58 @@ interface Seen {
 
 /**
  * The tool's calls compared: Deno's own threads and start-up make the other
- * SETUP_CALLS (prlimit64, prctl, getpid) in the tool's process too.
+ * SETUP_CALLS (prlimit64, prctl, getpid) in the tool's process too. Of
+ * these, only netlink sockets and their messages, and cgroup directories
+ * and kernel files, are the launch's (see {@link isLaunchCall}).
  */
-const PARENT_CALLS = ["clone", "mq_open", "mq_unlink", "setns", "unshare"];
+const PARENT_CALLS = [
+  "clone",
+  "mq_open",
+  "mq_unlink",
+  "setns",
+  "unshare",
+  "socket",
+  "sendto",
+  "mkdir",
+  "rmdir",
+  "write",
+];
+
+/** Whether strace's `c`, made by the tool, is the launch's (not Deno's caches or its own I/O). */
+function isLaunchCall(c: Seen): boolean {
+  if (c.fn === "socket") return c.args[0] === "AF_NETLINK";
+  if (c.fn === "sendto") return (c.args[1] ?? "").startsWith("[{nlmsg_len=");
+  if (c.fn === "mkdir" || c.fn === "rmdir") return (c.args[0] ?? "").startsWith('"/sys/fs/cgroup/');
+  if (c.fn === "write") return /^\d+<\/(proc|sys)\//.test(c.args[0] ?? "");
+  return true;
+}
+
+/** rtnetlink message types by number, as strace shows them when it cannot decode a socket's. */
+const RTM: Record<string, string> = {
+  "0x10": "RTM_NEWLINK",
+  "0x11": "RTM_DELLINK",
+  "0x12": "RTM_GETLINK",
+  "0x14": "RTM_NEWADDR",
+  "0x16": "RTM_GETADDR",
+  "0x18": "RTM_NEWROUTE",
+};
+
+/**
+ * Whether traced sendto `ours` (`[{nlmsg_type=RTM_…}, {IFLA_IFNAME="…", …}]`)
+ * is strace's: the same message type, and the names it gives where strace
+ * decodes the message (it cannot for a socket in another network namespace).
+ */
+function netlinkMatches(ours: Seen, theirs: Seen): boolean {
+  const type = (text: string) => {
+    const found = text.match(/nlmsg_type=(\w+)/)?.[1] ?? "";
+    return RTM[found] ?? found;
+  };
+  if (type(ours.args[1]) !== type(theirs.args[1])) return false;
+  const decoded = theirs.args[1].includes("nlmsg_type=RTM_");
+  // the link's own name (a veth's peer is inside IFLA_INFO_DATA, which strace shows as bytes)
+  const name = ours.args[1].match(/\{IFLA_IFNAME="([^"<]+)"/)?.[1];
+  return !decoded || name === undefined || theirs.args[1].includes(`"${name}"`);
+}
 
 /** libc's name of a call where strace shows the system call's. */
 const SYSCALL_OF: Record<string, string> = { mq_send: "mq_timedsend" };
@@ -175,6 +224,7 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
     const flags = theirs.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "";
     return sameFlags(ours.args[2], flags);
   }
+  if (ours.fn === "sendto") return netlinkMatches(ours, theirs);
   if (ours.fn === "mq_open" || ours.fn === "mq_unlink") {
     // glibc passes a queue's name without its "/"
     ours = { ...ours, args: [ours.args[0].replace(/^"\//, '"'), ...ours.args.slice(1)] };
@@ -271,7 +321,8 @@ async function checkTrace(
     compare(
       trace.filter((c) => c.who === "parent" && PARENT_CALLS.includes(c.fn)),
       calls.filter((c) =>
-        c.pid === tool && PARENT_CALLS.includes(c.fn) && (c.fn !== "clone" || c === cloneOfChild)
+        c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
+        (c.fn !== "clone" || c === cloneOfChild)
       ),
       "parent",
     );
@@ -373,6 +424,23 @@ privilegedTest(
   },
   missing,
 );
+
+privilegedTest("trace: --veth and limits: the tool's netlink, cgroups and undo", async () => {
+  const { trace } = await checkTrace(["--veth", "-pm", "--memory", "64M", "--pids", "50", "true"]);
+  const parent = trace.filter((c) => c.who === "parent");
+  const fns = parent.map((c) => c.fn);
+  for (const fn of ["socket", "sendto", "unshare", "setns", "mkdir", "write", "rmdir"]) {
+    assert.ok(fns.includes(fn), fn);
+  }
+  const link = parent.find((c) => c.fn === "sendto" && c.args[1].includes("RTM_NEWLINK"))!;
+  assert.match(link.args[1], /IFLA_IFNAME="ns\d+"/, "the host end's name is filled in");
+  assert.ok(
+    parent.some((c) => c.fn === "sendto" && /IFA_LOCAL=10\.0\.\d+\.1\/24/.test(c.args[1])),
+    "the host end's address is filled in",
+  );
+  assert.ok(fns.lastIndexOf("rmdir") > fns.indexOf("clone"), "the cgroups go after the command");
+  assert.equal(parent.at(-1)?.args[1].includes("RTM_DELLINK"), true, "the veth goes last");
+}, missing);
 
 privilegedTest("trace: the done-when command, with its results", async () => {
   const { trace } = await checkTrace(["-vpmu", "calculus", "-c", `${jail}/root`, "bash"]);
