@@ -308,7 +308,11 @@ function entries(plan: Plan): Entry[] {
         who: "child",
         step: "setup",
         calls: [
-          call("capset", "<inheritable = permitted>"),
+          call(
+            "capset",
+            "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}",
+            "<capget's sets, inheritable = permitted>",
+          ),
           call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each permitted capability>"),
         ],
         why: "until the tool maps its IDs, an exec would drop every capability",

@@ -814,7 +814,11 @@ export async function planLaunch(
       name: "capabilities",
       calls: [
         call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_CLEAR_ALL"),
-        call("capset", "<inheritable 0>"),
+        call(
+          "capset",
+          "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}",
+          "<capget's sets, inheritable 0>",
+        ),
       ],
       why:
         "the init stage kept its capabilities through its own exec; the command's come from its UID",
@@ -1203,8 +1207,8 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
     return {
       name: "uid_map",
       calls: [
-        call("write", "/proc/<child-pid>/uid_map", idMapText(ranges.users).trim()),
-        call("write", "/proc/<child-pid>/gid_map", idMapText(ranges.groups).trim()),
+        writeCall("/proc/<child-pid>/uid_map", idMapText(ranges.users)),
+        writeCall("/proc/<child-pid>/gid_map", idMapText(ranges.groups)),
       ],
       why: "root may map any ranges into the child's user namespace",
       run: ({ childPid }) => {

@@ -1,14 +1,21 @@
 /**
  * `--trace` against the kernel: the lab's commands (seed doc steps 3–8),
- * root and rootless, `--contain` and `enter`, run under `strace -f -y`; the
+ * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
+ * init stage) and `enter`, run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
  * What is compared: for the tool's main thread, the clone of the child, the
- * queue demo's mq_open and mq_unlink and any setns or unshare; for
- * the child (and a grandchild), every call of lib/explain.ts's SETUP_CALLS
- * up to the command's execve (`write` only to /proc and /sys files). Each
- * side's list must equal the other's. Arguments: strings, numbers, NULL and
+ * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
+ * netlink socket and messages (by type, and the link's name where strace
+ * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
+ * steps; for the child (and a grandchild), every call of lib/explain.ts's
+ * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
+ * files). In the init stage the child's list is cut at its exec of Deno;
+ * the init stage's own calls are compared from the first call it traces
+ * on (its PR_SET_PDEATHSIG): before it, Deno's start-up makes calls of its
+ * own (prlimit64, prctl) that no step lists. Each side's list must equal
+ * the other's. Arguments: strings, numbers, NULL and
  * flag sets (in any order; O_RDONLY, 0, is implied) must match; `<fd of
  * PATH>` must be a descriptor strace shows open on PATH; other placeholders
  * match anything; a call with an `<each …>` argument stands for any number
@@ -130,10 +137,12 @@ function splitArgs(text: string): string[] {
 }
 
 /** The `--trace` lines of `stderr`. */
-function traced(stderr: string): (Seen & { who: string })[] {
+function traced(stderr: string): (Seen & { who: string; step: string })[] {
   return stderr.split("\n").flatMap((line) => {
-    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+\S+\s+(\w+)\((.*)\) = (.+)$/);
-    return m ? [{ pid: 0, who: m[1], fn: m[2], args: splitArgs(m[3]), result: m[4] }] : [];
+    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\) = (.+)$/);
+    return m
+      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] }]
+      : [];
   });
 }
 
@@ -279,7 +288,7 @@ function compare(ours: Seen[], theirs: Seen[], who: string): void {
 async function checkTrace(
   args: string[],
   options: { asUser?: number; stdin?: string; code?: number; command?: boolean } = {},
-): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string })[] }> {
+): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
   try {
     const cli = options.asUser === undefined ? cliCommand() : cliCommandAs(options.asUser, []);
@@ -326,11 +335,24 @@ async function checkTrace(
       ),
       "parent",
     );
-    compare(
-      trace.filter((c) => c.who === "child" && c.fn !== "clone"),
-      setupCalls(calls.filter((c) => c.pid === child && c.fn !== "clone")),
-      "child",
+    // the child's writes compared are those to kernel files (a sync point's is the channel's)
+    const ours = trace.filter((c) =>
+      c.who === "child" && c.fn !== "clone" &&
+      (c.fn !== "write" || /^<fd of \/(proc|sys)\//.test(c.args[0]) || /^\d+$/.test(c.args[0]))
     );
+    const theirs = calls.filter((c) => c.pid === child && c.fn !== "clone");
+    const init = ours.findIndex((c) => c.step === "init" && c.fn === "execve");
+    if (init < 0) compare(ours, setupCalls(theirs), "child");
+    else {
+      // The init stage: the clone child up to its exec of Deno, then that Deno's own calls
+      // from its first traced one on (before it, Deno's start-up makes calls of its own).
+      const exec = theirs.findIndex((c) => c.fn === "execve" && c.result.startsWith("0"));
+      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1)), "child");
+      const after = theirs.slice(exec + 1);
+      const start = after.findIndex((c) => callMatches(ours[init + 1], c));
+      assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
+      compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
+    }
     const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
@@ -441,6 +463,25 @@ privilegedTest("trace: --veth and limits: the tool's netlink, cgroups and undo",
   assert.ok(fns.lastIndexOf("rmdir") > fns.indexOf("clone"), "the cgroups go after the command");
   assert.equal(parent.at(-1)?.args[1].includes("RTM_DELLINK"), true, "the veth goes last");
 }, missing);
+
+privilegedTest(
+  "trace: --map-users as root: the init stage's steps and the tool's maps",
+  async () => {
+    const { trace } = await checkTrace([
+      "-pm",
+      "--map-users",
+      "0:100000:65536",
+      "--map-groups",
+      "0:100000:65536",
+      "true",
+    ]);
+    const maps = trace.filter((c) => c.who === "parent" && c.fn === "write");
+    assert.deepEqual(maps.map((c) => c.args[1]), ['"0 100000 65536\\n"', '"0 100000 65536\\n"']);
+    assert.ok(trace.some((c) => c.step === "init" && c.fn === "execve"), "the init stage's exec");
+    assert.ok(trace.some((c) => c.step === "setresuid" && c.fn === "setresuid"));
+  },
+  missing,
+);
 
 privilegedTest("trace: the done-when command, with its results", async () => {
   const { trace } = await checkTrace(["-vpmu", "calculus", "-c", `${jail}/root`, "bash"]);
