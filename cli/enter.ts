@@ -61,7 +61,8 @@ Options:
  -e KEY=VAL     add a variable to the command's environment
  --keep-env     pass the whole environment
  --explain      print every system call it would make, in order, and exit 0
-                (joining nothing; with --json, as data)
+                (joining nothing)
+ --json         with --explain: the plan as one JSON document
  --trace        print each call on stderr as it is made, with its result
  -h, --help     display this help
 
@@ -86,6 +87,10 @@ export async function runEnter(args: string[], program: string): Promise<number>
   if (options.some((option) => option.name === "help")) {
     writeOut(enterHelp(program));
     return 0;
+  }
+  const has = (name: string) => options.some((option) => option.name === name);
+  if (has("json") && !has("explain")) {
+    throw new UsageError("enter: --json prints the plan as data: it goes with --explain");
   }
   const [target, ...rest] = operands;
   const command = rest[0] === "--" ? rest.slice(1) : rest;
@@ -115,7 +120,6 @@ export async function runEnter(args: string[], program: string): Promise<number>
   if (namespaces?.length === NAMESPACE_TYPES.length) {
     namespaces = undefined; // --all: every one that differs
   }
-  const has = (name: string) => options.some((option) => option.name === name);
   const spec = { command, namespaces, env, keepEnv, forwardSignals: true, trace: has("trace") };
   if (has("explain")) {
     // loaded only for --explain

@@ -259,29 +259,36 @@ const SYS_keyctl = 250n, SYS_open_tree = 428n, SYS_move_mount = 429n;
  * raw system calls (glibc's wrappers would signal the tool's other threads
  * from a clone child): setgroups, setresgid, setresuid. Without `groups`,
  * the supplementary groups are cleared; in a user namespace whose setgroups
- * is "deny" they cannot be, and are kept, as nsenter does.
+ * is "deny" they cannot be, and are kept, as nsenter does: returns whether
+ * they were (setgroups refused with EPERM).
  */
-export function setUser(uid: number, gid: number, groups?: readonly number[]): void {
+export function setUser(uid: number, gid: number, groups?: readonly number[]): boolean {
   const list = offHeap(Math.max(4, (groups?.length ?? 0) * 4));
   const view = new DataView(list.buffer);
   (groups ?? []).forEach((group, i) => view.setUint32(i * 4, group, true));
   const count = BigInt(groups?.length ?? 0);
+  let kept = false;
   if (raw.syscall5(SYS_setgroups, count, addressOf(list), 0n, 0n, 0n) === -1n) {
     const error = lastError("setgroups", groups ? groups.join(",") : "none");
     if (groups || error.errno !== 1) throw error;
+    kept = true;
   }
   syscall("setresgid", SYS_setresgid, [BigInt(gid), BigInt(gid), BigInt(gid)], `gid ${gid}`);
   syscall("setresuid", SYS_setresuid, [BigInt(uid), BigInt(uid), BigInt(uid)], `uid ${uid}`);
+  return kept;
 }
 
-/** setsid(2): a new session, without a controlling terminal. */
-export function newSession(): void {
-  syscall("setsid", SYS_setsid, []);
+/** setsid(2): a new session, without a controlling terminal; returns its ID. */
+export function newSession(): number {
+  return Number(syscall("setsid", SYS_setsid, []));
 }
 
-/** keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new, anonymous session keyring of its own. */
-export function joinSessionKeyring(): void {
-  syscall("keyctl", SYS_keyctl, [1n, 0n], "KEYCTL_JOIN_SESSION_KEYRING");
+/**
+ * keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new, anonymous session keyring
+ * of its own; returns its serial number.
+ */
+export function joinSessionKeyring(): number {
+  return Number(syscall("keyctl", SYS_keyctl, [1n, 0n], "KEYCTL_JOIN_SESSION_KEYRING"));
 }
 
 const AT_FDCWD = -100n, OPEN_TREE_CLONE = 1n, OPEN_TREE_CLOEXEC = 0o2000000n;

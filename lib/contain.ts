@@ -50,7 +50,14 @@ import {
   maskPathProblem,
   maskSteps,
 } from "./masks.ts";
-import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
+import {
+  ambientStep,
+  boundingStep,
+  capsetCall,
+  fullCapabilitySet,
+  keepCapabilitiesStep,
+  seccompStep,
+} from "./credentials.ts";
 import type { Reporter } from "./report.ts";
 import { formatLimit, parseRlimit, type Rlimit, RlimitError } from "./rlimits.ts";
 import {
@@ -77,8 +84,8 @@ export interface ContainmentContext {
   mapped: { uid: (id: number) => boolean; gid: (id: number) => boolean } | null;
   /** Whether setgroups(2) is denied in the user namespace (rootless, one ID mapped). */
   setgroupsDenied: boolean;
-  /** Whether a jail is used (pivot_root or chroot). */
-  jail: boolean;
+  /** The jail's directory on the host, when one is used (pivot_root or chroot). */
+  jail?: string;
   /** Whether the launch is an OCI container (its config.json's rlimits are set as given). */
   container: boolean;
   /** The `-v` printer. */
@@ -339,11 +346,16 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
           ),
       });
     }
+    let keyring: number | undefined;
     steps.push({
       name: "keyring",
-      calls: [call("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", null)],
+      calls: [{ ...call("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", null), returns: "<keyring>" }],
       why: "a session keyring of its own: the caller's keys are out of reach",
-      run: joinSessionKeyring,
+      run: () => {
+        keyring = joinSessionKeyring();
+      },
+      learnt: (): Record<string, string> =>
+        keyring === undefined ? {} : { "<keyring>": String(keyring) },
     });
   }
   if (limits.length > 0) {
@@ -354,8 +366,8 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
           "prlimit64",
           0,
           `RLIMIT_${l.name.toUpperCase()}`,
-          formatLimit(l.soft),
-          formatLimit(l.hard),
+          `{rlim_cur=${rlimitText(l.soft)}, rlim_max=${rlimitText(l.hard)}}`,
+          "<the old limits>",
         )
       ),
       why: "the command's resource limits, set while the capabilities are still there",
@@ -376,11 +388,11 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
     const finalSets = sets;
     if (uid !== 0 && changesUser) steps.push(keepCapabilitiesStep());
     // a new user namespace starts with a full bounding set: read it there
-    steps.push(boundingStep(finalSets.bounding, context.mapped ? undefined : host));
+    steps.push(boundingStep(finalSets.bounding, context.mapped ? fullCapabilitySet() : host));
     if (changesUser) steps.push(userStep(uid, gid, groups));
     steps.push({
       name: "capset",
-      calls: [call("capset", "<effective, permitted, inheritable>")],
+      calls: [capsetCall(finalSets)],
       why: "the sets that pass exec as asked",
       run: () => {
         setCapabilities(finalSets);
@@ -404,11 +416,16 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
     });
   }
   if (spec.newSession && !spec.pty) {
+    let session: number | undefined;
     steps.push({
       name: "setsid",
-      calls: [call("setsid")],
+      calls: [{ ...call("setsid"), returns: "<session ID>" }],
       why: "a session of its own: no controlling terminal to push keystrokes into",
-      run: newSession,
+      run: () => {
+        session = newSession();
+      },
+      learnt: (): Record<string, string> =>
+        session === undefined ? {} : { "<session ID>": String(session) },
     });
   }
   if (filter && !early) {
@@ -445,15 +462,36 @@ function checkShapes(spec: ContainmentSpec): void {
   }
 }
 
+/** The step that becomes `uid`/`gid` with `groups` (none: cleared, or kept where setgroups is denied). */
 function userStep(uid: number, gid: number, groups?: number[]): ChildStep {
+  const calls = [
+    call("setgroups", groups?.length ?? 0, `[${(groups ?? []).join(", ")}]`),
+    call("setresgid", gid, gid, gid),
+    call("setresuid", uid, uid, uid),
+  ];
+  let kept = false;
   return {
     name: "user",
-    calls: [
-      call("setgroups", groups?.length ?? 0, groups?.join(",") ?? null),
-      call("setresgid", gid, gid, gid),
-      call("setresuid", uid, uid, uid),
-    ],
+    calls,
     why: "the command's own user and groups",
-    run: () => setUser(uid, gid, groups),
+    run: () => {
+      kept = setUser(uid, gid, groups);
+    },
+    // where setgroups is denied the groups are kept, as nsenter does
+    made: () =>
+      kept
+        ? {
+          calls: [
+            { ...calls[0], returns: "-1 EPERM (Operation not permitted)" },
+            ...calls.slice(1),
+          ],
+          failed: false,
+        }
+        : undefined,
   };
+}
+
+/** A limit as strace shows it: RLIM64_INFINITY, or the number. */
+function rlimitText(value: bigint): string {
+  return value === 0xffffffffffffffffn ? "RLIM64_INFINITY" : String(value);
 }

@@ -39,7 +39,13 @@ import { inodeOf } from "../ffi/mountapi.ts";
 import { becomeUserWithGroups } from "../ffi/libc.ts";
 import { chdir } from "../ffi/files.ts";
 import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
-import { ambientStep, boundingStep, keepCapabilitiesStep, seccompStep } from "./credentials.ts";
+import {
+  ambientStep,
+  boundingStep,
+  capsetCall,
+  keepCapabilitiesStep,
+  seccompStep,
+} from "./credentials.ts";
 import { CapabilityError, type CapabilitySets, capabilitySets } from "./capabilities.ts";
 import { joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH } from "./env.ts";
@@ -486,7 +492,7 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     steps.push({
       name: "user",
       calls: [
-        call("setgroups", groups.length, groups.join(",")),
+        call("setgroups", groups.length, `[${groups.join(", ")}]`),
         call("setresgid", asUser.gid, asUser.gid, asUser.gid),
         call("setresuid", asUser.uid, asUser.uid, asUser.uid),
       ],
@@ -498,7 +504,7 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
     const keep = sets;
     steps.push({
       name: "capset",
-      calls: [call("capset", "<effective, permitted, inheritable>")],
+      calls: [capsetCall(keep)],
       why: "the sets that pass exec as asked",
       run: () => setCapabilities(keep),
     });

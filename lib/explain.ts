@@ -77,8 +77,20 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<stack>": "the child's stack, carved below the tool's own stack pointer",
   "<setup context>": "the ucontext that runs the child's steps (ffi/clone.ts)",
   "<fd of PATH>": "the descriptor the step opened PATH as (the number is the kernel's choice)",
+  "<clone of PATH>":
+    "a detached copy of the mount at PATH (open_tree's OPEN_TREE_CLONE), as a descriptor",
+  "<keyring>": "the new session keyring's serial number",
+  "<session ID>": "the new session's ID: the child's PID in its PID namespace",
+  "<the program>": "the filter's instructions, copied by the tool where the kernel reads them",
+  "<the old limits>": "where the kernel returns the limits as they were",
   "<each …>": "one call for each of what it names",
   "<channel>": "the init stage's end of its socket pair with the tool",
+  "<host route socket>": "a NETLINK_ROUTE socket in the tool's network namespace",
+  "<namespace route socket>": "a NETLINK_ROUTE socket in the container's new network namespace",
+  "<the tool's network namespace>": "the tool's own network namespace, held open while it is away",
+  "<veth namespace>": "the descriptor of the container's new network namespace",
+  "<host address>": "the host end's address, without its prefix length: the default route",
+  "<launch cgroup>": "the launch's cgroup: invoke_ns-<tool's PID>-<its start time>-<n>",
   "<host-end>": "the veth's host end: ns<tool's PID> and a counter, unless --veth-name",
   "<host-cidr>": "the host end's address: 10.0.0.1/24, or the next free 10.0.N.0/24",
   "<guest-cidr>": "eth0's address inside: 10.0.0.2/24, or the next free 10.0.N.0/24",
@@ -89,7 +101,8 @@ export const PLACEHOLDERS: Record<string, string> = {
  * holds against strace): those that make the container. Any other call a
  * step's code makes is a helper of one of these (open, openat, close, fstat,
  * access, read) or the engine's bookkeeping (rt_sigaction, fcntl), and is
- * not listed; `write` is listed when it writes a kernel file (/proc, /sys).
+ * not listed; `write` is listed when it writes a kernel file (/proc, /sys),
+ * `socket` and `sendto` for netlink (the veth), `mkdir` and `rmdir` for cgroups.
  * (The `_exit(0)` of a launch without a command is listed, not held to strace.)
  */
 export const SETUP_CALLS: readonly string[] = [
@@ -110,6 +123,7 @@ export const SETUP_CALLS: readonly string[] = [
   "openat2",
   "mkdir",
   "mkdirat",
+  "rmdir",
   "mknodat",
   "sethostname",
   "setdomainname",
@@ -126,6 +140,8 @@ export const SETUP_CALLS: readonly string[] = [
   "umask",
   "personality",
   "close_range",
+  "socket",
+  "sendto",
   "mq_open",
   "mq_unlink",
   "mq_send",
@@ -148,7 +164,9 @@ const STRING_ARGS: Record<string, number[]> = {
   openat2: [1],
   open_tree: [1],
   move_mount: [1, 3],
+  mount_setattr: [1],
   mkdir: [0],
+  rmdir: [0],
   mkdirat: [1],
   mknodat: [1],
   write: [1],
@@ -254,6 +272,19 @@ export function cloneCall(plan: Plan): Call {
   };
 }
 
+/**
+ * The undo of each parent step of `plan` that says what it does, in the
+ * order the runner runs them (the reverse of the steps'): those that run as
+ * soon as the child exists (`afterClone`), or those at the end.
+ */
+function undoEntries(plan: Plan, afterClone: boolean): Entry[] {
+  return [...plan.parent].reverse().flatMap((step) =>
+    step.undoing && Boolean(step.undoAfterClone) === afterClone
+      ? [{ ...described(step.undoing, "parent"), source: step.undoing }]
+      : []
+  );
+}
+
 /** Every step of `plan`, in order, with what each stands for. */
 function entries(plan: Plan): Entry[] {
   const list: Entry[] = plan.parent.map((step) => ({ ...described(step, "parent"), source: step }));
@@ -278,7 +309,11 @@ function entries(plan: Plan): Entry[] {
         who: "child",
         step: "setup",
         calls: [
-          call("capset", "<inheritable = permitted>"),
+          call(
+            "capset",
+            "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}",
+            "<capget's sets, inheritable = permitted>",
+          ),
           call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_RAISE", "<each permitted capability>"),
         ],
         why: "until the tool maps its IDs, an exec would drop every capability",
@@ -295,6 +330,7 @@ function entries(plan: Plan): Entry[] {
       why: "the init stage: a fresh Deno runs the child's steps while the tool acts at sync points",
       source: "init",
     });
+    list.push(...undoEntries(plan, true));
     if (die) list.push(deathSignal("child", "init-pdeathsig", false));
   }
   for (const step of plan.child) {
@@ -342,7 +378,9 @@ function entries(plan: Plan): Entry[] {
       });
     }
   }
+  if (plan.stage !== "init") list.push(...undoEntries(plan, true));
   for (const step of plan.cleanup) list.push({ ...described(step, "parent"), source: step });
+  list.push(...undoEntries(plan, false));
   return list;
 }
 
@@ -355,12 +393,16 @@ function described(step: StepBase, who: Actor): ExplainedStep {
 export function explainPlan(plan: Plan): Explanation {
   const steps = entries(plan).map(({ who, step, calls, why }) => ({ who, step, calls, why }));
   const used = new Set(
-    steps.flatMap((s) => s.calls.flatMap((c) => c.args.join(" ").match(/<[^<>]+>/g) ?? [])),
+    steps.flatMap((s) =>
+      s.calls.flatMap((c) => [...c.args, c.returns ?? ""].join(" ").match(/<[^<>]+>/g) ?? [])
+    ),
   );
   const placeholders: Record<string, string> = {};
   for (const name of used) {
     const key = name.startsWith("<fd of ")
       ? "<fd of PATH>"
+      : name.startsWith("<clone of ")
+      ? "<clone of PATH>"
       : name.startsWith("<path of ")
       ? "<path of CMD>"
       : name.startsWith("<each ")
@@ -437,31 +479,42 @@ export class Tracer implements PlanObserver {
     if (error !== undefined) this.#failed = true;
     const entry = this.#entries.find((e) => e.source === source);
     if (!entry) return;
+    const step = typeof source === "string" ? undefined : source;
+    if (step?.learnt) Object.assign(this.#values, step.learnt());
+    const made = step?.made?.();
+    const calls = made?.calls ?? entry.calls;
     const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
     const prefix = `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
       entry.step.padEnd(STEP_WIDTH)
     } `;
     const failed = error === undefined ? undefined : syscallErrorOf(error);
-    const at = failed ? entry.calls.findIndex((c) => c.fn === failed.call) : -1;
+    const at = !failed
+      ? -1
+      : made
+      ? (made.failed ? calls.length - 1 : -1)
+      : calls.findIndex((c) => c.fn === failed.call);
     let text = "";
-    for (const [index, c] of entry.calls.entries()) {
+    for (const [index, c] of calls.entries()) {
       const shown = `${prefix}${formatCall(c, this.#values)}`;
       if (failed && at === index) {
         text += `${shown} = -1 ${failed.code} (${failed.description})\n`;
         break;
       }
-      if (error !== undefined && !failed && index === entry.calls.length - 1) {
+      if (error !== undefined && !failed && index === calls.length - 1) {
         text += `${shown} = ? (${messageOf(error)})\n`;
         break;
       }
-      if (failed && at === -1 && index === entry.calls.length - 1) {
+      if (failed && at === -1 && !made && index === calls.length - 1) {
         // a helper failed (the open before a write, a component of a walk): it names itself
         text += `${prefix}${failed.call}(…) = -1 ${failed.code} (${failed.description})\n`;
         break;
       }
       text += `${shown} = ${c.returns ? fill(c.returns, this.#values) : "0"}\n`;
     }
-    if (entry.calls.length === 0 && error !== undefined) {
+    if (failed && at === -1 && made) {
+      // every call it made succeeded: a helper after them failed (the open before mount_setattr)
+      text += `${prefix}${failed.call}(…) = -1 ${failed.code} (${failed.description})\n`;
+    } else if (calls.length === 0 && error !== undefined) {
       text += `${prefix}= ? (${messageOf(error)})\n`;
     }
     try {

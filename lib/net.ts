@@ -30,6 +30,7 @@ import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts
 import type { Cidr } from "./ipv4.ts";
 import type { InterfaceAddress } from "./netlink.ts";
 import { LaunchError } from "./supervise.ts";
+import { type Call, call } from "./step.ts";
 
 /** The clone flag for a new network namespace. */
 export const NET_NAMESPACE = CLONE.NEWNET;
@@ -266,4 +267,72 @@ export async function removeVeth(network: PreparedNetwork): Promise<void> {
   } finally {
     socket.close();
   }
+}
+
+/**
+ * A netlink request as a step lists it: sendto(2) of one message of `type`
+ * on `socket`, with the attributes that say what it asks for.
+ */
+function netlinkCall(socket: string, type: string, attributes?: string): Call {
+  return call("sendto", socket, `[{nlmsg_type=${type}}${attributes ? `, {${attributes}}` : ""}]`);
+}
+
+const HOST_SOCKET = "<host route socket>", GUEST_SOCKET = "<namespace route socket>";
+
+/** socket(2) of a route socket, as a step lists it (its bind and setsockopt are helpers). */
+function routeSocketCall(returns: string): Call {
+  return { ...call("socket", "AF_NETLINK", "SOCK_RAW|SOCK_CLOEXEC", "NETLINK_ROUTE"), returns };
+}
+
+/**
+ * The calls of {@link prepareVeth} for `spec`, in order (the opens of
+ * /proc/thread-self/ns/net are helpers): list the host's addresses (a free
+ * /24, or a clash with the one asked for), make the namespace and a route
+ * socket in it, the veth pair from the host with its peer sent there, the
+ * host end's address and link, then inside lo, eth0 and the default route.
+ */
+export function vethCalls(spec: VethSpec): Call[] {
+  const name = spec.name ?? "<host-end>";
+  const host = spec.host ?? "<host-cidr>", guest = spec.guest ?? "<guest-cidr>";
+  return [
+    routeSocketCall(HOST_SOCKET),
+    netlinkCall(HOST_SOCKET, "RTM_GETADDR"),
+    call("unshare", "CLONE_NEWNET"),
+    routeSocketCall(GUEST_SOCKET),
+    call("setns", "<the tool's network namespace>", "CLONE_NEWNET"),
+    netlinkCall(
+      HOST_SOCKET,
+      "RTM_NEWLINK",
+      `IFLA_IFNAME="${name}", IFLA_INFO_KIND="veth", peer IFLA_IFNAME="eth0" in IFLA_NET_NS_FD`,
+    ),
+    netlinkCall(HOST_SOCKET, "RTM_GETLINK", `IFLA_IFNAME="${name}"`),
+    netlinkCall(HOST_SOCKET, "RTM_NEWADDR", `IFA_LOCAL=${host}`),
+    netlinkCall(HOST_SOCKET, "RTM_NEWLINK", "ifi_flags=IFF_UP"),
+    netlinkCall(GUEST_SOCKET, "RTM_GETLINK", 'IFLA_IFNAME="lo"'),
+    netlinkCall(GUEST_SOCKET, "RTM_NEWLINK", "ifi_flags=IFF_UP"),
+    netlinkCall(GUEST_SOCKET, "RTM_GETLINK", 'IFLA_IFNAME="eth0"'),
+    netlinkCall(GUEST_SOCKET, "RTM_NEWADDR", `IFA_LOCAL=${guest}`),
+    netlinkCall(GUEST_SOCKET, "RTM_NEWLINK", "ifi_flags=IFF_UP"),
+    ...spec.route === false
+      ? []
+      : [netlinkCall(GUEST_SOCKET, "RTM_NEWROUTE", "RTA_GATEWAY=<host address>")],
+  ];
+}
+
+/** The calls of {@link removeVeth}: deleting the host end deletes both. */
+export function removeVethCalls(spec: VethSpec): Call[] {
+  return [
+    routeSocketCall(HOST_SOCKET),
+    netlinkCall(HOST_SOCKET, "RTM_DELLINK", `IFLA_IFNAME="${spec.name ?? "<host-end>"}"`),
+  ];
+}
+
+/** What `--trace` learns of `network`: the host end's name and the addresses. */
+export function vethValues(network: PreparedNetwork): Record<string, string> {
+  return {
+    "<host-end>": network.hostName,
+    "<host-cidr>": network.host,
+    "<guest-cidr>": network.guest,
+    "<host address>": network.host.replace(/\/\d+$/, ""),
+  };
 }

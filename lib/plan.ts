@@ -52,7 +52,7 @@ import { privateMountsStep } from "./mountns.ts";
 import type { PreparedNetwork, VethSpec } from "./net.ts";
 import { procStep } from "./pid.ts";
 import { Reporter } from "./report.ts";
-import { call, type ChildStep, type GrandchildStep, type ParentStep } from "./step.ts";
+import { call, type ChildStep, type GrandchildStep, type ParentStep, writeCall } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
 import { timeNamespaceStep, type TimeOffsets } from "./time.ts";
 import {
@@ -567,19 +567,20 @@ export async function planLaunch(
     const veth = spec.veth;
     parent.push({
       name: "veth",
-      calls: [
-        call("unshare", "CLONE_NEWNET"),
-        call("socket", "AF_NETLINK", "SOCK_RAW", "NETLINK_ROUTE"),
-        call("sendmsg", "RTM_NEWLINK veth", veth.name ?? "<host-end>", "eth0"),
-        call("sendmsg", "RTM_NEWADDR", veth.host ?? "<host-cidr>", veth.guest ?? "<guest-cidr>"),
-      ],
+      calls: net!.vethCalls(veth),
       why: "a network namespace with a veth pair to the host, ready before the child is born",
+      learnt: () => state.network ? net!.vethValues(state.network) : {},
       run: async () => {
         state.network = await net!.prepareVeth(veth);
         const network = state.network;
         report.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
       },
       undo: () => state.network && net!.removeVeth(state.network),
+      undoing: {
+        name: "veth",
+        calls: net!.removeVethCalls(veth),
+        why: "the veth pair goes with the launch: deleting the host end deletes both",
+      },
     });
     let restore: (() => void) | undefined;
     parent.push({
@@ -589,8 +590,15 @@ export async function planLaunch(
       run: () => {
         restore = net!.enterNetwork(state.network!);
       },
+      learnt: (): Record<string, string> =>
+        state.network ? { "<veth namespace>": String(state.network.namespaceFd) } : {},
       undo: () => restore?.(),
       undoAfterClone: true,
+      undoing: {
+        name: "netns",
+        calls: [call("setns", "<the tool's network namespace>", "CLONE_NEWNET")],
+        why: "the tool's thread goes back to its own network namespace once the child is born",
+      },
     });
   }
   // ---- OCI containers (issue 18): namespaces joined by path, before clone ----
@@ -806,23 +814,32 @@ export async function planLaunch(
       name: "capabilities",
       calls: [
         call("prctl", "PR_CAP_AMBIENT", "PR_CAP_AMBIENT_CLEAR_ALL"),
-        call("capset", "<inheritable 0>"),
+        call(
+          "capset",
+          "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}",
+          "<capget's sets, inheritable 0>",
+        ),
       ],
       why:
         "the init stage kept its capabilities through its own exec; the command's come from its UID",
       run: clearAmbientCapabilities,
     });
   }
+  // the cgroups asked for, and those the limits step makes (named once made)
+  const ownCgroups = [...cgroups];
+  const launchCgroups = () => limits ? limiting!.launchCgroupsOf(limits).dirs : [];
   if ((cgroups.length > 0 || limits) && (ranges || container)) {
     // The tool moves the child in, last: after setresuid the child is a mapped ID the
     // host's cgroup files refuse, and after pivot_root a container no longer sees them.
-    sync.push({ point: "cgroup", steps: [cgroupMoveStep(cgroups, limits !== undefined)] });
+    sync.push({ point: "cgroup", steps: [cgroupMoveStep(cgroups, launchCgroups)] });
     child.push(syncStep("cgroup", "wait while the tool moves the child into its cgroups, last"));
   } else if (cgroups.length > 0 || limits) {
     child.push({
       name: "cgroup",
-      calls: [...cgroups, ...limits ? ["<launch cgroup>"] : []]
-        .map((dir) => call("write", `${dir}/cgroup.procs`, "0")),
+      get calls() {
+        return [...ownCgroups, ...launchCgroups()]
+          .map((dir) => writeCall(`${dir}/cgroup.procs`, "0"));
+      },
       why: "join the command's cgroups last: nothing of the tool is charged to them",
       run: () => joinCgroups(cgroups),
     });
@@ -915,11 +932,14 @@ export async function planLaunch(
  * has become a mapped ID by then): writes the child's PID into each of
  * `cgroups` (filled in by the time it runs).
  */
-function cgroupMoveStep(cgroups: string[], launchCgroups: boolean): ParentStep {
+function cgroupMoveStep(cgroups: string[], launchCgroups: () => string[]): ParentStep {
+  const own = [...cgroups];
   return {
     name: "cgroup",
-    calls: [...cgroups, ...launchCgroups ? ["<launch cgroup>"] : []]
-      .map((dir) => call("write", `${dir}/cgroup.procs`, "<child-pid>")),
+    get calls() {
+      return [...own, ...launchCgroups()]
+        .map((dir) => call("write", `<fd of ${dir}/cgroup.procs>`, "<child-pid>"));
+    },
     why: "the tool moves the child into the command's cgroups as its last step before exec",
     run: ({ childPid }) => {
       for (const dir of cgroups) writeFile(`${dir}/cgroup.procs`, String(childPid));
@@ -983,7 +1003,7 @@ function containmentOf(
       ? { uid: inRanges(ranges.users), gid: inRanges(ranges.groups) }
       : null,
     setgroupsDenied: Boolean(mapping),
-    jail: decided.jail !== undefined,
+    jail: decided.jail,
     container: spec.container !== undefined,
     report: decided.report,
   });
@@ -1081,6 +1101,17 @@ function joinNamespaceSteps(setup: ContainerSetup): ParentStep[] {
       },
       undo: () => restore?.(),
       undoAfterClone: true,
+      undoing: {
+        name: "setns",
+        calls: [
+          call(
+            "setns",
+            `<the tool's ${join.type} namespace>`,
+            `CLONE_NEW${join.type.toUpperCase()}`,
+          ),
+        ],
+        why: `the tool's thread goes back to its own ${join.spec} namespace once the child is born`,
+      },
     };
   });
 }
@@ -1176,8 +1207,8 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
     return {
       name: "uid_map",
       calls: [
-        call("write", "/proc/<child-pid>/uid_map", idMapText(ranges.users).trim()),
-        call("write", "/proc/<child-pid>/gid_map", idMapText(ranges.groups).trim()),
+        writeCall("/proc/<child-pid>/uid_map", idMapText(ranges.users)),
+        writeCall("/proc/<child-pid>/gid_map", idMapText(ranges.groups)),
       ],
       why: "root may map any ranges into the child's user namespace",
       run: ({ childPid }) => {

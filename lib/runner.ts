@@ -94,12 +94,14 @@ async function runParentStep(
 }
 
 /** Runs the undo of each step in `steps`, last first; an undo never stops the others. */
-async function undoAll(steps: ParentStep[]): Promise<void> {
+async function undoAll(steps: ParentStep[], observer?: PlanObserver): Promise<void> {
   for (const step of [...steps].reverse()) {
     try {
       await step.undo?.();
-    } catch {
+      if (step.undoing) observer?.ran(step.undoing);
+    } catch (error) {
       // clean-up is best effort: the rest still runs
+      if (step.undoing) observer?.ran(step.undoing, error);
     }
   }
 }
@@ -135,7 +137,7 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
       context.childPid = outcome.pid;
       for (const step of plan.parent) step.afterClone?.();
     } finally {
-      await undoAll(undoAfterClone);
+      await undoAll(undoAfterClone, observer);
     }
     // --pty: the relay runs while the command does, and drains once it has ended
     const relay = plan.pty && !outcome.failure ? plan.pty.relay() : null;
@@ -161,7 +163,7 @@ export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<Lau
         observer?.ran(step, error); // best effort, as undo
       }
     }
-    await undoAll(undoAtEnd);
+    await undoAll(undoAtEnd, observer);
   }
 }
 
@@ -199,7 +201,7 @@ export async function runPlanDetached(
       }
       outcome = await startInitStage(plan, context, undoAfterClone, point, observer);
     } finally {
-      await undoAll(undoAfterClone);
+      await undoAll(undoAfterClone, observer);
     }
     if (outcome.failure) await superviseChild(outcome, null); // reaps it, then throws
     return { pid: outcome.pid };
@@ -211,7 +213,7 @@ export async function runPlanDetached(
         // best effort
       }
     }
-    await undoAll(undo);
+    await undoAll(undo, observer);
     throw error;
   }
 }
@@ -292,7 +294,7 @@ async function startInitStage(
   } finally {
     close(theirs);
   }
-  await undoAll(undoAfterClone.splice(0));
+  await undoAll(undoAfterClone.splice(0), observer);
   if (outcome.failure) {
     close(mine);
     return outcome;

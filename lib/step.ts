@@ -94,6 +94,15 @@ export interface StepBase {
   calls: Call[];
   /** A few words on why, for `--explain`. */
   why: string;
+  /**
+   * For a step whose calls depend on what it finds as it runs (lib/masks.ts):
+   * the calls it made, for `--trace` (`calls` is then what planning
+   * predicts); with `failed`, the last of them failed. Undefined: the calls
+   * it lists are the calls it made.
+   */
+  made?: () => { calls: Call[]; failed: boolean } | undefined;
+  /** What it learnt as it ran that fills in its placeholders (a descriptor's number), for `--trace`. */
+  learnt?: () => Record<string, string>;
 }
 
 /**
@@ -131,6 +140,8 @@ export interface ParentStep extends StepBase {
   undo?: () => void | Promise<void>;
   /** Whether `undo` runs right after clone rather than at the end. */
   undoAfterClone?: boolean;
+  /** What `undo` does, as a step of its own (its calls and why), for `--explain` and `--trace`. */
+  undoing?: StepBase;
   /** Runs once the child exists (it has exec'd, failed, or reached the init stage). */
   afterClone?: () => void;
 }

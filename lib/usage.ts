@@ -11,16 +11,17 @@
  * @module
  */
 
-import { CgroupError } from "./cgroupfs.ts";
+import { CgroupError, cgroupFileExists, cgroupLayout } from "./cgroupfs.ts";
 import {
   type CgroupUsage,
   createLaunchCgroup,
   type LaunchCgroup,
   LimitError,
   type Limits,
+  planRequests,
   validateLimits,
 } from "./limits.ts";
-import { call, type ParentStep } from "./step.ts";
+import { type Call, call, type ParentStep, writeCall } from "./step.ts";
 import { LaunchError, type LaunchResult } from "./supervise.ts";
 
 /**
@@ -188,6 +189,53 @@ export class LimitRun {
   }
 }
 
+/** The launch cgroup's name, known once it is made (`--trace` shows it). */
+export const LAUNCH_CGROUP = "<launch cgroup>";
+
+/** What planning predicts of a launch's cgroups, from this host's hierarchies. */
+export interface PredictedCgroups {
+  /** The cgroups' directories, named {@link LAUNCH_CGROUP} under the caller's own. */
+  dirs: string[];
+  /** The calls that make them: enable controllers (v2), mkdir, write each limit. */
+  calls: Call[];
+}
+
+/**
+ * The cgroups `run` will make, as planning predicts them from the
+ * hierarchies mounted now (the run reads them again): for `--explain`.
+ */
+function predictedCgroups(run: LimitRun): PredictedCgroups {
+  const dirs: string[] = [];
+  const calls: Call[] = [];
+  let requests;
+  try {
+    requests = planRequests(cgroupLimits(run.limits), cgroupLayout());
+  } catch {
+    // the run says what is missing, in one line
+    return { dirs: [`<caller's cgroup>/${LAUNCH_CGROUP}`], calls: [] };
+  }
+  for (const request of requests) {
+    const parent = request.hierarchy.callerDir;
+    const dir = `${parent}/${LAUNCH_CGROUP}`;
+    if (request.hierarchy.version === 2 && request.enable?.length) {
+      calls.push(
+        call("write", `<fd of ${parent}/cgroup.subtree_control>`, "<+each controller not enabled>"),
+      );
+    }
+    dirs.push(dir);
+    calls.push(call("mkdir", dir, "0755"));
+    const exists = (file: string) => cgroupFileExists(`${parent}/${file}`);
+    const written = new Set<string>();
+    for (const write of request.writes ?? []) {
+      if (write.ifMissing && (written.has(write.ifMissing) || exists(write.ifMissing))) continue;
+      if (write.optional && !exists(write.file)) continue;
+      calls.push(writeCall(`${dir}/${write.file}`, write.value));
+      written.add(write.file);
+    }
+  }
+  return { dirs, calls };
+}
+
 /**
  * The parent step that makes the launch's cgroups before clone: their
  * directories are appended to `cgroups` (which the child joins) and passed
@@ -199,13 +247,16 @@ export function limitsStep<S extends { cgroups?: string[]; limits?: LaunchLimits
   cgroups: string[],
   request: { spec: S },
 ): ParentStep {
+  let made: string[] = [];
+  const predicted = () => launchCgroupsOf(run);
   return {
     name: "cgroup",
-    calls: [
-      call("mkdir", "<caller's cgroup>/invoke_ns-<pid>-<start>-<n>"),
-      call("write", "<launch cgroup>/<limit files>", "<limits>"),
-    ],
+    get calls() {
+      return predicted().calls;
+    },
     why: "the launch's cgroups, under the caller's own, with its limits, before the child exists",
+    learnt: (): Record<string, string> =>
+      made.length ? { [LAUNCH_CGROUP]: made[0].slice(made[0].lastIndexOf("/") + 1) } : {},
     run: async () => {
       let dirs: string[];
       try {
@@ -217,11 +268,30 @@ export function limitsStep<S extends { cgroups?: string[]; limits?: LaunchLimits
         }
         throw error;
       }
+      made = dirs;
       cgroups.push(...dirs);
       // The init stage joins them by directory; it makes none of its own.
       const { limits: _, ...spec } = request.spec;
       request.spec = { ...spec, cgroups: [...cgroups] } as S;
     },
     undo: () => run.release(),
+    undoing: {
+      name: "cgroup",
+      get calls() {
+        return [
+          call("kill", "<each process left in them>", "SIGKILL"),
+          ...[...predicted().dirs].reverse().map((dir) => call("rmdir", dir)),
+        ];
+      },
+      why: "the launch's cgroups go once every process in them is gone, on every exit path",
+    },
   };
+}
+
+/** Each run's prediction, made once (both the parent's and the child's steps read it). */
+const predictions = new WeakMap<LimitRun, PredictedCgroups>();
+
+/** The predicted cgroups of `run` (made once per run). */
+export function launchCgroupsOf(run: LimitRun): PredictedCgroups {
+  return predictions.get(run) ?? predictions.set(run, predictedCgroups(run)).get(run)!;
 }

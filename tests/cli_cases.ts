@@ -171,6 +171,12 @@ export const CLI_CASES: CliCase[] = [
   },
   { name: "ns of ourselves", args: ["ns"], code: 0, stdout: [/^uts\s+\d+/m] },
   { name: "enter needs a target", args: ["enter"], code: 2, stderrLine: /TARGET/ },
+  {
+    name: "enter --json without --explain is refused",
+    args: ["enter", "--json", "1", "true"],
+    code: 2,
+    stderrLine: /^invoke_ns: enter: --json prints the plan as data: it goes with --explain /,
+  },
   { name: "binlibdepcp usage", args: ["binlibdepcp"], code: 2 },
   ...["enter", "ns", "jail", "tour", "completions"].map((sub): CliCase => ({
     name: `${sub} --help follows util-linux's layout`,

@@ -1,14 +1,21 @@
 /**
  * `--trace` against the kernel: the lab's commands (seed doc steps 3–8),
- * root and rootless, `--contain` and `enter`, run under `strace -f -y`; the
+ * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
+ * init stage) and `enter`, run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
  * What is compared: for the tool's main thread, the clone of the child, the
- * queue demo's mq_open and mq_unlink and any setns or unshare; for
- * the child (and a grandchild), every call of lib/explain.ts's SETUP_CALLS
- * up to the command's execve (`write` only to /proc and /sys files). Each
- * side's list must equal the other's. Arguments: strings, numbers, NULL and
+ * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
+ * netlink socket and messages (by type, and the link's name where strace
+ * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
+ * steps; for the child (and a grandchild), every call of lib/explain.ts's
+ * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
+ * files). In the init stage the child's list is cut at its exec of Deno;
+ * the init stage's own calls are compared from the first call it traces
+ * on (its PR_SET_PDEATHSIG): before it, Deno's start-up makes calls of its
+ * own (prlimit64, prctl) that no step lists. Each side's list must equal
+ * the other's. Arguments: strings, numbers, NULL and
  * flag sets (in any order; O_RDONLY, 0, is implied) must match; `<fd of
  * PATH>` must be a descriptor strace shows open on PATH; other placeholders
  * match anything; a call with an `<each …>` argument stands for any number
@@ -52,9 +59,58 @@ interface Seen {
 
 /**
  * The tool's calls compared: Deno's own threads and start-up make the other
- * SETUP_CALLS (prlimit64, prctl, getpid) in the tool's process too.
+ * SETUP_CALLS (prlimit64, prctl, getpid) in the tool's process too. Of
+ * these, only netlink sockets and their messages, and cgroup directories
+ * and kernel files, are the launch's (see {@link isLaunchCall}).
  */
-const PARENT_CALLS = ["clone", "mq_open", "mq_unlink", "setns", "unshare"];
+const PARENT_CALLS = [
+  "clone",
+  "mq_open",
+  "mq_unlink",
+  "setns",
+  "unshare",
+  "socket",
+  "sendto",
+  "mkdir",
+  "rmdir",
+  "write",
+];
+
+/** Whether strace's `c`, made by the tool, is the launch's (not Deno's caches or its own I/O). */
+function isLaunchCall(c: Seen): boolean {
+  if (c.fn === "socket") return c.args[0] === "AF_NETLINK";
+  if (c.fn === "sendto") return (c.args[1] ?? "").startsWith("[{nlmsg_len=");
+  if (c.fn === "mkdir" || c.fn === "rmdir") return (c.args[0] ?? "").startsWith('"/sys/fs/cgroup/');
+  if (c.fn === "write") return /^\d+<\/(proc|sys)\//.test(c.args[0] ?? "");
+  return true;
+}
+
+/** rtnetlink message types by number, as strace shows them when it cannot decode a socket's. */
+const RTM: Record<string, string> = {
+  "0x10": "RTM_NEWLINK",
+  "0x11": "RTM_DELLINK",
+  "0x12": "RTM_GETLINK",
+  "0x14": "RTM_NEWADDR",
+  "0x16": "RTM_GETADDR",
+  "0x18": "RTM_NEWROUTE",
+};
+
+/**
+ * Whether traced sendto `ours` (`[{nlmsg_type=RTM_…}, {IFLA_IFNAME="…", …}]`)
+ * is strace's: the same message type, and the names it gives where strace
+ * decodes the message (it cannot for a socket in another network namespace).
+ */
+function netlinkMatches(ours: Seen, theirs: Seen): boolean {
+  const type = (text: string) => {
+    const found = text.match(/nlmsg_type=(\w+)/)?.[1] ?? "";
+    return RTM[found] ?? found;
+  };
+  if (type(ours.args[1]) !== type(theirs.args[1])) return false;
+  const decoded = theirs.args[1].includes("nlmsg_type=RTM_");
+  // the link's own name (a veth's peer is inside IFLA_INFO_DATA, which strace shows as bytes)
+  const name = ours.args[1].match(/\{IFLA_IFNAME="([^"<]+)"/)?.[1];
+  return !decoded || name === undefined || theirs.args[1].includes(`"${name}"`);
+}
 
 /** libc's name of a call where strace shows the system call's. */
 const SYSCALL_OF: Record<string, string> = { mq_send: "mq_timedsend" };
@@ -81,10 +137,12 @@ function splitArgs(text: string): string[] {
 }
 
 /** The `--trace` lines of `stderr`. */
-function traced(stderr: string): (Seen & { who: string })[] {
+function traced(stderr: string): (Seen & { who: string; step: string })[] {
   return stderr.split("\n").flatMap((line) => {
-    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+\S+\s+(\w+)\((.*)\) = (.+)$/);
-    return m ? [{ pid: 0, who: m[1], fn: m[2], args: splitArgs(m[3]), result: m[4] }] : [];
+    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\) = (.+)$/);
+    return m
+      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] }]
+      : [];
   });
 }
 
@@ -107,7 +165,8 @@ function straced(text: string): Seen[] {
       pending.delete(pid);
       body = start + resumed[1];
     }
-    m = body.match(/^(\w+)\((.*)\)\s+= (.+)$/);
+    // strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    m = body.replace(/ \/\* .*? \*\//g, "").match(/^(\w+)\((.*)\)\s+= (.+)$/);
     if (!m) continue;
     calls.push({ pid, fn: m[1], args: splitArgs(m[2]), result: m[3] });
   }
@@ -174,6 +233,7 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
     const flags = theirs.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "";
     return sameFlags(ours.args[2], flags);
   }
+  if (ours.fn === "sendto") return netlinkMatches(ours, theirs);
   if (ours.fn === "mq_open" || ours.fn === "mq_unlink") {
     // glibc passes a queue's name without its "/"
     ours = { ...ours, args: [ours.args[0].replace(/^"\//, '"'), ...ours.args.slice(1)] };
@@ -228,7 +288,7 @@ function compare(ours: Seen[], theirs: Seen[], who: string): void {
 async function checkTrace(
   args: string[],
   options: { asUser?: number; stdin?: string; code?: number; command?: boolean } = {},
-): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string })[] }> {
+): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
   try {
     const cli = options.asUser === undefined ? cliCommand() : cliCommandAs(options.asUser, []);
@@ -270,15 +330,29 @@ async function checkTrace(
     compare(
       trace.filter((c) => c.who === "parent" && PARENT_CALLS.includes(c.fn)),
       calls.filter((c) =>
-        c.pid === tool && PARENT_CALLS.includes(c.fn) && (c.fn !== "clone" || c === cloneOfChild)
+        c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
+        (c.fn !== "clone" || c === cloneOfChild)
       ),
       "parent",
     );
-    compare(
-      trace.filter((c) => c.who === "child" && c.fn !== "clone"),
-      setupCalls(calls.filter((c) => c.pid === child && c.fn !== "clone")),
-      "child",
+    // the child's writes compared are those to kernel files (a sync point's is the channel's)
+    const ours = trace.filter((c) =>
+      c.who === "child" && c.fn !== "clone" &&
+      (c.fn !== "write" || /^<fd of \/(proc|sys)\//.test(c.args[0]) || /^\d+$/.test(c.args[0]))
     );
+    const theirs = calls.filter((c) => c.pid === child && c.fn !== "clone");
+    const init = ours.findIndex((c) => c.step === "init" && c.fn === "execve");
+    if (init < 0) compare(ours, setupCalls(theirs), "child");
+    else {
+      // The init stage: the clone child up to its exec of Deno, then that Deno's own calls
+      // from its first traced one on (before it, Deno's start-up makes calls of its own).
+      const exec = theirs.findIndex((c) => c.fn === "execve" && c.result.startsWith("0"));
+      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1)), "child");
+      const after = theirs.slice(exec + 1);
+      const start = after.findIndex((c) => callMatches(ours[init + 1], c));
+      assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
+      compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
+    }
     const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
@@ -339,6 +413,75 @@ privilegedTest("trace: lab step 7 (-i yes): the queue the child cannot see, trac
   const open = trace.find((c) => c.who === "child" && c.fn === "mq_open");
   assert.equal(open?.result, "-1 ENOENT (No such file or directory)");
 }, missing);
+
+privilegedTest("trace: --contain with a jail: masks, limits, capabilities, filter", async () => {
+  const { stdout, trace } = await checkTrace([
+    "--contain",
+    "--rlimit",
+    "nofile=64",
+    "-u",
+    "box",
+    "-c",
+    `${jail}/root`,
+    "bash",
+    "-c",
+    "echo contained",
+  ]);
+  assert.equal(stdout, "contained\n");
+  const fns = trace.map((c) => c.fn);
+  for (const fn of ["open_tree", "move_mount", "mount_setattr", "keyctl", "capset", "seccomp"]) {
+    assert.ok(fns.includes(fn), fn);
+  }
+  assert.ok(trace.some((c) => c.fn === "mount" && c.args[0] === '"tmpfs"'), "a directory masked");
+}, missing);
+
+privilegedTest(
+  "trace: --contain rootless: the drops from a new user namespace's full set",
+  async () => {
+    const { trace } = await checkTrace(["--contain", "-pm", "bash", "-c", "true"], {
+      asUser: NOBODY,
+    });
+    assert.ok(trace.some((c) => c.fn === "prctl" && c.args[0] === "PR_CAPBSET_DROP"));
+    assert.ok(trace.some((c) => c.fn === "seccomp"));
+  },
+  missing,
+);
+
+privilegedTest("trace: --veth and limits: the tool's netlink, cgroups and undo", async () => {
+  const { trace } = await checkTrace(["--veth", "-pm", "--memory", "64M", "--pids", "50", "true"]);
+  const parent = trace.filter((c) => c.who === "parent");
+  const fns = parent.map((c) => c.fn);
+  for (const fn of ["socket", "sendto", "unshare", "setns", "mkdir", "write", "rmdir"]) {
+    assert.ok(fns.includes(fn), fn);
+  }
+  const link = parent.find((c) => c.fn === "sendto" && c.args[1].includes("RTM_NEWLINK"))!;
+  assert.match(link.args[1], /IFLA_IFNAME="ns\d+"/, "the host end's name is filled in");
+  assert.ok(
+    parent.some((c) => c.fn === "sendto" && /IFA_LOCAL=10\.0\.\d+\.1\/24/.test(c.args[1])),
+    "the host end's address is filled in",
+  );
+  assert.ok(fns.lastIndexOf("rmdir") > fns.indexOf("clone"), "the cgroups go after the command");
+  assert.equal(parent.at(-1)?.args[1].includes("RTM_DELLINK"), true, "the veth goes last");
+}, missing);
+
+privilegedTest(
+  "trace: --map-users as root: the init stage's steps and the tool's maps",
+  async () => {
+    const { trace } = await checkTrace([
+      "-pm",
+      "--map-users",
+      "0:100000:65536",
+      "--map-groups",
+      "0:100000:65536",
+      "true",
+    ]);
+    const maps = trace.filter((c) => c.who === "parent" && c.fn === "write");
+    assert.deepEqual(maps.map((c) => c.args[1]), ['"0 100000 65536\\n"', '"0 100000 65536\\n"']);
+    assert.ok(trace.some((c) => c.step === "init" && c.fn === "execve"), "the init stage's exec");
+    assert.ok(trace.some((c) => c.step === "setresuid" && c.fn === "setresuid"));
+  },
+  missing,
+);
 
 privilegedTest("trace: the done-when command, with its results", async () => {
   const { trace } = await checkTrace(["-vpmu", "calculus", "-c", `${jail}/root`, "bash"]);
