@@ -763,12 +763,19 @@ export async function planLaunch(
       const dir = spec.startFifo.slice(0, spec.startFifo.lastIndexOf("/")) || "/";
       child.push({
         name: "start",
-        calls: [call("open", dir, "O_PATH|O_DIRECTORY")],
+        calls: [{
+          ...call("openat", "AT_FDCWD", dir, "O_PATH|O_DIRECTORY|O_CLOEXEC"),
+          returns: `<fd of ${dir}>`,
+        }],
         why:
           "the start FIFO is opened at start relative to its directory: pivot_root hides its path",
         run: () => {
           containerState.fifoDir = openAt(-100, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         },
+        learnt: (): Record<string, string> =>
+          containerState.fifoDir === undefined
+            ? {}
+            : { [`<fd of ${dir}>`]: String(containerState.fifoDir) },
       });
     }
     if (container.terminal) {

@@ -26,7 +26,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_PATH } from "../lib/env.ts";
 import { SETUP_CALLS } from "../lib/explain.ts";
 import { CONTAIN_MASKED_PATHS } from "../lib/masks.ts";
-import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest } from "./helpers.ts";
+import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest, runCli } from "./helpers.ts";
 
 const strace = (() => {
   try {
@@ -141,9 +141,12 @@ function splitArgs(text: string): string[] {
 /** The `--trace` lines of `stderr`. */
 function traced(stderr: string): (Seen & { who: string; step: string })[] {
   return stderr.split("\n").flatMap((line) => {
-    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\) = (.+)$/);
+    // (an exec nobody is left to see succeed is shown as strace shows a call not returned)
+    const m = line.match(
+      /^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\)(?: = (.+)| (<unfinished \.\.\.>))$/,
+    );
     return m
-      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] }]
+      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] ?? m[6] }]
       : [];
   });
 }
@@ -289,7 +292,15 @@ function compare(ours: Seen[], theirs: Seen[], who: string): void {
 /** Runs the CLI with `args` under strace (as `asUser` when given); compares; returns the run. */
 async function checkTrace(
   args: string[],
-  options: { asUser?: number; stdin?: string; code?: number; command?: boolean } = {},
+  options: {
+    asUser?: number;
+    stdin?: string;
+    code?: number;
+    /** Where --trace goes in `args` (a subcommand takes its options after its name). */
+    traceAt?: number;
+    /** Runs while the traced command does (before it is awaited). */
+    meanwhile?: () => Promise<void>;
+  } = {},
 ): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
   try {
@@ -306,8 +317,9 @@ async function checkTrace(
         "-o",
         log,
         ...cli,
-        // a subcommand takes its options after its name
-        ...options.command ? [args[0], "--trace", ...args.slice(1)] : ["--trace", ...args],
+        ...args.slice(0, options.traceAt ?? 0),
+        "--trace",
+        ...args.slice(options.traceAt ?? 0),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -316,6 +328,7 @@ async function checkTrace(
     const writer = command.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin ?? ""));
     await writer.close();
+    await options.meanwhile?.();
     const output = await command.output();
     const stdout = new TextDecoder().decode(output.stdout);
     const stderr = new TextDecoder().decode(output.stderr);
@@ -556,7 +569,7 @@ privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", as
     }
     assert.ok(pid > 0, "the target runs");
     const { stdout, trace } = await checkTrace(["enter", String(pid), "hostname"], {
-      command: true,
+      traceAt: 1,
     });
     assert.equal(stdout, "calculus\n");
     assert.ok(trace.some((c) => c.who === "grandchild" && c.fn === "execve"));
@@ -582,3 +595,98 @@ function childOf(parent: number): number {
   }
   return 0;
 }
+
+const BUSYBOX = "/bin/busybox";
+const noBusybox = missing ?? (() => {
+  try {
+    Deno.statSync(BUSYBOX);
+    return null;
+  } catch {
+    return `${BUSYBOX} is missing (apt-get install busybox-static)`;
+  }
+})();
+
+privilegedTest(
+  "trace: an OCI bundle: create --trace under strace, then start and delete; nothing left",
+  async () => {
+    const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "invoke_ns_trace_oci_" }));
+    const root = `${dir}/state`;
+    const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
+    try {
+      // a busybox root file system, as tests/oci_test.ts makes them
+      for (const sub of ["bin", "proc", "dev", "tmp", "state"]) {
+        Deno.mkdirSync(`${dir}/${sub === "state" ? sub : `rootfs/${sub}`}`, { recursive: true });
+      }
+      Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
+      Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
+      for (const applet of ["sh", "hostname"]) {
+        Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
+      }
+      Deno.writeTextFileSync(
+        `${dir}/config.json`,
+        JSON.stringify({
+          ociVersion: "1.2.0",
+          root: { path: "rootfs" },
+          process: {
+            args: ["/bin/sh", "-c", "hostname"],
+            cwd: "/",
+            env: ["PATH=/bin"],
+            user: { uid: 0, gid: 0 },
+          },
+          hostname: "box",
+          mounts: [
+            { destination: "/proc", type: "proc", source: "proc" },
+            {
+              destination: "/tmp",
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "mode=1777"],
+            },
+          ],
+          linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "uts" }] },
+        }),
+      );
+      let started = "";
+      const { stdout, trace } = await checkTrace(
+        ["oci", "--root", root, "create", "-b", dir, "c1"],
+        {
+          traceAt: 4,
+          // strace follows the waiting process: create's trace ends when the container does
+          meanwhile: async () => {
+            for (let i = 0; i < 500; i++) {
+              const state = await oci("state", "c1");
+              if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            const start = await oci("start", "c1");
+            started = `${start.code} ${start.stderr}`;
+          },
+        },
+      );
+      assert.equal(started, "0 ", "start");
+      assert.equal(stdout, "box\n", "the container's own output, on its stdout");
+      const init = trace.filter((c) => c.who === "child");
+      for (const fn of ["mount", "openat2", "mknodat", "umask", "pivot_root", "sethostname"]) {
+        assert.ok(init.some((c) => c.fn === fn), fn);
+      }
+      assert.ok(
+        init.some((c) =>
+          c.fn === "mount" && c.args[0] === '"tmpfs"' && c.args[4] === '"mode=1777"'
+        ),
+        "config.json's tmpfs, its data as given",
+      );
+      const exec = trace.at(-1)!;
+      assert.equal(
+        `${exec.fn} ${exec.args[0]} ${exec.result}`,
+        'execve "/bin/sh" <unfinished ...>',
+      );
+      const removed = await oci("delete", "c1");
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.deepEqual([...Deno.readDirSync(root)], [], "no state left");
+    } finally {
+      await oci("delete", "--force", "c1");
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+  noBusybox,
+);
