@@ -547,19 +547,23 @@ export async function planLaunch(
       // The child has opened it by then (or could not): nothing needs the name any more.
       undo: () => state.demo && ipc!.removeDemoQueue(state.demo),
       undoAfterClone: true,
+      undoing: {
+        name: "mq_unlink",
+        // without an IPC namespace of its own the child has removed the name already
+        calls: [
+          call("mq_close", "<the tool's queue>"),
+          ...spec.ipc ? [call("mq_unlink", name)] : [],
+        ],
+        why:
+          "the queue goes as soon as the child has it (or could not open it), on every exit path",
+      },
     });
     cleanup.push({
       name: "mq_unlink",
-      // without an IPC namespace of its own the child has removed the name already
-      calls: [
-        call("mq_close", "<the tool's queue>"),
-        ...spec.ipc ? [call("mq_unlink", name)] : [],
-      ],
-      why: "the queue goes with the demo, on every exit path",
+      calls: [],
+      why: "the seed's last words on the queue, once the command has ended",
       run: () => {
-        if (!state.demo) return;
-        ipc!.removeDemoQueue(state.demo);
-        ipc!.reportDemoQueueRemoved(state.demo, report);
+        if (state.demo) ipc!.reportDemoQueueRemoved(state.demo, report);
       },
     });
   }

@@ -427,6 +427,11 @@ privilegedTest("trace: lab step 7 (-i yes): the queue the child cannot see, trac
   });
   const open = trace.find((c) => c.who === "child" && c.fn === "mq_open");
   assert.equal(open?.result, "-1 ENOENT (No such file or directory)");
+  // mq_open's undo: the name goes as soon as the child has tried it
+  assert.deepEqual(
+    trace.filter((c) => c.who === "parent").map((c) => c.fn),
+    ["mq_open", "clone", "mq_unlink"],
+  );
 }, missing);
 
 privilegedTest("trace: --contain with a jail: masks, limits, capabilities, filter", async () => {
@@ -519,6 +524,14 @@ privilegedTest("trace: the done-when command, with its results", async () => {
   assert.ok(trace.every((c) => !c.result.startsWith("-1")), "every call succeeded");
   const clone = trace.find((c) => c.fn === "clone")!;
   assert.match(clone.result, /^\d+$/, "the child's PID is filled in");
+  const tree = trace.find((c) => c.step === "jail" && c.fn === "open_tree")!;
+  assert.match(
+    `${tree.args[0]} ${tree.result}`,
+    /^\d+ \d+$/,
+    "the jail's descriptors are filled in",
+  );
+  const proc = trace.find((c) => c.step === "proc")!;
+  assert.match(proc.args[1], /^"\/proc\/self\/fd\/\d+"$/, "so is its /proc's");
   const exec = trace.find((c) => c.fn === "execve")!;
   // the first bash on the default PATH inside the jail (/usr/bin/bash, or /bin/bash where /bin
   // is not a link to /usr/bin)
@@ -568,10 +581,13 @@ privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", as
       pid = childOf(target.pid);
     }
     assert.ok(pid > 0, "the target runs");
-    const { stdout, trace } = await checkTrace(["enter", String(pid), "hostname"], {
+    const { stdout, stderr, trace } = await checkTrace(["enter", String(pid), "hostname"], {
       traceAt: 1,
     });
     assert.equal(stdout, "calculus\n");
+    // the descriptors the tool opened, by number, and its undo that lets them go
+    assert.ok(trace.some((c) => c.fn === "setns" && /^\d+$/.test(c.args[0])), "setns's fd");
+    assert.equal(stderr.match(/ parent +enter +close\(\d+\) = 0\n/g)?.length, 5, stderr);
     assert.ok(trace.some((c) => c.who === "grandchild" && c.fn === "execve"));
     assert.ok(trace.some((c) => c.fn === "setns" && c.args[1] === "CLONE_NEWPID"));
   } finally {

@@ -243,8 +243,7 @@ function nodeMode(device: ContainerDevice): string {
 const hex = (n: number) => n === 0 ? "0" : `0x${n.toString(16)}`;
 
 /** A device number as strace prints it (`makedev(0x1, 0x3)`). */
-const makedev = (device: ContainerDevice) =>
-  `makedev(${hex(device.major)}, ${hex(device.minor)})`;
+const makedev = (device: ContainerDevice) => `makedev(${hex(device.major)}, ${hex(device.minor)})`;
 
 /** The calls of a mount(2): `target` as the fd path of the open target. */
 function mountCall(
