@@ -1230,10 +1230,17 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
   }
   return {
     name: "uid_map",
-    calls: [
-      call("execve", NEWUIDMAP, "<child-pid>", ...triples(ranges.users)),
-      call("execve", NEWGIDMAP, "<child-pid>", ...triples(ranges.groups)),
-    ],
+    calls: [[NEWUIDMAP, ranges.users], [NEWGIDMAP, ranges.groups]].map(([helper, list]) =>
+      call(
+        "execve",
+        helper as string,
+        JSON.stringify([helper, "<child-pid>", ...triples(list as IdRange[])]).replaceAll(
+          ",",
+          ", ",
+        ),
+        "<environment>",
+      )
+    ),
     why: "the setuid helpers map your ranges from /etc/subuid and /etc/subgid",
     run: async ({ childPid }) => {
       for (

@@ -1,7 +1,9 @@
 /**
  * `--trace` against the kernel: the lab's commands (seed doc steps 3–8),
  * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
- * init stage) and `enter`, run under `strace -f -y`; the
+ * init stage), `--map-auto` rootless (the test user's ranges, through
+ * newuidmap and newgidmap), `enter`, and an OCI bundle (`oci create`, then
+ * start and delete), run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
@@ -9,7 +11,8 @@
  * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
  * netlink socket and messages (by type, and the link's name where strace
  * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
- * steps; for the child (and a grandchild), every call of lib/explain.ts's
+ * steps; the execve of each program the tool runs (newuidmap, newgidmap),
+ * argv and all; for the child (and a grandchild), every call of lib/explain.ts's
  * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
  * files). In the init stage the child's list is cut at its exec of Deno;
  * the init stage's own calls are compared from the first call it traces
@@ -368,6 +371,17 @@ async function checkTrace(
       assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
       compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
     }
+    // the programs the tool runs itself (newuidmap, newgidmap, hooks): each its own clone, then
+    // its execve, argv and all
+    const helpers = calls.filter((c) =>
+      c.pid === tool && c.fn === "clone" && c !== cloneOfChild &&
+      c.args.some((a) => a.includes("CLONE_VFORK"))
+    ).map((c) => Number(c.result));
+    compare(
+      trace.filter((c) => c.who === "parent" && c.fn === "execve"),
+      calls.filter((c) => helpers.includes(c.pid) && c.fn === "execve"),
+      "the tool's helpers",
+    );
     const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
@@ -705,4 +719,47 @@ privilegedTest(
     }
   },
   noBusybox,
+);
+
+/** The user CI makes with /etc/subuid and /etc/subgid ranges (tests/user_ranges_test.ts). */
+const rangesUser = (() => {
+  try {
+    const line = Deno.readTextFileSync("/etc/passwd").split("\n")
+      .find((entry) => entry.startsWith("invoke-ns-test:"));
+    const uid = line ? Number(line.split(":")[2]) : NaN;
+    const ranges = (file: string) =>
+      Deno.readTextFileSync(file).split("\n")
+        .some((entry) => entry.startsWith("invoke-ns-test:") || entry.startsWith(`${uid}:`));
+    const setuid = (Deno.statSync("/usr/bin/newuidmap").mode! & 0o4000) !== 0;
+    return line && ranges("/etc/subuid") && ranges("/etc/subgid") && setuid ? uid : null;
+  } catch {
+    return null;
+  }
+})();
+
+privilegedTest(
+  "trace: --map-auto rootless: the init stage, and the tool's newuidmap and newgidmap, argv and all",
+  async () => {
+    const { stdout, trace } = await checkTrace(
+      ["--map-auto", "-pmu", "box", "sh", "-c", "id -u; hostname"],
+      { asUser: rangesUser! },
+    );
+    assert.equal(stdout, "0\nbox\n");
+    const helpers = trace.filter((c) => c.who === "parent" && c.fn === "execve");
+    assert.deepEqual(helpers.map((c) => c.args[0]), [
+      '"/usr/bin/newuidmap"',
+      '"/usr/bin/newgidmap"',
+    ]);
+    const child = trace.find((c) => c.fn === "clone")!.result;
+    for (const helper of helpers) {
+      assert.ok(helper.args[1].includes(`, "${child}", "0", "${rangesUser}", "1"`), helper.args[1]);
+    }
+    assert.ok(trace.some((c) => c.step === "init" && c.fn === "execve"), "the init stage's exec");
+    assert.ok(trace.some((c) => c.fn === "capset"), "the command's capabilities, from its UID");
+  },
+  missing ??
+    (rangesUser === null
+      ? "no user invoke-ns-test with /etc/subuid and /etc/subgid ranges and a setuid newuidmap " +
+        "(.ci/run makes them)"
+      : null),
 );
