@@ -92,7 +92,8 @@ export async function runInitStage(channel: number): Promise<number> {
       try {
         sendMessage(channel, { type: "exec", clearedNonblock, program } satisfies FromInit);
       } catch {
-        // a detached launch: the tool has left, nobody restores O_NONBLOCK
+        // a detached launch: the tool has left, nobody restores O_NONBLOCK (or traces the exec)
+        tracer?.executing(program);
       }
     });
     if (!found) tracer?.ran("init-hygiene");

@@ -176,12 +176,15 @@ function loadConfig(bundle: string): ContainerConfig {
   return parseConfig(json, bundle, hostFacts());
 }
 
-/** `create`: sets the container up and leaves it waiting at its FIFO. */
+/**
+ * `create`: sets the container up and leaves it waiting at its FIFO
+ * (`--explain`: prints its plan instead; `--trace`: prints each step as it runs).
+ */
 async function create(globals: Globals, args: string[], wait = false): Promise<number> {
   const { options, rest } = parseOptions(
     args,
     ["bundle", "b", "pid-file", "console-socket", "preserve-fds"],
-    ["no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper", "explain"],
+    ["no-pivot", "no-new-keyring", "detach", "d", "keep", "no-subreaper", "explain", "trace"],
   );
   const id = theId(rest, "create");
   const bundle = Deno.realPathSync(value(options, "bundle") ?? value(options, "b") ?? ".");
@@ -236,7 +239,9 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     spec.hookState = specState(record); // "creating"; the hooks get the PID with it
     // The engine is loaded by the verbs that start a process (create, exec) only.
     const { launchDetached } = await import("../lib/launch.ts");
-    const started = await launchDetached(spec);
+    // --trace: each step on stderr as it runs, the tool's here, the init stage's in it (and
+    // after create has returned: its stderr is the container's)
+    const started = await launchDetached(spec, { trace: flag(options, "trace") });
     launched = started.pid;
     const live = processStartTime(started.pid);
     if (!live) throw new OciError("the container's process ended during create");

@@ -369,9 +369,25 @@ export function planEnter(target: number | string, spec: EnterSpec = {}): Plan {
       ],
       why: "hold the namespaces to join",
       run: openAll,
+      learnt: () =>
+        Object.fromEntries(
+          [...fds].map(([key, fd]) => [
+            // root and cwd are held under their names, the namespaces under their paths
+            `<fd of ${key === "root" || key === "cwd" ? `/proc/${pid}/${key}` : key}>`,
+            String(fd),
+          ]),
+        ),
       undo: () => {
         for (const fd of fds.values()) close(fd);
         fds.clear();
+      },
+      undoing: {
+        name: "enter",
+        calls: [
+          ...joins.map((join) => join.path),
+          ...(withRoot ? [`/proc/${pid}/root`, `/proc/${pid}/cwd`] : []),
+        ].map((path) => call("close", `<fd of ${path}>`)),
+        why: "the namespaces held are let go once the command has ended",
       },
     }],
     child,

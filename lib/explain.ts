@@ -83,6 +83,7 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<session ID>": "the new session's ID: the child's PID in its PID namespace",
   "<the program>": "the filter's instructions, copied by the tool where the kernel reads them",
   "<the old limits>": "where the kernel returns the limits as they were",
+  "<the old umask>": "the umask as it was: umask's result, put back once the nodes are made",
   "<each …>": "one call for each of what it names",
   "<channel>": "the init stage's end of its socket pair with the tool",
   "<host route socket>": "a NETLINK_ROUTE socket in the tool's network namespace",
@@ -483,10 +484,7 @@ export class Tracer implements PlanObserver {
     if (step?.learnt) Object.assign(this.#values, step.learnt());
     const made = step?.made?.();
     const calls = made?.calls ?? entry.calls;
-    const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
-    const prefix = `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
-      entry.step.padEnd(STEP_WIDTH)
-    } `;
+    const prefix = this.#prefix(entry);
     const failed = error === undefined ? undefined : syscallErrorOf(error);
     const at = !failed
       ? -1
@@ -519,6 +517,38 @@ export class Tracer implements PlanObserver {
     }
     try {
       writeText(2, text);
+    } catch {
+      // stderr is gone: the trace is informational
+    }
+  }
+
+  /** A trace line's start: the time since the origin, who, the step. */
+  #prefix(entry: Entry): string {
+    const time = Number(monotonicNanoseconds() - this.#origin) / 1e6;
+    return `+${time.toFixed(3).padStart(8)}ms ${entry.who.padEnd(WHO_WIDTH)} ${
+      entry.step.padEnd(STEP_WIDTH)
+    } `;
+  }
+
+  /**
+   * The init stage of a detached launch (OCI create) is about to exec the
+   * command, `program`: nobody is left to see it succeed (the exec closes
+   * the channel to the tool), so its execve is shown now, as strace shows a
+   * call that has not returned (`<unfinished ...>`); a failure follows as
+   * its own line.
+   */
+  executing(program: string): void {
+    const exec = this.#plan.exec;
+    if (exec) this.#values[`<path of ${exec.command}>`] = program;
+    const entry = this.#entries.find((e) => e.source === "exec");
+    if (!entry) return;
+    const prefix = this.#prefix(entry);
+    try {
+      writeText(
+        2,
+        entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
+          .join(""),
+      );
     } catch {
       // stderr is gone: the trace is informational
     }

@@ -126,10 +126,26 @@ function openJail(dir: string): number {
   }
 }
 
+/** The descriptors a jail step opened, as it tells them (for `--trace`'s placeholders). */
+export interface Seen {
+  /** The directory, opened (O_PATH). */
+  at?: number;
+  /** The detached copy of its mount (open_tree). */
+  root?: number;
+}
+
+/** The placeholders `seen` fills in: `<fd of DIR>`, `<clone of DIR>`. */
+function seenValues(dir: string, seen: Seen): Record<string, string> {
+  const values: Record<string, string> = {};
+  if (seen.at !== undefined) values[`<fd of ${dir}>`] = String(seen.at);
+  if (seen.root !== undefined) values[`<clone of ${dir}>`] = String(seen.root);
+  return values;
+}
+
 /** Child step: chroot into `dir`, chdir to `/`, create `/proc` when missing. */
-export function enterChrootJail(dir: string, report: Reporter): void {
+export function enterChrootJail(dir: string, report: Reporter, seen: Seen = {}): void {
   report.child("creating chroot jail");
-  const at = openJail(dir);
+  const at = seen.at = openJail(dir);
   try {
     fchdir(at);
   } finally {
@@ -145,12 +161,13 @@ export function enterChrootJail(dir: string, report: Reporter): void {
  * Child step: binds `dir` (and every mount below it) onto itself so that it is
  * a mount point, ready for {@link pivotIntoJail}, and creates its `proc` when
  * no entry of that name exists. Returns an fd of the new mount's root: every
- * later step in the jail starts from it, never from the path.
+ * later step in the jail starts from it, never from the path. `seen` is
+ * told the descriptors (for `--trace`).
  */
-export function prepareJailMount(dir: string): number {
-  const at = openJail(dir);
+export function prepareJailMount(dir: string, seen: Seen = {}): number {
+  const at = seen.at = openJail(dir);
   try {
-    const root = openTree(at, "", OPEN_TREE_CLONE | AT_RECURSIVE, dir);
+    const root = seen.root = openTree(at, "", OPEN_TREE_CLONE | AT_RECURSIVE, dir);
     moveMount(root, at, dir);
     try {
       close(openAt(root, "proc", O_PATH | O_NOFOLLOW));
@@ -173,8 +190,14 @@ export function prepareJailMount(dir: string): number {
  * Child step: mounts the child's procfs on the jail's /proc, resolved inside
  * the jail (a `proc` symlink is followed from the jail's root, never out).
  */
-export function mountJailProc(root: number, dir: string, points: MountPoints): void {
+export function mountJailProc(
+  root: number,
+  dir: string,
+  points: MountPoints,
+  seen: Seen = {},
+): void {
   const { fd } = openInTree(root, "/proc", false, points, dir);
+  seen.at = fd;
   try {
     mountProc(`/proc/self/fd/${fd}`);
   } catch (error) {
@@ -198,6 +221,7 @@ export function pivotIntoJail(root: number, report: Reporter): void {
 /** The child step that binds the jail onto itself (a mount point for pivot_root); sets `state.root`. */
 export function jailMountStep(dir: string, state: { root?: number }): ChildStep {
   const clone = `<clone of ${dir}>`;
+  const seen: Seen = {};
   return {
     name: "jail",
     calls: [
@@ -223,8 +247,9 @@ export function jailMountStep(dir: string, state: { root?: number }): ChildStep 
     ],
     why: "pivot_root needs the new root to be a mount point",
     run: () => {
-      state.root = prepareJailMount(dir);
+      state.root = prepareJailMount(dir, seen);
     },
+    learnt: () => seenValues(dir, seen),
   };
 }
 
@@ -234,6 +259,7 @@ export function jailProcStep(
   points: MountPoints,
   state: { root?: number },
 ): ChildStep {
+  const seen: Seen = {};
   return {
     name: "proc",
     calls: [
@@ -247,7 +273,8 @@ export function jailProcStep(
       ),
     ],
     why: "so /proc shows only this PID namespace (mounted before the pivot: none is visible after)",
-    run: () => mountJailProc(state.root!, dir, points),
+    run: () => mountJailProc(state.root!, dir, points, seen),
+    learnt: () => seenValues(`${dir}/proc`, seen),
   };
 }
 
@@ -268,6 +295,7 @@ export function pivotStep(dir: string, report: Reporter, state: { root?: number 
 
 /** The child step that jails with a plain chroot, as the seed did. */
 export function chrootStep(dir: string, report: Reporter): ChildStep {
+  const seen: Seen = {};
   return {
     name: "chroot",
     calls: [
@@ -278,6 +306,7 @@ export function chrootStep(dir: string, report: Reporter): ChildStep {
       ...lacksProc(dir) ? [call("mkdir", "/proc", "0555")] : [],
     ],
     why: "the seed's jail: / is the jail for this process (root can still break out)",
-    run: () => enterChrootJail(dir, report),
+    run: () => enterChrootJail(dir, report, seen),
+    learnt: () => seenValues(dir, seen),
   };
 }

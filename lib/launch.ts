@@ -90,7 +90,9 @@ export async function launch(
  * FIFO (`spec.startFifo`, required), leaving it to go on alone: it runs the
  * command when someone opens the FIFO for reading, as OCI `create` and
  * `start` do. It is not killed when the caller exits. Nothing is cleaned up
- * for it: what it made lasts until whoever ends it cleans up.
+ * for it: what it made lasts until whoever ends it cleans up. With
+ * `trace`, each step is printed on stderr as it runs, by the tool until it
+ * returns, then by the waiting process (its stderr is the command's).
  */
 export async function launchDetached(
   spec: LaunchSpec,
@@ -98,5 +100,8 @@ export async function launchDetached(
 ): Promise<{ pid: number }> {
   if (spec.startFifo === undefined) throw new LaunchError("usage", "startFifo: required", "usage");
   const plan = await planLaunch(spec, { ...options, dieWithParent: false });
-  return await runPlanDetached(plan, "created");
+  // loaded only for trace
+  const tracer = options.trace ? new (await import("./explain.ts")).Tracer(plan) : undefined;
+  if (tracer) plan.request.options.traceOrigin = String(tracer.origin);
+  return await runPlanDetached(plan, "created", tracer);
 }

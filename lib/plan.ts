@@ -547,19 +547,23 @@ export async function planLaunch(
       // The child has opened it by then (or could not): nothing needs the name any more.
       undo: () => state.demo && ipc!.removeDemoQueue(state.demo),
       undoAfterClone: true,
+      undoing: {
+        name: "mq_unlink",
+        // without an IPC namespace of its own the child has removed the name already
+        calls: [
+          call("mq_close", "<the tool's queue>"),
+          ...spec.ipc ? [call("mq_unlink", name)] : [],
+        ],
+        why:
+          "the queue goes as soon as the child has it (or could not open it), on every exit path",
+      },
     });
     cleanup.push({
       name: "mq_unlink",
-      // without an IPC namespace of its own the child has removed the name already
-      calls: [
-        call("mq_close", "<the tool's queue>"),
-        ...spec.ipc ? [call("mq_unlink", name)] : [],
-      ],
-      why: "the queue goes with the demo, on every exit path",
+      calls: [],
+      why: "the seed's last words on the queue, once the command has ended",
       run: () => {
-        if (!state.demo) return;
-        ipc!.removeDemoQueue(state.demo);
-        ipc!.reportDemoQueueRemoved(state.demo, report);
+        if (state.demo) ipc!.reportDemoQueueRemoved(state.demo, report);
       },
     });
   }
@@ -763,12 +767,19 @@ export async function planLaunch(
       const dir = spec.startFifo.slice(0, spec.startFifo.lastIndexOf("/")) || "/";
       child.push({
         name: "start",
-        calls: [call("open", dir, "O_PATH|O_DIRECTORY")],
+        calls: [{
+          ...call("openat", "AT_FDCWD", dir, "O_PATH|O_DIRECTORY|O_CLOEXEC"),
+          returns: `<fd of ${dir}>`,
+        }],
         why:
           "the start FIFO is opened at start relative to its directory: pivot_root hides its path",
         run: () => {
           containerState.fifoDir = openAt(-100, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         },
+        learnt: (): Record<string, string> =>
+          containerState.fifoDir === undefined
+            ? {}
+            : { [`<fd of ${dir}>`]: String(containerState.fifoDir) },
       });
     }
     if (container.terminal) {
@@ -1219,10 +1230,17 @@ function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
   }
   return {
     name: "uid_map",
-    calls: [
-      call("execve", NEWUIDMAP, "<child-pid>", ...triples(ranges.users)),
-      call("execve", NEWGIDMAP, "<child-pid>", ...triples(ranges.groups)),
-    ],
+    calls: [[NEWUIDMAP, ranges.users], [NEWGIDMAP, ranges.groups]].map(([helper, list]) =>
+      call(
+        "execve",
+        helper as string,
+        JSON.stringify([helper, "<child-pid>", ...triples(list as IdRange[])]).replaceAll(
+          ",",
+          ", ",
+        ),
+        "<environment>",
+      )
+    ),
     why: "the setuid helpers map your ranges from /etc/subuid and /etc/subgid",
     run: async ({ childPid }) => {
       for (

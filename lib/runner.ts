@@ -209,8 +209,9 @@ export async function runPlanDetached(
     for (const step of plan.cleanup) {
       try {
         await step.run(context);
-      } catch {
-        // best effort
+        observer?.ran(step);
+      } catch (error) {
+        observer?.ran(step, error); // best effort, as undo
       }
     }
     await undoAll(undo, observer);

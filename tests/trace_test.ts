@@ -1,7 +1,9 @@
 /**
  * `--trace` against the kernel: the lab's commands (seed doc steps 3–8),
  * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
- * init stage) and `enter`, run under `strace -f -y`; the
+ * init stage), `--map-auto` rootless (the test user's ranges, through
+ * newuidmap and newgidmap), `enter`, and an OCI bundle (`oci create`, then
+ * start and delete), run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
@@ -9,7 +11,8 @@
  * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
  * netlink socket and messages (by type, and the link's name where strace
  * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
- * steps; for the child (and a grandchild), every call of lib/explain.ts's
+ * steps; the execve of each program the tool runs (newuidmap, newgidmap),
+ * argv and all; for the child (and a grandchild), every call of lib/explain.ts's
  * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
  * files). In the init stage the child's list is cut at its exec of Deno;
  * the init stage's own calls are compared from the first call it traces
@@ -23,8 +26,10 @@
  */
 
 import assert from "node:assert/strict";
+import { DEFAULT_PATH } from "../lib/env.ts";
 import { SETUP_CALLS } from "../lib/explain.ts";
-import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest } from "./helpers.ts";
+import { CONTAIN_MASKED_PATHS } from "../lib/masks.ts";
+import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest, runCli } from "./helpers.ts";
 
 const strace = (() => {
   try {
@@ -139,9 +144,12 @@ function splitArgs(text: string): string[] {
 /** The `--trace` lines of `stderr`. */
 function traced(stderr: string): (Seen & { who: string; step: string })[] {
   return stderr.split("\n").flatMap((line) => {
-    const m = line.match(/^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\) = (.+)$/);
+    // (an exec nobody is left to see succeed is shown as strace shows a call not returned)
+    const m = line.match(
+      /^\+\s*[\d.]+ms (\S+)\s+(\S+)\s+(\w+)\((.*)\)(?: = (.+)| (<unfinished \.\.\.>))$/,
+    );
     return m
-      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] }]
+      ? [{ pid: 0, who: m[1], step: m[2], fn: m[3], args: splitArgs(m[4]), result: m[5] ?? m[6] }]
       : [];
   });
 }
@@ -287,7 +295,15 @@ function compare(ours: Seen[], theirs: Seen[], who: string): void {
 /** Runs the CLI with `args` under strace (as `asUser` when given); compares; returns the run. */
 async function checkTrace(
   args: string[],
-  options: { asUser?: number; stdin?: string; code?: number; command?: boolean } = {},
+  options: {
+    asUser?: number;
+    stdin?: string;
+    code?: number;
+    /** Where --trace goes in `args` (a subcommand takes its options after its name). */
+    traceAt?: number;
+    /** Runs while the traced command does (before it is awaited). */
+    meanwhile?: () => Promise<void>;
+  } = {},
 ): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
   try {
@@ -304,8 +320,9 @@ async function checkTrace(
         "-o",
         log,
         ...cli,
-        // a subcommand takes its options after its name
-        ...options.command ? [args[0], "--trace", ...args.slice(1)] : ["--trace", ...args],
+        ...args.slice(0, options.traceAt ?? 0),
+        "--trace",
+        ...args.slice(options.traceAt ?? 0),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -314,6 +331,7 @@ async function checkTrace(
     const writer = command.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin ?? ""));
     await writer.close();
+    await options.meanwhile?.();
     const output = await command.output();
     const stdout = new TextDecoder().decode(output.stdout);
     const stderr = new TextDecoder().decode(output.stderr);
@@ -353,6 +371,17 @@ async function checkTrace(
       assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
       compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
     }
+    // the programs the tool runs itself (newuidmap, newgidmap, hooks): each its own clone, then
+    // its execve, argv and all
+    const helpers = calls.filter((c) =>
+      c.pid === tool && c.fn === "clone" && c !== cloneOfChild &&
+      c.args.some((a) => a.includes("CLONE_VFORK"))
+    ).map((c) => Number(c.result));
+    compare(
+      trace.filter((c) => c.who === "parent" && c.fn === "execve"),
+      calls.filter((c) => helpers.includes(c.pid) && c.fn === "execve"),
+      "the tool's helpers",
+    );
     const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
@@ -412,6 +441,11 @@ privilegedTest("trace: lab step 7 (-i yes): the queue the child cannot see, trac
   });
   const open = trace.find((c) => c.who === "child" && c.fn === "mq_open");
   assert.equal(open?.result, "-1 ENOENT (No such file or directory)");
+  // mq_open's undo: the name goes as soon as the child has tried it
+  assert.deepEqual(
+    trace.filter((c) => c.who === "parent").map((c) => c.fn),
+    ["mq_open", "clone", "mq_unlink"],
+  );
 }, missing);
 
 privilegedTest("trace: --contain with a jail: masks, limits, capabilities, filter", async () => {
@@ -432,7 +466,19 @@ privilegedTest("trace: --contain with a jail: masks, limits, capabilities, filte
   for (const fn of ["open_tree", "move_mount", "mount_setattr", "keyctl", "capset", "seccomp"]) {
     assert.ok(fns.includes(fn), fn);
   }
-  assert.ok(trace.some((c) => c.fn === "mount" && c.args[0] === '"tmpfs"'), "a directory masked");
+  // a masked directory gets a tmpfs where this kernel has one of runc's (/proc/acpi, /proc/scsi…)
+  const directory = CONTAIN_MASKED_PATHS.some((path) => {
+    try {
+      return path.startsWith("/proc/") && Deno.statSync(path).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(
+    trace.some((c) => c.fn === "mount" && c.args[0] === '"tmpfs"'),
+    directory,
+    "a directory masked",
+  );
 }, missing);
 
 privilegedTest(
@@ -492,8 +538,25 @@ privilegedTest("trace: the done-when command, with its results", async () => {
   assert.ok(trace.every((c) => !c.result.startsWith("-1")), "every call succeeded");
   const clone = trace.find((c) => c.fn === "clone")!;
   assert.match(clone.result, /^\d+$/, "the child's PID is filled in");
+  const tree = trace.find((c) => c.step === "jail" && c.fn === "open_tree")!;
+  assert.match(
+    `${tree.args[0]} ${tree.result}`,
+    /^\d+ \d+$/,
+    "the jail's descriptors are filled in",
+  );
+  const proc = trace.find((c) => c.step === "proc")!;
+  assert.match(proc.args[1], /^"\/proc\/self\/fd\/\d+"$/, "so is its /proc's");
   const exec = trace.find((c) => c.fn === "execve")!;
-  assert.equal(exec.args[0], '"/usr/bin/bash"', "the program found in the jail is filled in");
+  // the first bash on the default PATH inside the jail (/usr/bin/bash, or /bin/bash where /bin
+  // is not a link to /usr/bin)
+  const found = DEFAULT_PATH.split(":").map((dir) => `${dir}/bash`).find((path) => {
+    try {
+      return (Deno.statSync(`${jail}/root${path}`).mode! & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(exec.args[0], JSON.stringify(found), "the program found in the jail is filled in");
 }, missing);
 
 privilegedTest(
@@ -532,10 +595,13 @@ privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", as
       pid = childOf(target.pid);
     }
     assert.ok(pid > 0, "the target runs");
-    const { stdout, trace } = await checkTrace(["enter", String(pid), "hostname"], {
-      command: true,
+    const { stdout, stderr, trace } = await checkTrace(["enter", String(pid), "hostname"], {
+      traceAt: 1,
     });
     assert.equal(stdout, "calculus\n");
+    // the descriptors the tool opened, by number, and its undo that lets them go
+    assert.ok(trace.some((c) => c.fn === "setns" && /^\d+$/.test(c.args[0])), "setns's fd");
+    assert.equal(stderr.match(/ parent +enter +close\(\d+\) = 0\n/g)?.length, 5, stderr);
     assert.ok(trace.some((c) => c.who === "grandchild" && c.fn === "execve"));
     assert.ok(trace.some((c) => c.fn === "setns" && c.args[1] === "CLONE_NEWPID"));
   } finally {
@@ -559,3 +625,141 @@ function childOf(parent: number): number {
   }
   return 0;
 }
+
+const BUSYBOX = "/bin/busybox";
+const noBusybox = missing ?? (() => {
+  try {
+    Deno.statSync(BUSYBOX);
+    return null;
+  } catch {
+    return `${BUSYBOX} is missing (apt-get install busybox-static)`;
+  }
+})();
+
+privilegedTest(
+  "trace: an OCI bundle: create --trace under strace, then start and delete; nothing left",
+  async () => {
+    const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "invoke_ns_trace_oci_" }));
+    const root = `${dir}/state`;
+    const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
+    try {
+      // a busybox root file system, as tests/oci_test.ts makes them
+      for (const sub of ["bin", "proc", "dev", "tmp", "state"]) {
+        Deno.mkdirSync(`${dir}/${sub === "state" ? sub : `rootfs/${sub}`}`, { recursive: true });
+      }
+      Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
+      Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
+      for (const applet of ["sh", "hostname"]) {
+        Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
+      }
+      Deno.writeTextFileSync(
+        `${dir}/config.json`,
+        JSON.stringify({
+          ociVersion: "1.2.0",
+          root: { path: "rootfs" },
+          process: {
+            args: ["/bin/sh", "-c", "hostname"],
+            cwd: "/",
+            env: ["PATH=/bin"],
+            user: { uid: 0, gid: 0 },
+          },
+          hostname: "box",
+          mounts: [
+            { destination: "/proc", type: "proc", source: "proc" },
+            {
+              destination: "/tmp",
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "mode=1777"],
+            },
+          ],
+          linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "uts" }] },
+        }),
+      );
+      let started = "";
+      const { stdout, trace } = await checkTrace(
+        ["oci", "--root", root, "create", "-b", dir, "c1"],
+        {
+          traceAt: 4,
+          // strace follows the waiting process: create's trace ends when the container does
+          meanwhile: async () => {
+            for (let i = 0; i < 500; i++) {
+              const state = await oci("state", "c1");
+              if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            const start = await oci("start", "c1");
+            started = `${start.code} ${start.stderr}`;
+          },
+        },
+      );
+      assert.equal(started, "0 ", "start");
+      assert.equal(stdout, "box\n", "the container's own output, on its stdout");
+      const init = trace.filter((c) => c.who === "child");
+      for (const fn of ["mount", "openat2", "mknodat", "umask", "pivot_root", "sethostname"]) {
+        assert.ok(init.some((c) => c.fn === fn), fn);
+      }
+      assert.ok(
+        init.some((c) =>
+          c.fn === "mount" && c.args[0] === '"tmpfs"' && c.args[4] === '"mode=1777"'
+        ),
+        "config.json's tmpfs, its data as given",
+      );
+      const exec = trace.at(-1)!;
+      assert.equal(
+        `${exec.fn} ${exec.args[0]} ${exec.result}`,
+        'execve "/bin/sh" <unfinished ...>',
+      );
+      const removed = await oci("delete", "c1");
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.deepEqual([...Deno.readDirSync(root)], [], "no state left");
+    } finally {
+      await oci("delete", "--force", "c1");
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+  noBusybox,
+);
+
+/** The user CI makes with /etc/subuid and /etc/subgid ranges (tests/user_ranges_test.ts). */
+const rangesUser = (() => {
+  try {
+    const line = Deno.readTextFileSync("/etc/passwd").split("\n")
+      .find((entry) => entry.startsWith("invoke-ns-test:"));
+    const uid = line ? Number(line.split(":")[2]) : NaN;
+    const ranges = (file: string) =>
+      Deno.readTextFileSync(file).split("\n")
+        .some((entry) => entry.startsWith("invoke-ns-test:") || entry.startsWith(`${uid}:`));
+    const setuid = (Deno.statSync("/usr/bin/newuidmap").mode! & 0o4000) !== 0;
+    return line && ranges("/etc/subuid") && ranges("/etc/subgid") && setuid ? uid : null;
+  } catch {
+    return null;
+  }
+})();
+
+privilegedTest(
+  "trace: --map-auto rootless: the init stage, and the tool's newuidmap and newgidmap, argv and all",
+  async () => {
+    const { stdout, trace } = await checkTrace(
+      ["--map-auto", "-pmu", "box", "sh", "-c", "id -u; hostname"],
+      { asUser: rangesUser! },
+    );
+    assert.equal(stdout, "0\nbox\n");
+    const helpers = trace.filter((c) => c.who === "parent" && c.fn === "execve");
+    assert.deepEqual(helpers.map((c) => c.args[0]), [
+      '"/usr/bin/newuidmap"',
+      '"/usr/bin/newgidmap"',
+    ]);
+    const child = trace.find((c) => c.fn === "clone")!.result;
+    for (const helper of helpers) {
+      assert.ok(helper.args[1].includes(`, "${child}", "0", "${rangesUser}", "1"`), helper.args[1]);
+    }
+    assert.ok(trace.some((c) => c.step === "init" && c.fn === "execve"), "the init stage's exec");
+    assert.ok(trace.some((c) => c.fn === "capset"), "the command's capabilities, from its UID");
+  },
+  missing ??
+    (rangesUser === null
+      ? "no user invoke-ns-test with /etc/subuid and /etc/subgid ranges and a setuid newuidmap " +
+        "(.ci/run makes them)"
+      : null),
+);

@@ -63,7 +63,7 @@ import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { Errno, SyscallError } from "../../ffi/errors.ts";
 import { openInTree } from "../mount.ts";
 import type { NamespaceType } from "../inspect.ts";
-import { call, type ChildStep } from "../step.ts";
+import { type Call, call, type ChildStep, flagNames } from "../step.ts";
 
 /** A namespace type that may be joined by path (the tool's thread joins it before clone). */
 export type JoinableNamespace = "net" | "ipc" | "uts" | "cgroup";
@@ -195,6 +195,108 @@ export function bindAttributes(flags: number): { set: bigint; clear: bigint } {
 /** The fd path of an O_PATH fd, which mount(2) follows to the file itself. */
 const fdPath = (fd: number) => `/proc/self/fd/${fd}`;
 
+/** mount(2)'s flags by name, for the calls the mounts step lists. */
+const MOUNT_FLAGS: Record<string, number> = {
+  RDONLY: MS_RDONLY,
+  NOSUID: MS_NOSUID,
+  NODEV: MS_NODEV,
+  NOEXEC: MS_NOEXEC,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: MS_REMOUNT,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOATIME: MS_NOATIME,
+  NODIRATIME: MS_NODIRATIME,
+  BIND: MS_BIND,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  UNBINDABLE: 1 << 17,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  SHARED: 1 << 20,
+  RELATIME: MS_RELATIME,
+  STRICTATIME: MS_STRICTATIME,
+};
+
+/** mount_setattr(2)'s attributes by name. */
+const ATTR_NAMES: Record<string, bigint> = {
+  RDONLY: MOUNT_ATTR.RDONLY,
+  NOSUID: MOUNT_ATTR.NOSUID,
+  NODEV: MOUNT_ATTR.NODEV,
+  NOEXEC: MOUNT_ATTR.NOEXEC,
+  NOATIME: MOUNT_ATTR_ATIME.NOATIME,
+  STRICTATIME: MOUNT_ATTR_ATIME.STRICTATIME,
+  NODIRATIME: MOUNT_ATTR_ATIME.NODIRATIME,
+};
+
+/** A mode or umask as strace prints it (`000`, `022`, `0666`). */
+const octal = (mode: number) => mode === 0 ? "000" : `0${mode.toString(8)}`.padStart(3, "0");
+
+/** A device node's type and mode as mknodat(2) gets it (`S_IFCHR|0666`). */
+function nodeMode(device: ContainerDevice): string {
+  const type = device.type === "c" ? "S_IFCHR" : device.type === "b" ? "S_IFBLK" : "S_IFIFO";
+  return `${type}|${octal(device.fileMode)}`;
+}
+
+/** A number as C's `%#x` prints it (`0x1f`, `0`). */
+const hex = (n: number) => n === 0 ? "0" : `0x${n.toString(16)}`;
+
+/** A device number as strace prints it (`makedev(0x1, 0x3)`). */
+const makedev = (device: ContainerDevice) => `makedev(${hex(device.major)}, ${hex(device.minor)})`;
+
+/** The calls of a mount(2): `target` as the fd path of the open target. */
+function mountCall(
+  source: string | null,
+  target: string,
+  type: string | null,
+  flags: number,
+  data: string | null,
+): Call {
+  return call("mount", source, target, type, flagNames(flags, MOUNT_FLAGS, "MS_"), data);
+}
+
+/** The mount_setattr(2) of `fd` that sets `set` and clears `clear`. */
+function setattrCall(fd: number | string, set: bigint, clear: bigint, recursive: boolean): Call {
+  const names = (mask: bigint) =>
+    mask === MOUNT_ATTR_ATIME.MASK
+      ? "MOUNT_ATTR__ATIME"
+      : flagNames(mask, ATTR_NAMES, "MOUNT_ATTR_");
+  return call(
+    "mount_setattr",
+    fd,
+    "",
+    recursive ? "AT_EMPTY_PATH|AT_RECURSIVE" : "AT_EMPTY_PATH",
+    `{attr_set=${names(set)}, attr_clr=${names(clear)}, propagation=0, userns_fd=0}`,
+    32,
+  );
+}
+
+/** The move_mount(2) of the detached mount `from` onto the file open at `to`. */
+function moveCall(from: number | string, to: number | string): Call {
+  return call("move_mount", from, "", to, "", "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH");
+}
+
+/** The open_tree(2) of the host's `path` (`recursive`: with its submounts). */
+function openTreeCall(path: string, recursive: boolean): Call {
+  const flags = `OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC${recursive ? "|AT_RECURSIVE" : ""}`;
+  return call("open_tree", "AT_FDCWD", path, flags);
+}
+
+/** The calls the mounts step has made while it runs (for `--trace`); the last failed with `failed`. */
+let made: { calls: Call[]; failed: boolean } | undefined;
+
+/** Makes `c` by `fn`, recorded in {@link made} while the mounts step runs (`shown`: its result). */
+function making<T>(c: Call, fn: () => T, shown?: (result: T) => string): T {
+  if (!made) return fn();
+  made.calls.push(c);
+  made.failed = true;
+  const result = fn();
+  made.failed = false;
+  if (shown) c.returns = shown(result);
+  return result;
+}
+
 /** Opens `destination` inside the tree at `root` (creating it: a file when `file`). */
 function target(root: number, rootPath: string, destination: string, file: boolean): number {
   return openInTree(root, destination, file, null, rootPath).fd;
@@ -205,7 +307,12 @@ function propagate(root: number, rootPath: string, destination: string, changes:
   if (changes.length === 0) return;
   const fd = target(root, rootPath, destination, false);
   try {
-    for (const change of changes) mount(null, fdPath(fd), null, BigInt(change), null);
+    for (const change of changes) {
+      making(
+        mountCall(null, fdPath(fd), null, change, null),
+        () => mount(null, fdPath(fd), null, BigInt(change), null),
+      );
+    }
   } finally {
     close(fd);
   }
@@ -213,20 +320,23 @@ function propagate(root: number, rootPath: string, destination: string, changes:
 
 /** A bind of the host's `source` at `destination`, then its attributes. */
 function bindMount(root: number, rootPath: string, m: ContainerMount & { kind: "bind" }): void {
-  const detached = openTree(
-    -100,
-    m.source,
-    OPEN_TREE_CLONE | (m.recursive ? AT_RECURSIVE : 0),
+  const detached = making(
+    openTreeCall(m.source, m.recursive),
+    () => openTree(-100, m.source, OPEN_TREE_CLONE | (m.recursive ? AT_RECURSIVE : 0)),
+    String,
   );
   try {
     const { set, clear } = bindAttributes(m.flags);
     if (set !== 0n || clear !== 0n) {
-      changeMountAttributes(detached, set, clear, m.recursive, m.source);
+      making(
+        setattrCall(detached, set, clear, m.recursive),
+        () => changeMountAttributes(detached, set, clear, m.recursive, m.source),
+      );
     }
     const file = fileStatus(detached, m.source).type !== S_IFDIR;
     const at = target(root, rootPath, m.destination, file);
     try {
-      moveMount(detached, at, m.destination);
+      making(moveCall(detached, at), () => moveMount(detached, at, m.destination));
     } finally {
       close(at);
     }
@@ -274,12 +384,21 @@ function ownCgroupMount(
 ): void {
   const { set, clear } = bindAttributes(m.flags);
   const bindAt = (dir: string, destination: string) => {
-    const detached = openTree(-100, dir, OPEN_TREE_CLONE);
+    const detached = making(
+      openTreeCall(dir, false),
+      () => openTree(-100, dir, OPEN_TREE_CLONE),
+      String,
+    );
     try {
-      if (set !== 0n || clear !== 0n) changeMountAttributes(detached, set, clear, false, dir);
+      if (set !== 0n || clear !== 0n) {
+        making(
+          setattrCall(detached, set, clear, false),
+          () => changeMountAttributes(detached, set, clear, false, dir),
+        );
+      }
       const at = target(root, rootPath, destination, false);
       try {
-        moveMount(detached, at, destination);
+        making(moveCall(detached, at), () => moveMount(detached, at, destination));
       } finally {
         close(at);
       }
@@ -293,7 +412,10 @@ function ownCgroupMount(
   }
   const top = target(root, rootPath, m.destination, false);
   try {
-    mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755");
+    making(
+      mountCall("tmpfs", fdPath(top), "tmpfs", m.flags & ~MS_RDONLY, "mode=755"),
+      () => mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755"),
+    );
   } finally {
     close(top);
   }
@@ -310,7 +432,11 @@ function remountReadOnly(root: number, rootPath: string, m: ContainerMount & { k
   if (!(m.flags & MS_RDONLY)) return;
   const at = target(root, rootPath, m.destination, false);
   try {
-    mount(null, fdPath(at), null, BigInt(MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe)), null);
+    const flags = MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe);
+    making(
+      mountCall(null, fdPath(at), null, flags, null),
+      () => mount(null, fdPath(at), null, BigInt(flags), null),
+    );
   } finally {
     close(at);
   }
@@ -336,7 +462,11 @@ function cgroupMount(
   if (m.type === "cgroup2" || v1.length === 0) {
     const at = target(root, rootPath, m.destination, false);
     try {
-      mount("cgroup2", fdPath(at), "cgroup2", BigInt(m.flags), m.data.join(",") || null);
+      const data = m.data.join(",") || null;
+      making(
+        mountCall("cgroup2", fdPath(at), "cgroup2", m.flags, data),
+        () => mount("cgroup2", fdPath(at), "cgroup2", BigInt(m.flags), data),
+      );
     } finally {
       close(at);
     }
@@ -344,7 +474,10 @@ function cgroupMount(
   }
   const top = target(root, rootPath, m.destination, false);
   try {
-    mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755");
+    making(
+      mountCall("tmpfs", fdPath(top), "tmpfs", m.flags & ~MS_RDONLY, "mode=755"),
+      () => mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755"),
+    );
   } finally {
     close(top);
   }
@@ -356,7 +489,10 @@ function cgroupMount(
   for (const [name, data, type] of names) {
     const at = target(root, rootPath, `${m.destination}/${name}`, false);
     try {
-      mount(type, fdPath(at), type, BigInt(m.flags), data || null);
+      making(
+        mountCall(type, fdPath(at), type, m.flags, data || null),
+        () => mount(type, fdPath(at), type, BigInt(m.flags), data || null),
+      );
     } finally {
       close(at);
     }
@@ -384,7 +520,11 @@ export function performContainerMounts(
       const at = target(root, rootPath, m.destination, false);
       try {
         if (m.copyUp) refuseCopyUp(at, m.destination);
-        mount(m.source, fdPath(at), m.type, BigInt(m.flags), m.data.join(",") || null);
+        const data = m.data.join(",") || null;
+        making(
+          mountCall(m.source, fdPath(at), m.type, m.flags, data),
+          () => mount(m.source, fdPath(at), m.type, BigInt(m.flags), data),
+        );
       } finally {
         close(at);
       }
@@ -416,6 +556,57 @@ const DEV_LINKS: [string, string][] = [
   ["/proc/kcore", "core"],
 ];
 
+/** Makes `device` in the tree at `root`: by mknod, or bound from the host's (`bindFromHost`). */
+function makeDevice(
+  device: ContainerDevice,
+  root: number,
+  rootPath: string,
+  bindFromHost: boolean,
+): void {
+  const slash = device.path.lastIndexOf("/");
+  const name = device.path.slice(slash + 1);
+  const dir = target(root, rootPath, device.path.slice(0, slash) || "/", false);
+  try {
+    if (bindFromHost) {
+      const node = target(root, rootPath, device.path, true);
+      try {
+        const detached = making(
+          openTreeCall(device.path, false),
+          () => openTree(-100, device.path, OPEN_TREE_CLONE),
+          String,
+        );
+        try {
+          making(moveCall(detached, node), () => moveMount(detached, node, device.path));
+        } finally {
+          close(detached);
+        }
+      } finally {
+        close(node);
+      }
+      return;
+    }
+    const type = device.type === "c" ? S_IFCHR : device.type === "b" ? S_IFBLK : S_IFIFO;
+    const node = () =>
+      making(
+        call("mknodat", dir, name, nodeMode(device), makedev(device)),
+        () => mknodAt(dir, name, type | device.fileMode, device.major, device.minor),
+      );
+    try {
+      node();
+    } catch (error) {
+      if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+      // the image has one already (a regular file in a tar): replace it
+      const failed = made?.calls.at(-1);
+      if (failed) failed.returns = "-1 EEXIST (File exists)";
+      unlinkAt(dir, name, 0);
+      node();
+    }
+    if (device.uid !== 0 || device.gid !== 0) chownAt(dir, name, device.uid, device.gid);
+  } finally {
+    close(dir);
+  }
+}
+
 /**
  * Makes the container's device nodes: with mknod (as root on the host), or,
  * in a user namespace (where mknod is refused), bound from the host's node
@@ -429,41 +620,14 @@ export function createDevices(
   bindFromHost: boolean,
   ptmx: boolean,
 ): void {
-  for (const device of devices) {
-    const slash = device.path.lastIndexOf("/");
-    const name = device.path.slice(slash + 1);
-    const dir = target(root, rootPath, device.path.slice(0, slash) || "/", false);
-    try {
-      if (bindFromHost) {
-        const node = target(root, rootPath, device.path, true);
-        try {
-          const detached = openTree(-100, device.path, OPEN_TREE_CLONE);
-          try {
-            moveMount(detached, node, device.path);
-          } finally {
-            close(detached);
-          }
-        } finally {
-          close(node);
-        }
-        continue;
-      }
-      const type = device.type === "c" ? S_IFCHR : device.type === "b" ? S_IFBLK : S_IFIFO;
-      const old = umask(0);
-      try {
-        mknodAt(dir, name, type | device.fileMode, device.major, device.minor);
-      } catch (error) {
-        if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
-        // the image has one already (a regular file in a tar): replace it
-        unlinkAt(dir, name, 0);
-        mknodAt(dir, name, type | device.fileMode, device.major, device.minor);
-      } finally {
-        umask(old);
-      }
-      if (device.uid !== 0 || device.gid !== 0) chownAt(dir, name, device.uid, device.gid);
-    } finally {
-      close(dir);
-    }
+  // mknod as asked: no umask in the way (set once for every node, then put back)
+  const old = !bindFromHost && devices.length > 0
+    ? making(call("umask", "000"), () => umask(0), octal)
+    : undefined;
+  try {
+    for (const device of devices) makeDevice(device, root, rootPath, bindFromHost);
+  } finally {
+    if (old !== undefined) making(call("umask", octal(old)), () => umask(old), octal);
   }
   const dev = target(root, rootPath, "/dev", false);
   try {
@@ -498,30 +662,55 @@ export function containerMountsStep(
   ownCgroups: string[] | null,
 ): ChildStep {
   const ptmx = setup.mounts.some((m) => m.destination === "/dev/pts" && m.kind === "fs");
+  const at = (path: string) => `<fd of ${rootfs}${path === "/" ? "" : path}>`;
+  const propagation = (m: ContainerMount) =>
+    m.propagation.map((change) =>
+      mountCall(null, `/proc/self/fd/${at(m.destination)}`, null, change, null)
+    );
+  const mknod = !inUserNamespace && setup.devices.length > 0;
   const calls = [
-    ...setup.mounts.map((m) =>
-      m.kind === "bind"
-        ? call(
-          "open_tree",
-          m.source,
-          m.recursive ? "OPEN_TREE_CLONE|AT_RECURSIVE" : "OPEN_TREE_CLONE",
-        )
-        : call("mount", m.source, `${rootfs}${m.destination}`, m.type, m.flags, m.data.join(","))
-    ),
-    ...setup.devices.map((d) =>
-      inUserNamespace
-        ? call("move_mount", `<clone of ${d.path}>`, `${rootfs}${d.path}`)
-        : call("mknodat", `${rootfs}${d.path}`, d.type, d.major, d.minor)
-    ),
+    ...setup.mounts.flatMap((m) => {
+      if (m.kind === "fs") {
+        const data = m.data.join(",") || null;
+        const made = `/proc/self/fd/${at(m.destination)}`;
+        return [mountCall(m.source, made, m.type, m.flags, data), ...propagation(m)];
+      }
+      const clone = `<clone of ${m.source}>`;
+      const { set, clear } = bindAttributes(m.flags);
+      return [
+        { ...openTreeCall(m.source, m.recursive), returns: clone },
+        ...set !== 0n || clear !== 0n ? [setattrCall(clone, set, clear, m.recursive)] : [],
+        moveCall(clone, at(m.destination)),
+        ...propagation(m),
+      ];
+    }),
+    ...mknod ? [{ ...call("umask", "000"), returns: "<the old umask>" }] : [],
+    ...setup.devices.flatMap((d) => {
+      if (!inUserNamespace) {
+        const slash = d.path.lastIndexOf("/");
+        const dir = at(d.path.slice(0, slash) || "/");
+        return [call("mknodat", dir, d.path.slice(slash + 1), nodeMode(d), makedev(d))];
+      }
+      const clone = `<clone of ${d.path}>`;
+      return [{ ...openTreeCall(d.path, false), returns: clone }, moveCall(clone, at(d.path))];
+    }),
+    ...mknod ? [{ ...call("umask", "<the old umask>"), returns: "000" }] : [],
   ];
+  const record = { calls: [] as Call[], failed: false };
   return {
     name: "mounts",
     calls,
     why: "config.json's mounts and devices, each target walked inside the root file system",
     run: () => {
-      performContainerMounts(setup.mounts, jail.root!, rootfs, ownCgroups);
-      createDevices(setup.devices, jail.root!, rootfs, inUserNamespace, ptmx);
+      made = record;
+      try {
+        performContainerMounts(setup.mounts, jail.root!, rootfs, ownCgroups);
+        createDevices(setup.devices, jail.root!, rootfs, inUserNamespace, ptmx);
+      } finally {
+        made = undefined;
+      }
     },
+    made: () => record,
   };
 }
 
@@ -676,7 +865,7 @@ export function containerUserSteps(setup: ContainerSetup): ChildStep[] {
     steps.push({
       name: "user",
       calls: [
-        call("setgroups", additionalGids.length, additionalGids.join(",")),
+        call("setgroups", additionalGids.length, `[${additionalGids.join(", ")}]`),
         call("setresgid", gid, gid, gid),
         call("setresuid", uid, uid, uid),
       ],
