@@ -865,7 +865,23 @@ export async function planLaunch(
     child.push(syncStep("created", "tell the tool the container is created (it may leave now)"));
     child.push({
       name: "start",
-      calls: [call("open", fifo, "O_WRONLY"), call("write", fifo, "0")],
+      calls: [
+        container
+          ? {
+            ...call(
+              "openat",
+              `<fd of ${fifo.slice(0, fifo.lastIndexOf("/")) || "/"}>`,
+              fifo.slice(fifo.lastIndexOf("/") + 1),
+              "O_WRONLY|O_NOFOLLOW|O_CLOEXEC",
+            ),
+            returns: `<fd of ${fifo}>`,
+          }
+          : {
+            ...call("openat", "AT_FDCWD", fifo, "O_WRONLY|O_CLOEXEC"),
+            returns: `<fd of ${fifo}>`,
+          },
+        writeCall(fifo, "0"),
+      ],
       why: "wait until start opens the FIFO: the command runs only then",
       run: () => waitForStart(fifo, containerState.fifoDir),
     });
