@@ -33,15 +33,8 @@ import {
   freeze,
   removeCgroups,
 } from "../lib/oci/cgroups.ts";
-import {
-  ConfigError,
-  type ContainerConfig,
-  grantedCapabilities,
-  type HostFacts,
-  OCI_VERSION,
-  parseConfig,
-  UnsupportedError,
-} from "../lib/oci/config.ts";
+import type { ContainerConfig, HostFacts } from "../lib/oci/config.ts";
+import { ConfigError, OCI_VERSION, UnsupportedError } from "../lib/oci/spec.ts";
 import {
   containerIds,
   DEFAULT_ROOT,
@@ -159,8 +152,8 @@ function hookState(record: ContainerRecord) {
   return specState(record);
 }
 
-/** The bundle's config.json, checked and mapped onto the engine. */
-function loadConfig(bundle: string): ContainerConfig {
+/** The bundle's config.json, checked and mapped onto the engine (the codec is loaded here). */
+async function loadConfig(bundle: string): Promise<ContainerConfig> {
   let text: string;
   try {
     text = Deno.readTextFileSync(`${bundle}/config.json`);
@@ -173,6 +166,7 @@ function loadConfig(bundle: string): ContainerConfig {
   } catch (error) {
     throw new OciError(`config.json: not JSON (${(error as Error).message})`);
   }
+  const { parseConfig } = await import("../lib/oci/config.ts");
   return parseConfig(json, bundle, hostFacts());
 }
 
@@ -193,7 +187,7 @@ async function create(globals: Globals, args: string[], wait = false): Promise<n
     throw new OciError("--preserve-fds: must be a number");
   }
   if (preserve > 0) throw new UnsupportedError("--preserve-fds", "not yet honoured");
-  const config = loadConfig(bundle);
+  const config = await loadConfig(bundle);
   const spec = config.spec;
   if (flag(options, "no-pivot")) spec.chrootOnly = true;
   const consoleSocket = value(options, "console-socket");
@@ -597,6 +591,7 @@ async function exec(globals: Globals, args: string[]): Promise<number> {
   const given = processCapabilities ?? defaults.capabilities;
   let capabilities: string[] | undefined;
   try {
+    const { grantedCapabilities } = await import("../lib/oci/config.ts");
     capabilities = given == null ? undefined : grantedCapabilities(given, user?.uid ?? 0);
   } catch (error) {
     if (error instanceof ConfigError) throw new OciError(`exec: ${error.message}`);

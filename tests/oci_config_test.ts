@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, type HostFacts, parseConfig, UnsupportedError } from "../lib/oci/config.ts";
+import { type HostFacts, parseConfig } from "../lib/oci/config.ts";
+import { ConfigError, UnsupportedError } from "../lib/oci/spec.ts";
 import { bindAttributes } from "../lib/oci/setup.ts";
 import { MOUNT_ATTR, MOUNT_ATTR_ATIME } from "../ffi/mountapi.ts";
 

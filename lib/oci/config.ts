@@ -26,27 +26,7 @@ import type {
   ContainerSetup,
   JoinableNamespace,
 } from "./setup.ts";
-
-/** The runtime-spec version this runtime speaks (what `state` and `spec` report). */
-export const OCI_VERSION = "1.2.0";
-
-/** A config.json that cannot be run: `path` is the JSON path of the value at fault. */
-export class ConfigError extends Error {
-  /** Builds the error: the message is `path: reason`. */
-  constructor(readonly path: string, reason: string) {
-    super(`${path}: ${reason}`);
-    this.name = "ConfigError";
-  }
-}
-
-/** A field this runtime (or this host) cannot honour: its message is `unsupported: FIELD (why)`. */
-export class UnsupportedError extends Error {
-  /** Builds the error for `field`, with a few words on why. */
-  constructor(readonly field: string, why: string) {
-    super(`unsupported: ${field} (${why})`);
-    this.name = "UnsupportedError";
-  }
-}
+import { ConfigError, UnsupportedError } from "./spec.ts";
 
 /** What the host offers that some fields need. */
 export interface HostFacts {
