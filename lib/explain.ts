@@ -85,6 +85,10 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<the old limits>": "where the kernel returns the limits as they were",
   "<the old umask>": "the umask as it was: umask's result, put back once the nodes are made",
   "<each …>": "one call for each of what it names",
+  "<console socket>": "the connection to the console socket (--console-socket), as a descriptor",
+  "<pty master>": "the terminal's master, opened from the container's /dev/ptmx",
+  "<pty number>": "the terminal's number in the container's devpts (TIOCGPTN's answer)",
+  "<pty slave>": "the terminal's slave, /dev/pts/<pty number>, as a descriptor",
   "<channel>": "the init stage's end of its socket pair with the tool",
   "<host route socket>": "a NETLINK_ROUTE socket in the tool's network namespace",
   "<namespace route socket>": "a NETLINK_ROUTE socket in the container's new network namespace",
@@ -176,7 +180,6 @@ const STRING_ARGS: Record<string, number[]> = {
   mq_unlink: [0],
   unlinkat: [1],
   fsopen: [0],
-  connect: [1],
   readlink: [0],
 };
 

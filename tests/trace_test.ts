@@ -3,7 +3,9 @@
  * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
  * init stage), `--map-auto` rootless (the test user's ranges, through
  * newuidmap and newgidmap), `enter`, and an OCI bundle (`oci create`, then
- * start and delete), run under `strace -f -y`; the
+ * start and delete: a read-only root, a domain name, sysctls, a bind with
+ * atime options, a cgroup mount in a cgroup namespace, and hooks at every
+ * point the runtime runs them in a launch), run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
@@ -11,15 +13,18 @@
  * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
  * netlink socket and messages (by type, and the link's name where strace
  * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
- * steps; the execve of each program the tool runs (newuidmap, newgidmap),
- * argv and all; for the child (and a grandchild), every call of lib/explain.ts's
- * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
- * files). In the init stage the child's list is cut at its exec of Deno;
+ * steps; the execve of each program the tool or the init stage runs itself
+ * (newuidmap, newgidmap, hooks), argv and all, in its place among that
+ * process's calls (where strace shows the clone that starts it); for the
+ * child (and a grandchild), every call of lib/explain.ts's SETUP_CALLS up
+ * to the command's execve (`write` only to /proc and /sys files). In the init stage the child's list is cut at its exec of Deno;
  * the init stage's own calls are compared from the first call it traces
  * on (its PR_SET_PDEATHSIG): before it, Deno's start-up makes calls of its
  * own (prlimit64, prctl) that no step lists. Each side's list must equal
  * the other's. Arguments: strings, numbers, NULL and
- * flag sets (in any order; O_RDONLY, 0, is implied) must match; `<fd of
+ * flag sets (in any order; O_RDONLY, 0, is implied; mount attributes by
+ * value, as strace names MOUNT_ATTR__ATIME by its bits) must match, an
+ * execve's environment only where strace shows it (-v); `<fd of
  * PATH>` must be a descriptor strace shows open on PATH; other placeholders
  * match anything; a call with an `<each …>` argument stands for any number
  * of calls of that function.
@@ -33,13 +38,19 @@ import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest, runCli } from
 
 const strace = (() => {
   try {
-    return new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" })
-      .outputSync().success;
+    // (a clone in a PID namespace returns the PID there: --decode-pids=pidns gives strace's too)
+    return new Deno.Command("strace", {
+      args: ["--decode-pids=pidns", "-qq", "-e", "trace=none", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
   } catch {
     return false;
   }
 })();
-const missing = strace ? null : "strace is not installed (apt-get install strace)";
+const missing = strace
+  ? null
+  : "strace 5.19 or later is not installed (apt-get install strace; it needs --decode-pids)";
 
 /** A jail the lab's way: bash and friends, by `invoke_ns jail`. */
 const jail = isRoot && strace ? Deno.makeTempDirSync({ prefix: "invoke_ns_trace_" }) : "";
@@ -88,6 +99,17 @@ function isLaunchCall(c: Seen): boolean {
   if (c.fn === "mkdir" || c.fn === "rmdir") return (c.args[0] ?? "").startsWith('"/sys/fs/cgroup/');
   if (c.fn === "write") return /^\d+<\/(proc|sys)\//.test(c.args[0] ?? "");
   return true;
+}
+
+/**
+ * Whether strace's clone `c` starts a program the tool runs itself (lib/helper.ts: a vfork
+ * with no namespace flags), not a launch's child or grandchild (born in namespaces, or
+ * with CLONE_PARENT).
+ */
+function isHelperClone(c: Seen): boolean {
+  const flags = (c.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "").split("|");
+  return flags.includes("CLONE_VFORK") && !flags.includes("CLONE_PARENT") &&
+    !flags.some((flag) => flag.startsWith("CLONE_NEW"));
 }
 
 /** rtnetlink message types by number, as strace shows them when it cannot decode a socket's. */
@@ -173,7 +195,9 @@ function straced(text: string): Seen[] {
       pending.delete(pid);
       body = start + resumed[1];
     }
-    // strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    // a clone's result as strace's PID namespace knows it (the process's own PID is the
+    // log's), then strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    body = body.replace(/^(clone\(.*= )\d+ \/\* (\d+) in strace's PID NS \*\/$/, "$1$2");
     m = body.replace(/ \/\* .*? \*\//g, "").match(/^(\w+)\((.*)\)\s+= (.+)$/);
     if (!m) continue;
     calls.push({ pid, fn: m[1], args: splitArgs(m[2]), result: m[3] });
@@ -187,6 +211,31 @@ function sameFlags(a: string, b: string): boolean {
     new Set(text.split("|").map((f) => f.trim()).filter((f) => f !== "O_RDONLY"));
   const x = set(a), y = set(b);
   return x.size === y.size && [...x].every((f) => y.has(f));
+}
+
+/** mount_setattr(2)'s attributes by name (strace names MOUNT_ATTR__ATIME by its bits). */
+const MOUNT_ATTRS: Record<string, number> = {
+  MOUNT_ATTR_RDONLY: 0x1,
+  MOUNT_ATTR_NOSUID: 0x2,
+  MOUNT_ATTR_NODEV: 0x4,
+  MOUNT_ATTR_NOEXEC: 0x8,
+  MOUNT_ATTR__ATIME: 0x70,
+  MOUNT_ATTR_RELATIME: 0,
+  MOUNT_ATTR_NOATIME: 0x10,
+  MOUNT_ATTR_STRICTATIME: 0x20,
+  MOUNT_ATTR_NODIRATIME: 0x80,
+  MOUNT_ATTR_IDMAP: 0x100000,
+  MOUNT_ATTR_NOSYMFOLLOW: 0x200000,
+};
+
+/** The value of a set of mount attributes (`MOUNT_ATTR_RDONLY|0x40`); NaN for a name not known. */
+function attributes(text: string): number {
+  const values = text.split("|").map((name) => name.trim()).map((name) =>
+    /^(0x[0-9a-f]+|\d+)$/.test(name) ? Number(name) : MOUNT_ATTRS[name]
+  );
+  return values.some((value) => value === undefined)
+    ? NaN
+    : values.reduce((sum: number, value) => sum | value!, 0);
 }
 
 /**
@@ -230,6 +279,7 @@ function argMatches(ours: string, theirs: string, pid: number): boolean {
       .replace(/<[^<>]+>/g, ".*");
     return theirs.startsWith('"') && new RegExp(`^${pattern}$`).test(JSON.parse(theirs));
   }
+  if (ours.startsWith("MOUNT_ATTR_")) return attributes(ours) === attributes(theirs);
   if (/^[A-Z_][A-Z0-9_]*(\|[A-Z_][A-Z0-9_]*)+$/.test(ours)) return sameFlags(ours, theirs);
   return ours === theirs || (ours.startsWith("[") && ours === theirs.replace(/\.\.\.$/, ""));
 }
@@ -245,6 +295,11 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
   if (ours.fn === "mq_open" || ours.fn === "mq_unlink") {
     // glibc passes a queue's name without its "/"
     ours = { ...ours, args: [ours.args[0].replace(/^"\//, '"'), ...ours.args.slice(1)] };
+  }
+  if (ours.fn === "execve" && !(theirs.args[2] ?? "").startsWith("[")) {
+    // strace shows an environment as its address unless -v: the path and argv are compared
+    ours = { ...ours, args: ours.args.slice(0, 2) };
+    theirs = { ...theirs, args: theirs.args.slice(0, 2) };
   }
   const extra = theirs.args.slice(ours.args.length);
   if (extra.some((a) => a !== "0" && a !== "NULL")) return false;
@@ -326,6 +381,7 @@ async function checkTrace(
         "-f",
         "-qq",
         "-y",
+        "--decode-pids=pidns",
         "-s",
         "4096",
         "-e",
@@ -358,11 +414,20 @@ async function checkTrace(
     );
     assert.ok(cloneOfChild, "strace saw the clone of the child");
     const child = Number(cloneOfChild.result);
+    // the programs the tool and the init stage run themselves (newuidmap, newgidmap, hooks):
+    // each its own clone, then its execve, argv and all, in order with the setup
+    const helper = (c: Seen) => c.fn === "clone" && c !== cloneOfChild && isHelperClone(c);
+    const withHelpers = (list: Seen[]) =>
+      list.flatMap((c) =>
+        helper(c) ? calls.filter((h) => h.pid === Number(c.result) && h.fn === "execve") : [c]
+      );
     compare(
-      trace.filter((c) => c.who === "parent" && PARENT_CALLS.includes(c.fn)),
-      calls.filter((c) =>
-        c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
-        (c.fn !== "clone" || c === cloneOfChild)
+      trace.filter((c) => c.who === "parent" && (PARENT_CALLS.includes(c.fn) || c.fn === "execve")),
+      withHelpers(
+        calls.filter((c) =>
+          c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
+          (c.fn !== "clone" || c === cloneOfChild || helper(c))
+        ),
       ),
       "parent",
     );
@@ -371,9 +436,9 @@ async function checkTrace(
       c.who === "child" && c.fn !== "clone" &&
       (c.fn !== "write" || /^<fd of \/(proc|sys)\//.test(c.args[0]) || /^\d+$/.test(c.args[0]))
     );
-    const theirs = calls.filter((c) => c.pid === child && c.fn !== "clone");
+    const theirs = calls.filter((c) => c.pid === child && (c.fn !== "clone" || helper(c)));
     const init = ours.findIndex((c) => c.step === "init" && c.fn === "execve");
-    if (init < 0) compare(ours, setupCalls(theirs), "child");
+    if (init < 0) compare(ours, withHelpers(setupCalls(theirs)), "child");
     else {
       // The init stage: the clone child up to its exec of Deno, then that Deno's own calls
       // from its first traced one on (before it, Deno's start-up makes calls of its own).
@@ -382,20 +447,15 @@ async function checkTrace(
       const after = theirs.slice(exec + 1);
       const start = after.findIndex((c) => callMatches(ours[init + 1], c));
       assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
-      compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
+      compare(ours.slice(init + 1), withHelpers(setupCalls(after.slice(start))), "init stage");
     }
-    // the programs the tool runs itself (newuidmap, newgidmap, hooks): each its own clone, then
-    // its execve, argv and all
-    const helpers = calls.filter((c) =>
-      c.pid === tool && c.fn === "clone" && c !== cloneOfChild &&
-      c.args.some((a) => a.includes("CLONE_VFORK"))
-    ).map((c) => Number(c.result));
-    compare(
-      trace.filter((c) => c.who === "parent" && c.fn === "execve"),
-      calls.filter((c) => helpers.includes(c.pid) && c.fn === "execve"),
-      "the tool's helpers",
+    // (the grandchild is the child's sibling: CLONE_PARENT; the command's own forks are not)
+    const cloneOfGrandchild = calls.find((c) =>
+      c.pid === child && c.fn === "clone" &&
+      (c.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "").split("|").includes(
+        "CLONE_PARENT",
+      )
     );
-    const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
       compare(
@@ -657,26 +717,28 @@ privilegedTest(
     const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
     try {
       // a busybox root file system, as tests/oci_test.ts makes them
-      for (const sub of ["bin", "proc", "dev", "tmp", "state"]) {
-        Deno.mkdirSync(`${dir}/${sub === "state" ? sub : `rootfs/${sub}`}`, { recursive: true });
+      for (const sub of ["bin", "proc", "dev", "tmp", "sys", "data", "state", "source"]) {
+        const top = sub === "state" || sub === "source";
+        Deno.mkdirSync(`${dir}/${top ? sub : `rootfs/${sub}`}`, { recursive: true });
       }
       Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
       Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
-      for (const applet of ["sh", "hostname"]) {
+      for (const applet of ["sh", "hostname", "cat"]) {
         Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
       }
       Deno.writeTextFileSync(
         `${dir}/config.json`,
         JSON.stringify({
           ociVersion: "1.2.0",
-          root: { path: "rootfs" },
+          root: { path: "rootfs", readonly: true },
           process: {
-            args: ["/bin/sh", "-c", "hostname"],
+            args: ["/bin/sh", "-c", "hostname; cat /proc/sys/kernel/domainname"],
             cwd: "/",
             env: ["PATH=/bin"],
             user: { uid: 0, gid: 0 },
           },
           hostname: "box",
+          domainname: "example",
           mounts: [
             { destination: "/proc", type: "proc", source: "proc" },
             {
@@ -685,8 +747,36 @@ privilegedTest(
               source: "tmpfs",
               options: ["nosuid", "mode=1777"],
             },
+            {
+              destination: "/data",
+              type: "bind",
+              source: `${dir}/source`,
+              options: ["rbind", "ro", "noatime", "nodiratime"],
+            },
+            {
+              destination: "/sys",
+              type: "sysfs",
+              source: "sysfs",
+              options: ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+              destination: "/sys/fs/cgroup",
+              type: "cgroup",
+              source: "cgroup",
+              options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+            },
           ],
-          linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "uts" }] },
+          // runc's hooks, each the busybox applet `true` (its path is the host's and the
+          // container's); prestart is run as a createRuntime hook, first
+          hooks: Object.fromEntries(
+            ["prestart", "createRuntime", "createContainer", "startContainer"].map((
+              point,
+            ) => [point, [{ path: "/bin/busybox", args: ["busybox", "true", point] }]]),
+          ),
+          linux: {
+            namespaces: ["pid", "mount", "uts", "network", "cgroup"].map((type) => ({ type })),
+            sysctl: { "net.ipv4.ip_forward": "1", "kernel.domainname": "sysctl.example" },
+          },
         }),
       );
       let started = "";
@@ -707,7 +797,7 @@ privilegedTest(
         },
       );
       assert.equal(started, "0 ", "start");
-      assert.equal(stdout, "box\n", "the container's own output, on its stdout");
+      assert.equal(stdout, "box\nsysctl.example\n", "the container's own output, on its stdout");
       const init = trace.filter((c) => c.who === "child");
       for (const fn of ["mount", "openat2", "mknodat", "umask", "pivot_root", "sethostname"]) {
         assert.ok(init.some((c) => c.fn === fn), fn);
@@ -717,6 +807,27 @@ privilegedTest(
           c.fn === "mount" && c.args[0] === '"tmpfs"' && c.args[4] === '"mode=1777"'
         ),
         "config.json's tmpfs, its data as given",
+      );
+      const steps = (fn: string) => trace.filter((c) => c.fn === fn).map((c) => c.step);
+      assert.deepEqual(
+        trace.filter((c) => c.fn === "execve" && c.args[0] === '"/bin/busybox"')
+          .map((c) => `${c.who} ${c.step} ${c.args[1]}`),
+        [
+          'parent createRuntime ["/bin/busybox", "true", "prestart"]',
+          'parent createRuntime ["/bin/busybox", "true", "createRuntime"]',
+          'child createContainer ["/bin/busybox", "true", "createContainer"]',
+          'child startContainer ["/bin/busybox", "true", "startContainer"]',
+        ],
+        "the hooks, in order",
+      );
+      assert.deepEqual(steps("mount_setattr"), ["mounts", "readonly"], "a bind's and the root's");
+      assert.ok(
+        init.some((c) => c.step === "mounts" && c.fn === "mount" && c.args[0] === '"cgroup2"'),
+        "the cgroup mount's hierarchies",
+      );
+      assert.deepEqual(
+        init.filter((c) => c.step === "sysctl").map((c) => c.args[1]),
+        ['"1"', '"sysctl.example"'],
       );
       const exec = trace.at(-1)!;
       assert.equal(
