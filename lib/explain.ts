@@ -452,7 +452,7 @@ function syscallErrorOf(error: unknown): SyscallError | undefined {
 
 /**
  * The {@link PlanObserver} of `--trace`: prints each call of each step as it
- * runs, on stderr (fd 2, with write(2): the clone child prints too), as
+ * runs, on stderr (with write(2): the clone child prints too), as
  * `+1.234ms who step call = result`; `-v`'s lines keep their place on
  * stdout. Every process of a launch (the tool, the init stage) makes its own
  * from the same plan; `origin` is the tool's start, so their times agree.
@@ -461,15 +461,21 @@ export class Tracer implements PlanObserver {
   readonly #plan: Plan;
   readonly #entries: Entry[];
   readonly #origin: bigint;
+  readonly #fd: number;
   readonly #values: Record<string, string> = {};
   /** Whether a failed step has been reported (by the child too: it shares this memory). */
   #failed = false;
 
-  /** A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC, ns). */
-  constructor(plan: Plan, origin: bigint = monotonicNanoseconds()) {
+  /**
+   * A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC,
+   * ns), writing to `fd` (the init stage's copy of its stderr: a terminal
+   * step makes fd 2 the container's pty).
+   */
+  constructor(plan: Plan, origin: bigint = monotonicNanoseconds(), fd = 2) {
     this.#plan = plan;
     this.#entries = entries(plan);
     this.#origin = origin;
+    this.#fd = fd;
   }
 
   /** When the trace began (CLOCK_MONOTONIC, ns), for the init stage's tracer. */
@@ -519,7 +525,7 @@ export class Tracer implements PlanObserver {
       text += `${prefix}= ? (${messageOf(error)})\n`;
     }
     try {
-      writeText(2, text);
+      writeText(this.#fd, text);
     } catch {
       // stderr is gone: the trace is informational
     }
@@ -548,7 +554,7 @@ export class Tracer implements PlanObserver {
     const prefix = this.#prefix(entry);
     try {
       writeText(
-        2,
+        this.#fd,
         entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
           .join(""),
       );

@@ -310,12 +310,15 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
   return ours.result.startsWith("<") || ours.result === result || ours.fn === "execve";
 }
 
-/** The relevant calls of `calls`: SETUP_CALLS, writes to kernel files only, up to the exec. */
-function setupCalls(calls: Seen[]): Seen[] {
+/**
+ * The relevant calls of `calls`: those of `compared` (SETUP_CALLS and a test's own), writes to
+ * kernel files only, up to the exec.
+ */
+function setupCalls(calls: Seen[], compared: readonly string[]): Seen[] {
   const kept: Seen[] = [];
   for (const c of calls) {
     const fn = Object.entries(SYSCALL_OF).find(([, sys]) => sys === c.fn)?.[0] ?? c.fn;
-    if (!SETUP_CALLS.includes(fn)) continue;
+    if (!compared.includes(fn)) continue;
     if (fn === "write" && !/^\d+<\/(proc|sys)\//.test(c.args[0] ?? "")) continue;
     kept.push(c);
     if (fn === "execve" && c.result.startsWith("0")) break;
@@ -369,11 +372,14 @@ async function checkTrace(
     code?: number;
     /** Where --trace goes in `args` (a subcommand takes its options after its name). */
     traceAt?: number;
+    /** Calls compared beyond SETUP_CALLS (a terminal's ioctl, connect, dup2). */
+    also?: string[];
     /** Runs while the traced command does (before it is awaited). */
     meanwhile?: () => Promise<void>;
   } = {},
 ): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
+  const compared = [...SETUP_CALLS, ...options.also ?? []];
   try {
     const cli = options.asUser === undefined ? cliCommand() : cliCommandAs(options.asUser, []);
     const command = new Deno.Command("strace", {
@@ -385,7 +391,7 @@ async function checkTrace(
         "-s",
         "4096",
         "-e",
-        `trace=${SETUP_CALLS.map((fn) => SYSCALL_OF[fn] ?? fn).join(",")}`,
+        `trace=${compared.map((fn) => SYSCALL_OF[fn] ?? fn).join(",")}`,
         "-o",
         log,
         ...cli,
@@ -406,7 +412,7 @@ async function checkTrace(
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, options.code ?? 0, stderr);
     const calls = straced(Deno.readTextFileSync(log));
-    const trace = traced(stderr).filter((c) => SETUP_CALLS.includes(c.fn));
+    const trace = traced(stderr).filter((c) => compared.includes(c.fn));
     // the tool: its main thread's clone of the child (the first process strace saw)
     const tool = calls[0].pid;
     const cloneOfChild = calls.find((c) =>
@@ -438,16 +444,20 @@ async function checkTrace(
     );
     const theirs = calls.filter((c) => c.pid === child && (c.fn !== "clone" || helper(c)));
     const init = ours.findIndex((c) => c.step === "init" && c.fn === "execve");
-    if (init < 0) compare(ours, withHelpers(setupCalls(theirs)), "child");
+    if (init < 0) compare(ours, withHelpers(setupCalls(theirs, compared)), "child");
     else {
       // The init stage: the clone child up to its exec of Deno, then that Deno's own calls
       // from its first traced one on (before it, Deno's start-up makes calls of its own).
       const exec = theirs.findIndex((c) => c.fn === "execve" && c.result.startsWith("0"));
-      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1)), "child");
+      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1), compared), "child");
       const after = theirs.slice(exec + 1);
       const start = after.findIndex((c) => callMatches(ours[init + 1], c));
       assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
-      compare(ours.slice(init + 1), withHelpers(setupCalls(after.slice(start))), "init stage");
+      compare(
+        ours.slice(init + 1),
+        withHelpers(setupCalls(after.slice(start), compared)),
+        "init stage",
+      );
     }
     // (the grandchild is the child's sibling: CLONE_PARENT; the command's own forks are not)
     const cloneOfGrandchild = calls.find((c) =>
@@ -460,7 +470,7 @@ async function checkTrace(
       const grandchild = Number(cloneOfGrandchild?.result);
       compare(
         trace.filter((c) => c.who === "grandchild"),
-        setupCalls(calls.filter((c) => c.pid === grandchild)),
+        setupCalls(calls.filter((c) => c.pid === grandchild), compared),
         "grandchild",
       );
     }
@@ -709,6 +719,38 @@ const noBusybox = missing ?? (() => {
   }
 })();
 
+/**
+ * Makes an OCI bundle in `dir`: a busybox root file system, as tests/oci_test.ts makes them
+ * (bin, proc, dev, tmp, sys, data, mnt), and a config.json of `config` (over ociVersion and
+ * root).
+ */
+function busyboxBundle(dir: string, config: Record<string, unknown>): void {
+  for (const sub of ["bin", "proc", "dev", "tmp", "sys", "data", "mnt"]) {
+    Deno.mkdirSync(`${dir}/rootfs/${sub}`, { recursive: true });
+  }
+  Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
+  Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
+  for (const applet of ["sh", "hostname", "cat", "tty"]) {
+    Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
+  }
+  Deno.writeTextFileSync(
+    `${dir}/config.json`,
+    JSON.stringify({ ociVersion: "1.2.0", root: { path: "rootfs" }, ...config }),
+  );
+}
+
+/** Waits until container `id` (state in `root`) is created, then starts it: `CODE STDERR`. */
+async function startOnceCreated(root: string, id: string): Promise<string> {
+  const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
+  for (let i = 0; i < 500; i++) {
+    const state = await oci("state", id);
+    if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const start = await oci("start", id);
+  return `${start.code} ${start.stderr}`;
+}
+
 privilegedTest(
   "trace: an OCI bundle: create --trace under strace, then start and delete; nothing left",
   async () => {
@@ -716,20 +758,11 @@ privilegedTest(
     const root = `${dir}/state`;
     const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
     try {
-      // a busybox root file system, as tests/oci_test.ts makes them
-      for (const sub of ["bin", "proc", "dev", "tmp", "sys", "data", "state", "source"]) {
-        const top = sub === "state" || sub === "source";
-        Deno.mkdirSync(`${dir}/${top ? sub : `rootfs/${sub}`}`, { recursive: true });
-      }
-      Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
-      Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
-      for (const applet of ["sh", "hostname", "cat"]) {
-        Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
-      }
-      Deno.writeTextFileSync(
-        `${dir}/config.json`,
-        JSON.stringify({
-          ociVersion: "1.2.0",
+      Deno.mkdirSync(`${dir}/source`);
+      Deno.mkdirSync(root);
+      busyboxBundle(
+        dir,
+        {
           root: { path: "rootfs", readonly: true },
           process: {
             args: ["/bin/sh", "-c", "hostname; cat /proc/sys/kernel/domainname"],
@@ -753,6 +786,7 @@ privilegedTest(
               source: `${dir}/source`,
               options: ["rbind", "ro", "noatime", "nodiratime"],
             },
+            { destination: "/mnt", type: "bind", source: `${dir}/source`, options: ["relatime"] },
             {
               destination: "/sys",
               type: "sysfs",
@@ -777,7 +811,7 @@ privilegedTest(
             namespaces: ["pid", "mount", "uts", "network", "cgroup"].map((type) => ({ type })),
             sysctl: { "net.ipv4.ip_forward": "1", "kernel.domainname": "sysctl.example" },
           },
-        }),
+        },
       );
       let started = "";
       const { stdout, trace } = await checkTrace(
@@ -785,15 +819,7 @@ privilegedTest(
         {
           traceAt: 4,
           // strace follows the waiting process: create's trace ends when the container does
-          meanwhile: async () => {
-            for (let i = 0; i < 500; i++) {
-              const state = await oci("state", "c1");
-              if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
-              await new Promise((resolve) => setTimeout(resolve, 20));
-            }
-            const start = await oci("start", "c1");
-            started = `${start.code} ${start.stderr}`;
-          },
+          meanwhile: async () => void (started = await startOnceCreated(root, "c1")),
         },
       );
       assert.equal(started, "0 ", "start");
@@ -820,7 +846,17 @@ privilegedTest(
         ],
         "the hooks, in order",
       );
-      assert.deepEqual(steps("mount_setattr"), ["mounts", "readonly"], "a bind's and the root's");
+      assert.deepEqual(steps("mount_setattr"), ["mounts", "mounts", "readonly"], "binds', root's");
+      assert.deepEqual(
+        init.filter((c) => c.fn === "mount_setattr").map((c) => c.args[3]),
+        [
+          "{attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOATIME|MOUNT_ATTR_NODIRATIME, " +
+          "attr_clr=MOUNT_ATTR__ATIME, propagation=0, userns_fd=0}",
+          "{attr_set=MOUNT_ATTR_RELATIME, attr_clr=MOUNT_ATTR__ATIME, propagation=0, userns_fd=0}",
+          "{attr_set=MOUNT_ATTR_RDONLY, attr_clr=0, propagation=0, userns_fd=0}",
+        ],
+        "each bind's atime mode, by name",
+      );
       assert.ok(
         init.some((c) => c.step === "mounts" && c.fn === "mount" && c.args[0] === '"cgroup2"'),
         "the cgroup mount's hierarchies",
@@ -886,4 +922,103 @@ privilegedTest(
       ? "no user invoke-ns-test with /etc/subuid and /etc/subgid ranges and a setuid newuidmap " +
         "(.ci/run makes them)"
       : null),
+);
+
+const python = (() => {
+  try {
+    return new Deno.Command("python3", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+privilegedTest(
+  "trace: an OCI bundle with a terminal: the console socket, the pty and its ioctls, traced",
+  async () => {
+    const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "invoke_ns_trace_tty_" }));
+    const root = `${dir}/state`;
+    const socket = `${dir}/console.sock`;
+    Deno.mkdirSync(root);
+    busyboxBundle(dir, {
+      process: {
+        args: ["/bin/sh", "-c", "tty"],
+        cwd: "/",
+        env: ["PATH=/bin"],
+        user: { uid: 0, gid: 0 },
+        terminal: true,
+        consoleSize: { height: 30, width: 100 },
+      },
+      mounts: [
+        { destination: "/proc", type: "proc", source: "proc" },
+        {
+          destination: "/dev/pts",
+          type: "devpts",
+          source: "devpts",
+          options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+        },
+      ],
+      linux: { namespaces: [{ type: "pid" }, { type: "mount" }] },
+    });
+    // conmon's part: takes the master sent over the socket, prints what the container writes
+    const server = new Deno.Command("python3", {
+      args: [new URL("./fixtures/console_socket.py", import.meta.url).pathname, socket],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    try {
+      const reader = server.stdout.getReader();
+      let text = "";
+      while (!text.includes("listening\n")) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, "the console socket server is up");
+        text += new TextDecoder().decode(value);
+      }
+      let started = "";
+      const { trace } = await checkTrace(
+        ["oci", "--root", root, "create", "--console-socket", socket, "-b", dir, "t1"],
+        {
+          traceAt: 4,
+          also: ["connect", "ioctl", "dup2"],
+          meanwhile: async () => void (started = await startOnceCreated(root, "t1")),
+        },
+      );
+      assert.equal(started, "0 ", "start");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.equal(text.split(/\r?\n/)[1], "/dev/pts/0", "the command's terminal");
+      assert.deepEqual(
+        trace.filter((c) => c.step === "console-socket").map((c) => `${c.fn} ${c.args[1]}`),
+        [
+          "socket SOCK_STREAM|SOCK_CLOEXEC",
+          `connect {sa_family=AF_UNIX, sun_path=${JSON.stringify(socket)}}`,
+        ],
+      );
+      assert.ok(
+        trace.some((c) => c.fn === "ioctl" && c.args[1] === "TIOCGPTN" && c.args[2] === "[0]"),
+        "the pty's number, filled in",
+      );
+      const calls = trace.filter((c) => c.step === "terminal").map((c) => c.fn);
+      assert.deepEqual(calls, [
+        "ioctl",
+        "ioctl",
+        "ioctl",
+        "setsid",
+        "ioctl",
+        "dup2",
+        "dup2",
+        "dup2",
+      ]);
+      const removed = await runCli(["oci", "--root", root, "delete", "t1"]);
+      assert.equal(removed.code, 0, removed.stderr);
+    } finally {
+      await runCli(["oci", "--root", root, "delete", "--force", "t1"]);
+      await server.status;
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+  noBusybox ?? (python ? null : "python3 is missing (it plays conmon's console socket)"),
 );
