@@ -89,6 +89,7 @@ export async function runInitStage(channel: number): Promise<number> {
       outerPid: message.outerPid,
       sync: (point, data, fds) => {
         sendMessage(channel, { type: "sync", point, data } satisfies FromInit, fds);
+        tracer?.syncing(point);
         const answer = receiveMessage<ToInit>(channel).message;
         if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool");
       },

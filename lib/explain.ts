@@ -214,6 +214,8 @@ function argvText(argv: string[]): string {
 /** An explained step, and what it stands for: a plan's step or a part of the engine's. */
 interface Entry extends ExplainedStep {
   source: StepBase | EnginePart;
+  /** Of a step that waits at a sync point: the part after the tool's answer. */
+  answer?: boolean;
 }
 
 /** The hygiene before exec: default signals, no fd of the tool's but 0-2 (and `kept`). */
@@ -338,10 +340,25 @@ function entries(plan: Plan): Entry[] {
     if (die) list.push(deathSignal("child", "init-pdeathsig", false));
   }
   for (const step of plan.child) {
-    list.push({ ...described(step, "child"), source: step });
+    if (step.syncPoint === undefined) {
+      list.push({ ...described(step, "child"), source: step });
+      continue;
+    }
+    // a sync point, in the order of its calls: the child's up to its sendmsg, the tool's
+    // steps there, then the child's once the tool answers
+    const sent = step.calls.findIndex((c) => c.fn === "sendmsg") + 1;
+    list.push({ ...described(step, "child"), calls: step.calls.slice(0, sent), source: step });
     for (const parentStep of plan.sync.find((s) => s.point === step.syncPoint)?.steps ?? []) {
       list.push({ ...described(parentStep, "parent"), source: parentStep });
     }
+    list.push({
+      who: "child",
+      step: step.name,
+      calls: step.calls.slice(sent),
+      why: "the tool's answer: the child goes on",
+      source: step,
+      answer: true,
+    });
   }
   if (plan.stage === "init") {
     if (plan.exec) {
@@ -465,6 +482,8 @@ export class Tracer implements PlanObserver {
   readonly #values: Record<string, string> = {};
   /** Whether a failed step has been reported (by the child too: it shares this memory). */
   #failed = false;
+  /** The steps whose sync point's sendmsg has been reported: what follows is their answer's. */
+  readonly #sent = new Set<StepBase | EnginePart>();
 
   /**
    * A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC,
@@ -487,7 +506,8 @@ export class Tracer implements PlanObserver {
   ran(source: StepBase | EnginePart, error?: unknown, values?: Record<string, string>): void {
     if (values) Object.assign(this.#values, values);
     if (error !== undefined) this.#failed = true;
-    const entry = this.#entries.find((e) => e.source === source);
+    const answered = this.#sent.has(source);
+    const entry = this.#entries.find((e) => e.source === source && Boolean(e.answer) === answered);
     if (!entry) return;
     const step = typeof source === "string" ? undefined : source;
     if (step?.learnt) Object.assign(this.#values, step.learnt());
@@ -524,6 +544,28 @@ export class Tracer implements PlanObserver {
     } else if (calls.length === 0 && error !== undefined) {
       text += `${prefix}= ? (${messageOf(error)})\n`;
     }
+    this.#write(text);
+  }
+
+  /** {@inheritDoc PlanObserver.syncing} */
+  syncing(point: string): void {
+    const step = this.#plan.child.find((s) => s.syncPoint === point);
+    const entry = this.#entries.find((e) => e.source === step && !e.answer);
+    if (!step || !entry) return;
+    this.#sent.add(step);
+    const prefix = this.#prefix(entry);
+    this.#write(
+      entry.calls.map((c) =>
+        `${prefix}${formatCall(c, this.#values)} = ${
+          c.returns ? fill(c.returns, this.#values) : "0"
+        }\n`
+      ).join(""),
+    );
+  }
+
+  /** Writes `text` to the trace's descriptor. */
+  #write(text: string): void {
+    if (text === "") return;
     try {
       writeText(this.#fd, text);
     } catch {
@@ -552,15 +594,10 @@ export class Tracer implements PlanObserver {
     const entry = this.#entries.find((e) => e.source === "exec");
     if (!entry) return;
     const prefix = this.#prefix(entry);
-    try {
-      writeText(
-        this.#fd,
-        entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
-          .join(""),
-      );
-    } catch {
-      // stderr is gone: the trace is informational
-    }
+    this.#write(
+      entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
+        .join(""),
+    );
   }
 
   /** {@inheritDoc PlanObserver.cloned} */

@@ -814,7 +814,7 @@ privilegedTest(
         },
       );
       let started = "";
-      const { stdout, trace } = await checkTrace(
+      const { stdout, stderr, trace } = await checkTrace(
         ["oci", "--root", root, "create", "-b", dir, "c1"],
         {
           traceAt: 4,
@@ -833,6 +833,20 @@ privilegedTest(
           c.fn === "mount" && c.args[0] === '"tmpfs"' && c.args[4] === '"mode=1777"'
         ),
         "config.json's tmpfs, its data as given",
+      );
+      // each sync point as its calls are made: the child's sendmsg, the tool's steps, the answer
+      assert.deepEqual(
+        traced(stderr).filter((c) => c.step === "createRuntime" || c.step === "mount")
+          .filter((c) => c.fn !== "mount" && c.fn !== "openat2" && !c.fn.includes("_"))
+          .map((c) => `${c.who} ${c.fn}`),
+        [
+          "child sendmsg",
+          "parent execve",
+          "parent execve",
+          "child recvmsg",
+          "child sendmsg",
+          "parent recvmsg",
+        ],
       );
       const steps = (fn: string) => trace.filter((c) => c.fn === fn).map((c) => c.step);
       assert.deepEqual(
