@@ -16,7 +16,7 @@
 import { ChildSetupError, execInPlace } from "../ffi/clone.ts";
 import { receiveMessage, sendMessage } from "../ffi/channel.ts";
 import { SIGNALS } from "../ffi/constants.ts";
-import { PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
+import { fcntl, PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
 import { planLaunch } from "../lib/plan.ts";
 import { type FromInit, INIT_VARIABLE, type ToInit } from "../lib/stage.ts";
 import { runChildStepsAsync } from "../lib/step.ts";
@@ -49,6 +49,17 @@ function report(channel: number, error: unknown): number {
   return exitStatus(failure.kind, failure.signal);
 }
 
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec copy of stderr (fd 2 itself when it cannot be copied). */
+function stderrCopy(): number {
+  try {
+    return fcntl(2, F_DUPFD_CLOEXEC, 3);
+  } catch {
+    return 2;
+  }
+}
+
 /** Runs the init stage on `channel`; returns only when it failed (or had no command). */
 export async function runInitStage(channel: number): Promise<number> {
   let message;
@@ -66,16 +77,19 @@ export async function runInitStage(channel: number): Promise<number> {
   try {
     const plan = await planLaunch(message.spec, message.options, message.caller);
     const origin = message.options.traceOrigin;
+    // --trace writes to a copy of stderr, which a terminal step leaves the container's pty
+    const traceFd = origin === undefined ? undefined : stderrCopy();
     // loaded only for --trace
     const tracer = origin === undefined
       ? undefined
-      : new (await import("../lib/explain.ts")).Tracer(plan, BigInt(origin));
+      : new (await import("../lib/explain.ts")).Tracer(plan, BigInt(origin), traceFd);
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     tracer?.ran("init-pdeathsig");
     await runChildStepsAsync(plan.child, {
       outerPid: message.outerPid,
       sync: (point, data, fds) => {
         sendMessage(channel, { type: "sync", point, data } satisfies FromInit, fds);
+        tracer?.syncing(point);
         const answer = receiveMessage<ToInit>(channel).message;
         if (answer?.type !== "go") throw new ChildSetupError(point, "stopped by the tool");
       },
@@ -85,7 +99,8 @@ export async function runInitStage(channel: number): Promise<number> {
     if (plan.dieWithParent) prctl(PR_SET_PDEATHSIG, SIGNALS.SIGKILL);
     tracer?.ran("init-pdeathsig-again");
     let found = false;
-    const failure = execInPlace(plan.exec, [channel], (clearedNonblock, program) => {
+    const keep = traceFd === undefined || traceFd === 2 ? [channel] : [channel, traceFd];
+    const failure = execInPlace(plan.exec, keep, (clearedNonblock, program) => {
       found = true;
       tracer?.ran("init-hygiene");
       plan.beforeExec?.();

@@ -85,6 +85,10 @@ export const PLACEHOLDERS: Record<string, string> = {
   "<the old limits>": "where the kernel returns the limits as they were",
   "<the old umask>": "the umask as it was: umask's result, put back once the nodes are made",
   "<each …>": "one call for each of what it names",
+  "<console socket>": "the connection to the console socket (--console-socket), as a descriptor",
+  "<pty master>": "the terminal's master, opened from the container's /dev/ptmx",
+  "<pty number>": "the terminal's number in the container's devpts (TIOCGPTN's answer)",
+  "<pty slave>": "the terminal's slave, /dev/pts/<pty number>, as a descriptor",
   "<channel>": "the init stage's end of its socket pair with the tool",
   "<host route socket>": "a NETLINK_ROUTE socket in the tool's network namespace",
   "<namespace route socket>": "a NETLINK_ROUTE socket in the container's new network namespace",
@@ -176,7 +180,6 @@ const STRING_ARGS: Record<string, number[]> = {
   mq_unlink: [0],
   unlinkat: [1],
   fsopen: [0],
-  connect: [1],
   readlink: [0],
 };
 
@@ -211,6 +214,8 @@ function argvText(argv: string[]): string {
 /** An explained step, and what it stands for: a plan's step or a part of the engine's. */
 interface Entry extends ExplainedStep {
   source: StepBase | EnginePart;
+  /** Of a step that waits at a sync point: the part after the tool's answer. */
+  answer?: boolean;
 }
 
 /** The hygiene before exec: default signals, no fd of the tool's but 0-2 (and `kept`). */
@@ -335,10 +340,25 @@ function entries(plan: Plan): Entry[] {
     if (die) list.push(deathSignal("child", "init-pdeathsig", false));
   }
   for (const step of plan.child) {
-    list.push({ ...described(step, "child"), source: step });
+    if (step.syncPoint === undefined) {
+      list.push({ ...described(step, "child"), source: step });
+      continue;
+    }
+    // a sync point, in the order of its calls: the child's up to its sendmsg, the tool's
+    // steps there, then the child's once the tool answers
+    const sent = step.calls.findIndex((c) => c.fn === "sendmsg") + 1;
+    list.push({ ...described(step, "child"), calls: step.calls.slice(0, sent), source: step });
     for (const parentStep of plan.sync.find((s) => s.point === step.syncPoint)?.steps ?? []) {
       list.push({ ...described(parentStep, "parent"), source: parentStep });
     }
+    list.push({
+      who: "child",
+      step: step.name,
+      calls: step.calls.slice(sent),
+      why: "the tool's answer: the child goes on",
+      source: step,
+      answer: true,
+    });
   }
   if (plan.stage === "init") {
     if (plan.exec) {
@@ -449,7 +469,7 @@ function syscallErrorOf(error: unknown): SyscallError | undefined {
 
 /**
  * The {@link PlanObserver} of `--trace`: prints each call of each step as it
- * runs, on stderr (fd 2, with write(2): the clone child prints too), as
+ * runs, on stderr (with write(2): the clone child prints too), as
  * `+1.234ms who step call = result`; `-v`'s lines keep their place on
  * stdout. Every process of a launch (the tool, the init stage) makes its own
  * from the same plan; `origin` is the tool's start, so their times agree.
@@ -458,15 +478,23 @@ export class Tracer implements PlanObserver {
   readonly #plan: Plan;
   readonly #entries: Entry[];
   readonly #origin: bigint;
+  readonly #fd: number;
   readonly #values: Record<string, string> = {};
   /** Whether a failed step has been reported (by the child too: it shares this memory). */
   #failed = false;
+  /** The steps whose sync point's sendmsg has been reported: what follows is their answer's. */
+  readonly #sent = new Set<StepBase | EnginePart>();
 
-  /** A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC, ns). */
-  constructor(plan: Plan, origin: bigint = monotonicNanoseconds()) {
+  /**
+   * A tracer for `plan`, its times counted from `origin` (CLOCK_MONOTONIC,
+   * ns), writing to `fd` (the init stage's copy of its stderr: a terminal
+   * step makes fd 2 the container's pty).
+   */
+  constructor(plan: Plan, origin: bigint = monotonicNanoseconds(), fd = 2) {
     this.#plan = plan;
     this.#entries = entries(plan);
     this.#origin = origin;
+    this.#fd = fd;
   }
 
   /** When the trace began (CLOCK_MONOTONIC, ns), for the init stage's tracer. */
@@ -478,7 +506,8 @@ export class Tracer implements PlanObserver {
   ran(source: StepBase | EnginePart, error?: unknown, values?: Record<string, string>): void {
     if (values) Object.assign(this.#values, values);
     if (error !== undefined) this.#failed = true;
-    const entry = this.#entries.find((e) => e.source === source);
+    const answered = this.#sent.has(source);
+    const entry = this.#entries.find((e) => e.source === source && Boolean(e.answer) === answered);
     if (!entry) return;
     const step = typeof source === "string" ? undefined : source;
     if (step?.learnt) Object.assign(this.#values, step.learnt());
@@ -515,8 +544,30 @@ export class Tracer implements PlanObserver {
     } else if (calls.length === 0 && error !== undefined) {
       text += `${prefix}= ? (${messageOf(error)})\n`;
     }
+    this.#write(text);
+  }
+
+  /** {@inheritDoc PlanObserver.syncing} */
+  syncing(point: string): void {
+    const step = this.#plan.child.find((s) => s.syncPoint === point);
+    const entry = this.#entries.find((e) => e.source === step && !e.answer);
+    if (!step || !entry) return;
+    this.#sent.add(step);
+    const prefix = this.#prefix(entry);
+    this.#write(
+      entry.calls.map((c) =>
+        `${prefix}${formatCall(c, this.#values)} = ${
+          c.returns ? fill(c.returns, this.#values) : "0"
+        }\n`
+      ).join(""),
+    );
+  }
+
+  /** Writes `text` to the trace's descriptor. */
+  #write(text: string): void {
+    if (text === "") return;
     try {
-      writeText(2, text);
+      writeText(this.#fd, text);
     } catch {
       // stderr is gone: the trace is informational
     }
@@ -543,15 +594,10 @@ export class Tracer implements PlanObserver {
     const entry = this.#entries.find((e) => e.source === "exec");
     if (!entry) return;
     const prefix = this.#prefix(entry);
-    try {
-      writeText(
-        2,
-        entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
-          .join(""),
-      );
-    } catch {
-      // stderr is gone: the trace is informational
-    }
+    this.#write(
+      entry.calls.map((c) => `${prefix}${formatCall(c, this.#values)} <unfinished ...>\n`)
+        .join(""),
+    );
   }
 
   /** {@inheritDoc PlanObserver.cloned} */

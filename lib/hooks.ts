@@ -51,16 +51,30 @@ export function hookProblem(hook: Hook, where: string): string | null {
   return null;
 }
 
-/** The calls running `hooks` makes, as data. */
+/** The argv {@link runHooks} runs `hook` with: its path, then its args after the first. */
+function hookArgv(hook: Hook): string[] {
+  return hook.args?.length ? [hook.path, ...hook.args.slice(1)] : [hook.path];
+}
+
+/** A list of strings as C would initialise an array of them: `["a", "b"]`. */
+const arrayText = (list: string[]) => `[${list.map((word) => JSON.stringify(word)).join(", ")}]`;
+
+/**
+ * The calls running `hooks` makes, as data: each hook's execve, with its
+ * argv and environment (the clone that starts it is the engine's, as a
+ * helper's: lib/helper.ts).
+ */
 export function hookCalls(hooks: Hook[]): Call[] {
-  return hooks.map((hook) => call("execve", hook.path, ...(hook.args ?? [hook.path]).slice(1)));
+  return hooks.map((hook) =>
+    call("execve", hook.path, arrayText(hookArgv(hook)), arrayText(hook.env ?? []))
+  );
 }
 
 /** Runs `hooks` in order with `state` on stdin; throws an Error naming the failed one. */
 export async function runHooks(name: string, hooks: Hook[], state: unknown): Promise<void> {
   for (const hook of hooks) {
     const ran = await runHelper(
-      hook.args?.length ? [hook.path, ...hook.args.slice(1)] : [hook.path],
+      hookArgv(hook),
       {
         env: hook.env ?? [],
         stdin: JSON.stringify(state),

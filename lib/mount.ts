@@ -20,7 +20,7 @@
 import { CLONE } from "../ffi/constants.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
 import { MAX_SYMLINKS } from "../ffi/constants.ts";
-import { call, type ChildStep } from "./step.ts";
+import { type Call, call, type ChildStep } from "./step.ts";
 import {
   AT_FDCWD,
   AT_REMOVEDIR,
@@ -416,6 +416,9 @@ function withEntry(
   }
 }
 
+/** Makes a call by `fn`, recording it as `c` (a step's `made` calls, for `--trace`). */
+export type Making = (c: Call, fn: () => void) => void;
+
 /** What {@link openInTree} found or made. */
 interface Walked {
   /** An O_PATH fd of the mount point. */
@@ -431,7 +434,8 @@ interface Walked {
  * no symlink can lead out. Missing components are created (directories, or
  * an empty file at the end when `file`) and recorded in `points`. With
  * `rootPath` (the tree's host path), the result is checked to lie below it:
- * a directory moved out of the tree during the walk is caught.
+ * a directory moved out of the tree during the walk is caught. With
+ * `making`, each mkdirat it makes goes through it (as its call, for `--trace`).
  */
 export function openInTree(
   root: number,
@@ -439,6 +443,7 @@ export function openInTree(
   file: boolean,
   points: MountPoints | null,
   rootPath?: string,
+  making?: Making,
 ): Walked {
   const stack: number[] = [];
   const parts: string[] = [];
@@ -462,7 +467,7 @@ export function openInTree(
       } catch (error) {
         if (!isErrno(error, Errno.ENOENT)) throw error;
         if (++retries > MAX_RETRIES) throw new TreeChangedError(shown, "keeps vanishing");
-        const made = create(here(), part, final && file, shown);
+        const made = create(here(), part, final && file, shown, making);
         if (made === "gone") {
           // the directory it was made in was removed meanwhile: start again
           while (stack.length > 0) close(stack.pop()!);
@@ -529,13 +534,19 @@ function create(
   name: string,
   file: boolean,
   shown: string,
+  making?: Making,
 ): "made" | "exists" | "gone" {
+  const mkdir = call("mkdirat", dir, name, "0755");
   try {
     if (file) close(openAt(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644));
+    else if (making) making(mkdir, () => mkdirAt(dir, name, 0o755));
     else mkdirAt(dir, name, 0o755);
     return "made";
   } catch (error) {
-    if (isErrno(error, Errno.EEXIST)) return "exists";
+    if (isErrno(error, Errno.EEXIST)) {
+      if (!file) mkdir.returns = "-1 EEXIST (File exists)";
+      return "exists";
+    }
     if (isErrno(error, Errno.ENOENT) && fileStatus(dir, shown).nlink === 0) return "gone";
     if (error instanceof SyscallError) {
       throw new SyscallError(file ? "open" : "mkdir", error.errno, error.description, shown);

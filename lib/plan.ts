@@ -1041,7 +1041,10 @@ function syncStep(point: string, why: string): ChildStep {
   return {
     name: point,
     syncPoint: point,
-    calls: [call("write", "<channel>", point), call("read", "<channel>")],
+    calls: [
+      call("sendmsg", "<channel>", `{type: "sync", point: ${JSON.stringify(point)}}`),
+      call("recvmsg", "<channel>"),
+    ],
     why,
     run: ({ sync }) => {
       if (!sync) throw new Error(`${point}: a sync point needs the init stage`);

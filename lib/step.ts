@@ -43,6 +43,11 @@ export interface PlanObserver {
   cloned(outcome: CloneOutcome): void;
   /** The init stage has exec'd the command, `program` (the PATH search's pick). */
   execed(program: string): void;
+  /**
+   * In the init stage: the child has told the tool it waits at sync point
+   * `point` (its step's sendmsg is made) and now blocks until the tool answers.
+   */
+  syncing?(point: string): void;
 }
 
 /**

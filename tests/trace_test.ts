@@ -3,7 +3,9 @@
  * root and rootless, `--contain`, `--veth` with limits, `--map-users` (the
  * init stage), `--map-auto` rootless (the test user's ranges, through
  * newuidmap and newgidmap), `enter`, and an OCI bundle (`oci create`, then
- * start and delete), run under `strace -f -y`; the
+ * start and delete: a read-only root, a domain name, sysctls, a bind with
+ * atime options, a cgroup mount in a cgroup namespace, and hooks at every
+ * point the runtime runs them in a launch), run under `strace -f -y`; the
  * calls `--trace` lists must be the calls made, in order, with those
  * arguments and results.
  *
@@ -11,15 +13,18 @@
  * queue demo's mq_open and mq_unlink, any setns or unshare, the veth's
  * netlink socket and messages (by type, and the link's name where strace
  * decodes them), the limits' cgroup mkdir, write and rmdir, and the undo
- * steps; the execve of each program the tool runs (newuidmap, newgidmap),
- * argv and all; for the child (and a grandchild), every call of lib/explain.ts's
- * SETUP_CALLS up to the command's execve (`write` only to /proc and /sys
- * files). In the init stage the child's list is cut at its exec of Deno;
+ * steps; the execve of each program the tool or the init stage runs itself
+ * (newuidmap, newgidmap, hooks), argv and all, in its place among that
+ * process's calls (where strace shows the clone that starts it); for the
+ * child (and a grandchild), every call of lib/explain.ts's SETUP_CALLS up
+ * to the command's execve (`write` only to /proc and /sys files). In the init stage the child's list is cut at its exec of Deno;
  * the init stage's own calls are compared from the first call it traces
  * on (its PR_SET_PDEATHSIG): before it, Deno's start-up makes calls of its
  * own (prlimit64, prctl) that no step lists. Each side's list must equal
  * the other's. Arguments: strings, numbers, NULL and
- * flag sets (in any order; O_RDONLY, 0, is implied) must match; `<fd of
+ * flag sets (in any order; O_RDONLY, 0, is implied; mount attributes by
+ * value, as strace names MOUNT_ATTR__ATIME by its bits) must match, an
+ * execve's environment only where strace shows it (-v); `<fd of
  * PATH>` must be a descriptor strace shows open on PATH; other placeholders
  * match anything; a call with an `<each …>` argument stands for any number
  * of calls of that function.
@@ -33,13 +38,19 @@ import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest, runCli } from
 
 const strace = (() => {
   try {
-    return new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" })
-      .outputSync().success;
+    // (a clone in a PID namespace returns the PID there: --decode-pids=pidns gives strace's too)
+    return new Deno.Command("strace", {
+      args: ["--decode-pids=pidns", "-qq", "-e", "trace=none", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
   } catch {
     return false;
   }
 })();
-const missing = strace ? null : "strace is not installed (apt-get install strace)";
+const missing = strace
+  ? null
+  : "strace 5.19 or later is not installed (apt-get install strace; it needs --decode-pids)";
 
 /** A jail the lab's way: bash and friends, by `invoke_ns jail`. */
 const jail = isRoot && strace ? Deno.makeTempDirSync({ prefix: "invoke_ns_trace_" }) : "";
@@ -88,6 +99,17 @@ function isLaunchCall(c: Seen): boolean {
   if (c.fn === "mkdir" || c.fn === "rmdir") return (c.args[0] ?? "").startsWith('"/sys/fs/cgroup/');
   if (c.fn === "write") return /^\d+<\/(proc|sys)\//.test(c.args[0] ?? "");
   return true;
+}
+
+/**
+ * Whether strace's clone `c` starts a program the tool runs itself (lib/helper.ts: a vfork
+ * with no namespace flags), not a launch's child or grandchild (born in namespaces, or
+ * with CLONE_PARENT).
+ */
+function isHelperClone(c: Seen): boolean {
+  const flags = (c.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "").split("|");
+  return flags.includes("CLONE_VFORK") && !flags.includes("CLONE_PARENT") &&
+    !flags.some((flag) => flag.startsWith("CLONE_NEW"));
 }
 
 /** rtnetlink message types by number, as strace shows them when it cannot decode a socket's. */
@@ -173,7 +195,9 @@ function straced(text: string): Seen[] {
       pending.delete(pid);
       body = start + resumed[1];
     }
-    // strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    // a clone's result as strace's PID namespace knows it (the process's own PID is the
+    // log's), then strace's comments (`propagation=0 /* MS_??? */`) are not part of a value
+    body = body.replace(/^(clone\(.*= )\d+ \/\* (\d+) in strace's PID NS \*\/$/, "$1$2");
     m = body.replace(/ \/\* .*? \*\//g, "").match(/^(\w+)\((.*)\)\s+= (.+)$/);
     if (!m) continue;
     calls.push({ pid, fn: m[1], args: splitArgs(m[2]), result: m[3] });
@@ -187,6 +211,31 @@ function sameFlags(a: string, b: string): boolean {
     new Set(text.split("|").map((f) => f.trim()).filter((f) => f !== "O_RDONLY"));
   const x = set(a), y = set(b);
   return x.size === y.size && [...x].every((f) => y.has(f));
+}
+
+/** mount_setattr(2)'s attributes by name (strace names MOUNT_ATTR__ATIME by its bits). */
+const MOUNT_ATTRS: Record<string, number> = {
+  MOUNT_ATTR_RDONLY: 0x1,
+  MOUNT_ATTR_NOSUID: 0x2,
+  MOUNT_ATTR_NODEV: 0x4,
+  MOUNT_ATTR_NOEXEC: 0x8,
+  MOUNT_ATTR__ATIME: 0x70,
+  MOUNT_ATTR_RELATIME: 0,
+  MOUNT_ATTR_NOATIME: 0x10,
+  MOUNT_ATTR_STRICTATIME: 0x20,
+  MOUNT_ATTR_NODIRATIME: 0x80,
+  MOUNT_ATTR_IDMAP: 0x100000,
+  MOUNT_ATTR_NOSYMFOLLOW: 0x200000,
+};
+
+/** The value of a set of mount attributes (`MOUNT_ATTR_RDONLY|0x40`); NaN for a name not known. */
+function attributes(text: string): number {
+  const values = text.split("|").map((name) => name.trim()).map((name) =>
+    /^(0x[0-9a-f]+|\d+)$/.test(name) ? Number(name) : MOUNT_ATTRS[name]
+  );
+  return values.some((value) => value === undefined)
+    ? NaN
+    : values.reduce((sum: number, value) => sum | value!, 0);
 }
 
 /**
@@ -230,6 +279,7 @@ function argMatches(ours: string, theirs: string, pid: number): boolean {
       .replace(/<[^<>]+>/g, ".*");
     return theirs.startsWith('"') && new RegExp(`^${pattern}$`).test(JSON.parse(theirs));
   }
+  if (ours.startsWith("MOUNT_ATTR_")) return attributes(ours) === attributes(theirs);
   if (/^[A-Z_][A-Z0-9_]*(\|[A-Z_][A-Z0-9_]*)+$/.test(ours)) return sameFlags(ours, theirs);
   return ours === theirs || (ours.startsWith("[") && ours === theirs.replace(/\.\.\.$/, ""));
 }
@@ -246,6 +296,11 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
     // glibc passes a queue's name without its "/"
     ours = { ...ours, args: [ours.args[0].replace(/^"\//, '"'), ...ours.args.slice(1)] };
   }
+  if (ours.fn === "execve" && !(theirs.args[2] ?? "").startsWith("[")) {
+    // strace shows an environment as its address unless -v: the path and argv are compared
+    ours = { ...ours, args: ours.args.slice(0, 2) };
+    theirs = { ...theirs, args: theirs.args.slice(0, 2) };
+  }
   const extra = theirs.args.slice(ours.args.length);
   if (extra.some((a) => a !== "0" && a !== "NULL")) return false;
   if (!ours.args.every((arg, i) => argMatches(arg, theirs.args[i] ?? "", theirs.pid))) {
@@ -255,12 +310,15 @@ function callMatches(ours: Seen, theirs: Seen): boolean {
   return ours.result.startsWith("<") || ours.result === result || ours.fn === "execve";
 }
 
-/** The relevant calls of `calls`: SETUP_CALLS, writes to kernel files only, up to the exec. */
-function setupCalls(calls: Seen[]): Seen[] {
+/**
+ * The relevant calls of `calls`: those of `compared` (SETUP_CALLS and a test's own), writes to
+ * kernel files only, up to the exec.
+ */
+function setupCalls(calls: Seen[], compared: readonly string[]): Seen[] {
   const kept: Seen[] = [];
   for (const c of calls) {
     const fn = Object.entries(SYSCALL_OF).find(([, sys]) => sys === c.fn)?.[0] ?? c.fn;
-    if (!SETUP_CALLS.includes(fn)) continue;
+    if (!compared.includes(fn)) continue;
     if (fn === "write" && !/^\d+<\/(proc|sys)\//.test(c.args[0] ?? "")) continue;
     kept.push(c);
     if (fn === "execve" && c.result.startsWith("0")) break;
@@ -314,11 +372,14 @@ async function checkTrace(
     code?: number;
     /** Where --trace goes in `args` (a subcommand takes its options after its name). */
     traceAt?: number;
+    /** Calls compared beyond SETUP_CALLS (a terminal's ioctl, connect, dup2). */
+    also?: string[];
     /** Runs while the traced command does (before it is awaited). */
     meanwhile?: () => Promise<void>;
   } = {},
 ): Promise<{ stdout: string; stderr: string; trace: (Seen & { who: string; step: string })[] }> {
   const log = Deno.makeTempFileSync({ prefix: "invoke_ns_strace_" });
+  const compared = [...SETUP_CALLS, ...options.also ?? []];
   try {
     const cli = options.asUser === undefined ? cliCommand() : cliCommandAs(options.asUser, []);
     const command = new Deno.Command("strace", {
@@ -326,10 +387,11 @@ async function checkTrace(
         "-f",
         "-qq",
         "-y",
+        "--decode-pids=pidns",
         "-s",
         "4096",
         "-e",
-        `trace=${SETUP_CALLS.map((fn) => SYSCALL_OF[fn] ?? fn).join(",")}`,
+        `trace=${compared.map((fn) => SYSCALL_OF[fn] ?? fn).join(",")}`,
         "-o",
         log,
         ...cli,
@@ -350,7 +412,7 @@ async function checkTrace(
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, options.code ?? 0, stderr);
     const calls = straced(Deno.readTextFileSync(log));
-    const trace = traced(stderr).filter((c) => SETUP_CALLS.includes(c.fn));
+    const trace = traced(stderr).filter((c) => compared.includes(c.fn));
     // the tool: its main thread's clone of the child (the first process strace saw)
     const tool = calls[0].pid;
     const cloneOfChild = calls.find((c) =>
@@ -358,11 +420,20 @@ async function checkTrace(
     );
     assert.ok(cloneOfChild, "strace saw the clone of the child");
     const child = Number(cloneOfChild.result);
+    // the programs the tool and the init stage run themselves (newuidmap, newgidmap, hooks):
+    // each its own clone, then its execve, argv and all, in order with the setup
+    const helper = (c: Seen) => c.fn === "clone" && c !== cloneOfChild && isHelperClone(c);
+    const withHelpers = (list: Seen[]) =>
+      list.flatMap((c) =>
+        helper(c) ? calls.filter((h) => h.pid === Number(c.result) && h.fn === "execve") : [c]
+      );
     compare(
-      trace.filter((c) => c.who === "parent" && PARENT_CALLS.includes(c.fn)),
-      calls.filter((c) =>
-        c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
-        (c.fn !== "clone" || c === cloneOfChild)
+      trace.filter((c) => c.who === "parent" && (PARENT_CALLS.includes(c.fn) || c.fn === "execve")),
+      withHelpers(
+        calls.filter((c) =>
+          c.pid === tool && PARENT_CALLS.includes(c.fn) && isLaunchCall(c) &&
+          (c.fn !== "clone" || c === cloneOfChild || helper(c))
+        ),
       ),
       "parent",
     );
@@ -371,36 +442,35 @@ async function checkTrace(
       c.who === "child" && c.fn !== "clone" &&
       (c.fn !== "write" || /^<fd of \/(proc|sys)\//.test(c.args[0]) || /^\d+$/.test(c.args[0]))
     );
-    const theirs = calls.filter((c) => c.pid === child && c.fn !== "clone");
+    const theirs = calls.filter((c) => c.pid === child && (c.fn !== "clone" || helper(c)));
     const init = ours.findIndex((c) => c.step === "init" && c.fn === "execve");
-    if (init < 0) compare(ours, setupCalls(theirs), "child");
+    if (init < 0) compare(ours, withHelpers(setupCalls(theirs, compared)), "child");
     else {
       // The init stage: the clone child up to its exec of Deno, then that Deno's own calls
       // from its first traced one on (before it, Deno's start-up makes calls of its own).
       const exec = theirs.findIndex((c) => c.fn === "execve" && c.result.startsWith("0"));
-      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1)), "child");
+      compare(ours.slice(0, init + 1), setupCalls(theirs.slice(0, exec + 1), compared), "child");
       const after = theirs.slice(exec + 1);
       const start = after.findIndex((c) => callMatches(ours[init + 1], c));
       assert.ok(start >= 0, `init stage: strace never shows ${ours[init + 1]?.fn}`);
-      compare(ours.slice(init + 1), setupCalls(after.slice(start)), "init stage");
+      compare(
+        ours.slice(init + 1),
+        withHelpers(setupCalls(after.slice(start), compared)),
+        "init stage",
+      );
     }
-    // the programs the tool runs itself (newuidmap, newgidmap, hooks): each its own clone, then
-    // its execve, argv and all
-    const helpers = calls.filter((c) =>
-      c.pid === tool && c.fn === "clone" && c !== cloneOfChild &&
-      c.args.some((a) => a.includes("CLONE_VFORK"))
-    ).map((c) => Number(c.result));
-    compare(
-      trace.filter((c) => c.who === "parent" && c.fn === "execve"),
-      calls.filter((c) => helpers.includes(c.pid) && c.fn === "execve"),
-      "the tool's helpers",
+    // (the grandchild is the child's sibling: CLONE_PARENT; the command's own forks are not)
+    const cloneOfGrandchild = calls.find((c) =>
+      c.pid === child && c.fn === "clone" &&
+      (c.args.find((a) => a.startsWith("flags="))?.slice(6) ?? "").split("|").includes(
+        "CLONE_PARENT",
+      )
     );
-    const cloneOfGrandchild = calls.find((c) => c.pid === child && c.fn === "clone");
     if (cloneOfGrandchild || trace.some((c) => c.who === "grandchild")) {
       const grandchild = Number(cloneOfGrandchild?.result);
       compare(
         trace.filter((c) => c.who === "grandchild"),
-        setupCalls(calls.filter((c) => c.pid === grandchild)),
+        setupCalls(calls.filter((c) => c.pid === grandchild), compared),
         "grandchild",
       );
     }
@@ -649,6 +719,38 @@ const noBusybox = missing ?? (() => {
   }
 })();
 
+/**
+ * Makes an OCI bundle in `dir`: a busybox root file system, as tests/oci_test.ts makes them
+ * (bin, proc, dev, tmp, sys, data, mnt), and a config.json of `config` (over ociVersion and
+ * root).
+ */
+function busyboxBundle(dir: string, config: Record<string, unknown>): void {
+  for (const sub of ["bin", "proc", "dev", "tmp", "sys", "data", "mnt"]) {
+    Deno.mkdirSync(`${dir}/rootfs/${sub}`, { recursive: true });
+  }
+  Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
+  Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
+  for (const applet of ["sh", "hostname", "cat", "tty"]) {
+    Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
+  }
+  Deno.writeTextFileSync(
+    `${dir}/config.json`,
+    JSON.stringify({ ociVersion: "1.2.0", root: { path: "rootfs" }, ...config }),
+  );
+}
+
+/** Waits until container `id` (state in `root`) is created, then starts it: `CODE STDERR`. */
+async function startOnceCreated(root: string, id: string): Promise<string> {
+  const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
+  for (let i = 0; i < 500; i++) {
+    const state = await oci("state", id);
+    if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const start = await oci("start", id);
+  return `${start.code} ${start.stderr}`;
+}
+
 privilegedTest(
   "trace: an OCI bundle: create --trace under strace, then start and delete; nothing left",
   async () => {
@@ -656,27 +758,20 @@ privilegedTest(
     const root = `${dir}/state`;
     const oci = (...args: string[]) => runCli(["oci", "--root", root, ...args]);
     try {
-      // a busybox root file system, as tests/oci_test.ts makes them
-      for (const sub of ["bin", "proc", "dev", "tmp", "state"]) {
-        Deno.mkdirSync(`${dir}/${sub === "state" ? sub : `rootfs/${sub}`}`, { recursive: true });
-      }
-      Deno.copyFileSync(BUSYBOX, `${dir}/rootfs/bin/busybox`);
-      Deno.chmodSync(`${dir}/rootfs/bin/busybox`, 0o755);
-      for (const applet of ["sh", "hostname"]) {
-        Deno.symlinkSync("busybox", `${dir}/rootfs/bin/${applet}`);
-      }
-      Deno.writeTextFileSync(
-        `${dir}/config.json`,
-        JSON.stringify({
-          ociVersion: "1.2.0",
-          root: { path: "rootfs" },
+      Deno.mkdirSync(`${dir}/source`);
+      Deno.mkdirSync(root);
+      busyboxBundle(
+        dir,
+        {
+          root: { path: "rootfs", readonly: true },
           process: {
-            args: ["/bin/sh", "-c", "hostname"],
+            args: ["/bin/sh", "-c", "hostname; cat /proc/sys/kernel/domainname"],
             cwd: "/",
             env: ["PATH=/bin"],
             user: { uid: 0, gid: 0 },
           },
           hostname: "box",
+          domainname: "example",
           mounts: [
             { destination: "/proc", type: "proc", source: "proc" },
             {
@@ -685,29 +780,50 @@ privilegedTest(
               source: "tmpfs",
               options: ["nosuid", "mode=1777"],
             },
+            {
+              destination: "/data",
+              type: "bind",
+              source: `${dir}/source`,
+              options: ["rbind", "ro", "noatime", "nodiratime"],
+            },
+            { destination: "/mnt", type: "bind", source: `${dir}/source`, options: ["relatime"] },
+            {
+              destination: "/sys",
+              type: "sysfs",
+              source: "sysfs",
+              options: ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+              destination: "/sys/fs/cgroup",
+              type: "cgroup",
+              source: "cgroup",
+              options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+            },
           ],
-          linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "uts" }] },
-        }),
+          // runc's hooks, each the busybox applet `true` (its path is the host's and the
+          // container's); prestart is run as a createRuntime hook, first
+          hooks: Object.fromEntries(
+            ["prestart", "createRuntime", "createContainer", "startContainer"].map((
+              point,
+            ) => [point, [{ path: "/bin/busybox", args: ["busybox", "true", point] }]]),
+          ),
+          linux: {
+            namespaces: ["pid", "mount", "uts", "network", "cgroup"].map((type) => ({ type })),
+            sysctl: { "net.ipv4.ip_forward": "1", "kernel.domainname": "sysctl.example" },
+          },
+        },
       );
       let started = "";
-      const { stdout, trace } = await checkTrace(
+      const { stdout, stderr, trace } = await checkTrace(
         ["oci", "--root", root, "create", "-b", dir, "c1"],
         {
           traceAt: 4,
           // strace follows the waiting process: create's trace ends when the container does
-          meanwhile: async () => {
-            for (let i = 0; i < 500; i++) {
-              const state = await oci("state", "c1");
-              if (state.code === 0 && JSON.parse(state.stdout).status === "created") break;
-              await new Promise((resolve) => setTimeout(resolve, 20));
-            }
-            const start = await oci("start", "c1");
-            started = `${start.code} ${start.stderr}`;
-          },
+          meanwhile: async () => void (started = await startOnceCreated(root, "c1")),
         },
       );
       assert.equal(started, "0 ", "start");
-      assert.equal(stdout, "box\n", "the container's own output, on its stdout");
+      assert.equal(stdout, "box\nsysctl.example\n", "the container's own output, on its stdout");
       const init = trace.filter((c) => c.who === "child");
       for (const fn of ["mount", "openat2", "mknodat", "umask", "pivot_root", "sethostname"]) {
         assert.ok(init.some((c) => c.fn === fn), fn);
@@ -717,6 +833,51 @@ privilegedTest(
           c.fn === "mount" && c.args[0] === '"tmpfs"' && c.args[4] === '"mode=1777"'
         ),
         "config.json's tmpfs, its data as given",
+      );
+      // each sync point as its calls are made: the child's sendmsg, the tool's steps, the answer
+      assert.deepEqual(
+        traced(stderr).filter((c) => c.step === "createRuntime" || c.step === "mount")
+          .filter((c) => c.fn !== "mount" && c.fn !== "openat2" && !c.fn.includes("_"))
+          .map((c) => `${c.who} ${c.fn}`),
+        [
+          "child sendmsg",
+          "parent execve",
+          "parent execve",
+          "child recvmsg",
+          "child sendmsg",
+          "parent recvmsg",
+        ],
+      );
+      const steps = (fn: string) => trace.filter((c) => c.fn === fn).map((c) => c.step);
+      assert.deepEqual(
+        trace.filter((c) => c.fn === "execve" && c.args[0] === '"/bin/busybox"')
+          .map((c) => `${c.who} ${c.step} ${c.args[1]}`),
+        [
+          'parent createRuntime ["/bin/busybox", "true", "prestart"]',
+          'parent createRuntime ["/bin/busybox", "true", "createRuntime"]',
+          'child createContainer ["/bin/busybox", "true", "createContainer"]',
+          'child startContainer ["/bin/busybox", "true", "startContainer"]',
+        ],
+        "the hooks, in order",
+      );
+      assert.deepEqual(steps("mount_setattr"), ["mounts", "mounts", "readonly"], "binds', root's");
+      assert.deepEqual(
+        init.filter((c) => c.fn === "mount_setattr").map((c) => c.args[3]),
+        [
+          "{attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOATIME|MOUNT_ATTR_NODIRATIME, " +
+          "attr_clr=MOUNT_ATTR__ATIME, propagation=0, userns_fd=0}",
+          "{attr_set=MOUNT_ATTR_RELATIME, attr_clr=MOUNT_ATTR__ATIME, propagation=0, userns_fd=0}",
+          "{attr_set=MOUNT_ATTR_RDONLY, attr_clr=0, propagation=0, userns_fd=0}",
+        ],
+        "each bind's atime mode, by name",
+      );
+      assert.ok(
+        init.some((c) => c.step === "mounts" && c.fn === "mount" && c.args[0] === '"cgroup2"'),
+        "the cgroup mount's hierarchies",
+      );
+      assert.deepEqual(
+        init.filter((c) => c.step === "sysctl").map((c) => c.args[1]),
+        ['"1"', '"sysctl.example"'],
       );
       const exec = trace.at(-1)!;
       assert.equal(
@@ -775,4 +936,103 @@ privilegedTest(
       ? "no user invoke-ns-test with /etc/subuid and /etc/subgid ranges and a setuid newuidmap " +
         "(.ci/run makes them)"
       : null),
+);
+
+const python = (() => {
+  try {
+    return new Deno.Command("python3", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+privilegedTest(
+  "trace: an OCI bundle with a terminal: the console socket, the pty and its ioctls, traced",
+  async () => {
+    const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "invoke_ns_trace_tty_" }));
+    const root = `${dir}/state`;
+    const socket = `${dir}/console.sock`;
+    Deno.mkdirSync(root);
+    busyboxBundle(dir, {
+      process: {
+        args: ["/bin/sh", "-c", "tty"],
+        cwd: "/",
+        env: ["PATH=/bin"],
+        user: { uid: 0, gid: 0 },
+        terminal: true,
+        consoleSize: { height: 30, width: 100 },
+      },
+      mounts: [
+        { destination: "/proc", type: "proc", source: "proc" },
+        {
+          destination: "/dev/pts",
+          type: "devpts",
+          source: "devpts",
+          options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+        },
+      ],
+      linux: { namespaces: [{ type: "pid" }, { type: "mount" }] },
+    });
+    // conmon's part: takes the master sent over the socket, prints what the container writes
+    const server = new Deno.Command("python3", {
+      args: [new URL("./fixtures/console_socket.py", import.meta.url).pathname, socket],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    try {
+      const reader = server.stdout.getReader();
+      let text = "";
+      while (!text.includes("listening\n")) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, "the console socket server is up");
+        text += new TextDecoder().decode(value);
+      }
+      let started = "";
+      const { trace } = await checkTrace(
+        ["oci", "--root", root, "create", "--console-socket", socket, "-b", dir, "t1"],
+        {
+          traceAt: 4,
+          also: ["connect", "ioctl", "dup2"],
+          meanwhile: async () => void (started = await startOnceCreated(root, "t1")),
+        },
+      );
+      assert.equal(started, "0 ", "start");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.equal(text.split(/\r?\n/)[1], "/dev/pts/0", "the command's terminal");
+      assert.deepEqual(
+        trace.filter((c) => c.step === "console-socket").map((c) => `${c.fn} ${c.args[1]}`),
+        [
+          "socket SOCK_STREAM|SOCK_CLOEXEC",
+          `connect {sa_family=AF_UNIX, sun_path=${JSON.stringify(socket)}}`,
+        ],
+      );
+      assert.ok(
+        trace.some((c) => c.fn === "ioctl" && c.args[1] === "TIOCGPTN" && c.args[2] === "[0]"),
+        "the pty's number, filled in",
+      );
+      const calls = trace.filter((c) => c.step === "terminal").map((c) => c.fn);
+      assert.deepEqual(calls, [
+        "ioctl",
+        "ioctl",
+        "ioctl",
+        "setsid",
+        "ioctl",
+        "dup2",
+        "dup2",
+        "dup2",
+      ]);
+      const removed = await runCli(["oci", "--root", root, "delete", "t1"]);
+      assert.equal(removed.code, 0, removed.stderr);
+    } finally {
+      await runCli(["oci", "--root", root, "delete", "--force", "t1"]);
+      await server.status;
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+  noBusybox ?? (python ? null : "python3 is missing (it plays conmon's console socket)"),
 );

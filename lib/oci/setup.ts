@@ -63,7 +63,7 @@ import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { Errno, SyscallError } from "../../ffi/errors.ts";
 import { openInTree } from "../mount.ts";
 import type { NamespaceType } from "../inspect.ts";
-import { type Call, call, type ChildStep, flagNames } from "../step.ts";
+import { type Call, call, type ChildStep, flagNames, writeCall } from "../step.ts";
 
 /** A namespace type that may be joined by path (the tool's thread joins it before clone). */
 export type JoinableNamespace = "net" | "ipc" | "uts" | "cgroup";
@@ -262,12 +262,17 @@ function setattrCall(fd: number | string, set: bigint, clear: bigint, recursive:
     mask === MOUNT_ATTR_ATIME.MASK
       ? "MOUNT_ATTR__ATIME"
       : flagNames(mask, ATTR_NAMES, "MOUNT_ATTR_");
+  // relatime is the atime mode 0: named when it is the mode set
+  const relatime = clear === MOUNT_ATTR_ATIME.MASK && (set & MOUNT_ATTR_ATIME.MASK) === 0n;
+  const setNames = relatime
+    ? [names(set), "MOUNT_ATTR_RELATIME"].filter((name) => name !== "0").join("|")
+    : names(set);
   return call(
     "mount_setattr",
     fd,
     "",
     recursive ? "AT_EMPTY_PATH|AT_RECURSIVE" : "AT_EMPTY_PATH",
-    `{attr_set=${names(set)}, attr_clr=${names(clear)}, propagation=0, userns_fd=0}`,
+    `{attr_set=${setNames}, attr_clr=${names(clear)}, propagation=0, userns_fd=0}`,
     32,
   );
 }
@@ -299,7 +304,7 @@ function making<T>(c: Call, fn: () => T, shown?: (result: T) => string): T {
 
 /** Opens `destination` inside the tree at `root` (creating it: a file when `file`). */
 function target(root: number, rootPath: string, destination: string, file: boolean): number {
-  return openInTree(root, destination, file, null, rootPath).fd;
+  return openInTree(root, destination, file, null, rootPath, made ? making : undefined).fd;
 }
 
 /** Applies `propagation` to the mount now at `destination`. */
@@ -369,136 +374,167 @@ function comountLinks(root: number, rootPath: string, destination: string, name:
 /** The directory under /sys/fs/cgroup of a hierarchy's mount point: its name in a container. */
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/**
- * A `cgroup` mount without a cgroup namespace, where the container has its
- * own cgroups (`own`, their host directories): each one bound read-only or
- * not as the mount asks, under its hierarchy's name (on a v1 or hybrid host,
- * in a tmpfs), so the container sees its own cgroup and nothing above it,
- * as runc does.
- */
-function ownCgroupMount(
-  root: number,
-  rootPath: string,
-  m: ContainerMount & { kind: "fs" },
-  own: string[],
-): void {
-  const { set, clear } = bindAttributes(m.flags);
-  const bindAt = (dir: string, destination: string) => {
-    const detached = making(
-      openTreeCall(dir, false),
-      () => openTree(-100, dir, OPEN_TREE_CLONE),
-      String,
-    );
-    try {
-      if (set !== 0n || clear !== 0n) {
-        making(
-          setattrCall(detached, set, clear, false),
-          () => changeMountAttributes(detached, set, clear, false, dir),
-        );
-      }
-      const at = target(root, rootPath, destination, false);
-      try {
-        making(moveCall(detached, at), () => moveMount(detached, at, destination));
-      } finally {
-        close(at);
-      }
-    } finally {
-      close(detached);
-    }
-  };
-  if (own.length === 1 && cgroupHierarchies().every((list) => list === "")) {
-    bindAt(own[0], m.destination); // v2 only
-    return;
-  }
-  const top = target(root, rootPath, m.destination, false);
-  try {
-    making(
-      mountCall("tmpfs", fdPath(top), "tmpfs", m.flags & ~MS_RDONLY, "mode=755"),
-      () => mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755"),
-    );
-  } finally {
-    close(top);
-  }
-  for (const dir of own) {
-    const name = dir.slice(CGROUP_ROOT.length + 1).split("/")[0];
-    bindAt(dir, `${m.destination}/${name}`);
-    comountLinks(root, rootPath, m.destination, name);
-  }
-  remountReadOnly(root, rootPath, m);
-}
-
-/** The tmpfs of a v1 `cgroup` mount made read-only once its hierarchies are in, when asked. */
-function remountReadOnly(root: number, rootPath: string, m: ContainerMount & { kind: "fs" }) {
-  if (!(m.flags & MS_RDONLY)) return;
-  const at = target(root, rootPath, m.destination, false);
-  try {
-    const flags = MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe);
-    making(
-      mountCall(null, fdPath(at), null, flags, null),
-      () => mount(null, fdPath(at), null, BigInt(flags), null),
-    );
-  } finally {
-    close(at);
-  }
-}
+/** One thing a `cgroup` mount does, in order: what {@link cgroupMount} makes and the mounts step lists. */
+type CgroupAction =
+  /** A bind of the host's cgroup directory `dir` at `destination`. */
+  | { kind: "bind"; dir: string; destination: string }
+  /** A mount(2) of a new file system at `destination`. */
+  | { kind: "mount"; type: string; destination: string; flags: number; data: string | null }
+  /** The links for the co-mounted controllers of `name`. */
+  | { kind: "links"; name: string }
+  /** The tmpfs made read-only once its hierarchies are in. */
+  | { kind: "remount"; flags: number };
 
 /**
- * A `cgroup` mount: on a v2-only host, cgroup2 itself; on a v1 or hybrid
- * host (this one), a tmpfs holding each hierarchy of this process mounted
- * again (in a cgroup namespace the container sees its own cgroup as the
- * root), with the usual links for co-mounted controllers (cpu → cpu,cpuacct).
- * Without a cgroup namespace, a container with cgroups of its own gets
- * those bound instead ({@link ownCgroupMount}).
+ * What a `cgroup` mount does, in order (read from /proc/self/cgroup, the
+ * same at planning and when it runs): on a v2-only host, cgroup2 itself; on
+ * a v1 or hybrid host, a tmpfs holding each hierarchy of this process
+ * mounted again (in a cgroup namespace the container sees its own cgroup as
+ * the root), with the usual links for co-mounted controllers (cpu →
+ * cpu,cpuacct), then read-only when asked. Without a cgroup namespace, a
+ * container with cgroups of its own (`own`, their host directories) gets
+ * those bound instead, under their hierarchy's name (in a tmpfs but on a
+ * v2-only host), so it sees its own cgroup and nothing above it, as runc does.
  */
-function cgroupMount(
-  root: number,
-  rootPath: string,
-  m: ContainerMount & { kind: "fs" },
-  own: string[] | null,
-): void {
-  if (own && own.length > 0) return ownCgroupMount(root, rootPath, m, own);
+function cgroupActions(m: ContainerMount & { kind: "fs" }, own: string[] | null): CgroupAction[] {
   const hierarchies = cgroupHierarchies();
   const v1 = hierarchies.filter((list) => list !== "");
-  if (m.type === "cgroup2" || v1.length === 0) {
-    const at = target(root, rootPath, m.destination, false);
-    try {
-      const data = m.data.join(",") || null;
-      making(
-        mountCall("cgroup2", fdPath(at), "cgroup2", m.flags, data),
-        () => mount("cgroup2", fdPath(at), "cgroup2", BigInt(m.flags), data),
-      );
-    } finally {
-      close(at);
+  const tmpfs: CgroupAction = {
+    kind: "mount",
+    type: "tmpfs",
+    destination: m.destination,
+    flags: m.flags & ~MS_RDONLY,
+    data: "mode=755",
+  };
+  const remount: CgroupAction[] = m.flags & MS_RDONLY
+    ? [{ kind: "remount", flags: MS_BIND | MS_REMOUNT | MS_RDONLY | (m.flags & 0xe) }]
+    : [];
+  if (own && own.length > 0) {
+    if (own.length === 1 && v1.length === 0) {
+      return [{ kind: "bind", dir: own[0], destination: m.destination }]; // v2 only
     }
-    return;
+    return [
+      tmpfs,
+      ...own.flatMap((dir): CgroupAction[] => {
+        const name = dir.slice(CGROUP_ROOT.length + 1).split("/")[0];
+        return [{ kind: "bind", dir, destination: `${m.destination}/${name}` }, {
+          kind: "links",
+          name,
+        }];
+      }),
+      ...remount,
+    ];
   }
-  const top = target(root, rootPath, m.destination, false);
-  try {
-    making(
-      mountCall("tmpfs", fdPath(top), "tmpfs", m.flags & ~MS_RDONLY, "mode=755"),
-      () => mount("tmpfs", fdPath(top), "tmpfs", BigInt(m.flags & ~MS_RDONLY), "mode=755"),
-    );
-  } finally {
-    close(top);
+  if (m.type === "cgroup2" || v1.length === 0) {
+    const data = m.data.join(",") || null;
+    return [{ kind: "mount", type: "cgroup2", destination: m.destination, flags: m.flags, data }];
   }
   const names: [string, string, string][] = v1.map((list) => {
     const name = list.startsWith("name=") ? list.slice(5) : list;
     return [name, list.startsWith("name=") ? `none,${list}` : list, "cgroup"];
   });
   if (hierarchies.includes("")) names.push(["unified", "", "cgroup2"]);
-  for (const [name, data, type] of names) {
-    const at = target(root, rootPath, `${m.destination}/${name}`, false);
-    try {
-      making(
-        mountCall(type, fdPath(at), type, m.flags, data || null),
-        () => mount(type, fdPath(at), type, BigInt(m.flags), data || null),
-      );
-    } finally {
-      close(at);
+  return [
+    tmpfs,
+    ...names.flatMap(([name, data, type]): CgroupAction[] => [
+      {
+        kind: "mount",
+        type,
+        destination: `${m.destination}/${name}`,
+        flags: m.flags,
+        data: data || null,
+      },
+      { kind: "links", name },
+    ]),
+    ...remount,
+  ];
+}
+
+/** The calls of `actions` (a `cgroup` mount's), each target as `at` names it. */
+function cgroupCalls(
+  m: ContainerMount & { kind: "fs" },
+  actions: CgroupAction[],
+  at: (path: string) => string,
+): Call[] {
+  const { set, clear } = bindAttributes(m.flags);
+  // a hierarchy's directory in the tmpfs, new: made as the walk to it finds it missing
+  const mkdir = (destination: string) =>
+    destination === m.destination
+      ? []
+      : [call("mkdirat", at(m.destination), destination.slice(m.destination.length + 1), "0755")];
+  return actions.flatMap((action): Call[] => {
+    if (action.kind === "bind") {
+      const clone = `<clone of ${action.dir}>`;
+      return [
+        { ...openTreeCall(action.dir, false), returns: clone },
+        ...mkdir(action.destination),
+        ...set !== 0n || clear !== 0n ? [setattrCall(clone, set, clear, false)] : [],
+        moveCall(clone, at(action.destination)),
+      ];
     }
-    comountLinks(root, rootPath, m.destination, name);
+    if (action.kind === "mount") {
+      const { type, destination, flags, data } = action;
+      return [
+        ...mkdir(destination),
+        mountCall(type, `/proc/self/fd/${at(destination)}`, type, flags, data),
+      ];
+    }
+    if (action.kind === "remount") {
+      return [mountCall(null, `/proc/self/fd/${at(m.destination)}`, null, action.flags, null)];
+    }
+    return [];
+  });
+}
+
+/** Makes the `cgroup` mount `m` ({@link cgroupActions}) in the tree at `root`. */
+function cgroupMount(
+  root: number,
+  rootPath: string,
+  m: ContainerMount & { kind: "fs" },
+  own: string[] | null,
+): void {
+  const { set, clear } = bindAttributes(m.flags);
+  for (const action of cgroupActions(m, own)) {
+    if (action.kind === "links") {
+      comountLinks(root, rootPath, m.destination, action.name);
+    } else if (action.kind === "bind") {
+      const { dir, destination } = action;
+      const detached = making(
+        openTreeCall(dir, false),
+        () => openTree(-100, dir, OPEN_TREE_CLONE),
+        String,
+      );
+      try {
+        if (set !== 0n || clear !== 0n) {
+          making(
+            setattrCall(detached, set, clear, false),
+            () => changeMountAttributes(detached, set, clear, false, dir),
+          );
+        }
+        const at = target(root, rootPath, destination, false);
+        try {
+          making(moveCall(detached, at), () => moveMount(detached, at, destination));
+        } finally {
+          close(at);
+        }
+      } finally {
+        close(detached);
+      }
+    } else {
+      const [type, destination, flags, data] = action.kind === "mount"
+        ? [action.type, action.destination, action.flags, action.data]
+        : [null, m.destination, action.flags, null];
+      const at = target(root, rootPath, destination, false);
+      try {
+        making(
+          mountCall(type, fdPath(at), type, flags, data),
+          () => mount(type, fdPath(at), type, BigInt(flags), data),
+        );
+      } finally {
+        close(at);
+      }
+    }
   }
-  remountReadOnly(root, rootPath, m);
 }
 
 /**
@@ -670,6 +706,9 @@ export function containerMountsStep(
   const mknod = !inUserNamespace && setup.devices.length > 0;
   const calls = [
     ...setup.mounts.flatMap((m) => {
+      if (m.kind === "fs" && (m.type === "cgroup" || m.type === "cgroup2")) {
+        return [...cgroupCalls(m, cgroupActions(m, ownCgroups), at), ...propagation(m)];
+      }
       if (m.kind === "fs") {
         const data = m.data.join(",") || null;
         const made = `/proc/self/fd/${at(m.destination)}`;
@@ -718,17 +757,29 @@ export function containerMountsStep(
 export interface ContainerState {
   /** The console socket, connected before pivot_root (its path is the host's). */
   console?: number;
+  /** The terminal's pty as made (for `--trace`): its master, number and slave. */
+  pty?: { master: number; number?: number; slave?: number };
 }
 
 /** The child step that connects to the console socket while its host path is reachable. */
 export function consoleSocketStep(path: string, state: ContainerState): ChildStep {
   return {
     name: "console-socket",
-    calls: [call("socket", "AF_UNIX", "SOCK_STREAM"), call("connect", path)],
+    calls: [
+      { ...call("socket", "AF_UNIX", "SOCK_STREAM|SOCK_CLOEXEC", 0), returns: "<console socket>" },
+      call(
+        "connect",
+        "<console socket>",
+        `{sa_family=AF_UNIX, sun_path=${JSON.stringify(path)}}`,
+        110,
+      ),
+    ],
     why: "the terminal's master goes to the caller's socket, named by a host path",
     run: () => {
       state.console = connectUnix(path);
     },
+    learnt: (): Record<string, string> =>
+      state.console === undefined ? {} : { "<console socket>": String(state.console) },
   };
 }
 
@@ -741,11 +792,12 @@ const TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430, TIOCSCTTY = 0x540e, TIOCSW
  */
 function setUpTerminal(setup: ContainerSetup, state: ContainerState): void {
   const master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  state.pty = { master };
   try {
     ioctlBuffer(master, TIOCSPTLCK, new Uint8Array(4));
     const number = new Uint8Array(4);
     ioctlBuffer(master, TIOCGPTN, number);
-    const slavePath = `/dev/pts/${new DataView(number.buffer).getUint32(0, true)}`;
+    state.pty.number = new DataView(number.buffer).getUint32(0, true);
     if (setup.consoleSize) {
       const size = new Uint8Array(8);
       const view = new DataView(size.buffer);
@@ -753,7 +805,8 @@ function setUpTerminal(setup: ContainerSetup, state: ContainerState): void {
       view.setUint16(2, setup.consoleSize.width, true);
       ioctlBuffer(master, TIOCSWINSZ, size);
     }
-    const slave = open(slavePath, O_RDWR | O_NOCTTY);
+    const slave = open(`/dev/pts/${state.pty.number}`, O_RDWR | O_NOCTTY);
+    state.pty.slave = slave;
     try {
       sendFds(state.console!, [master]);
       setsid();
@@ -769,6 +822,53 @@ function setUpTerminal(setup: ContainerSetup, state: ContainerState): void {
   }
 }
 
+/** The terminal step: the calls {@link setUpTerminal} makes, in order. */
+function terminalStep(setup: ContainerSetup, state: ContainerState): ChildStep {
+  const size = setup.consoleSize;
+  let console: number | undefined;
+  return {
+    name: "terminal",
+    calls: [
+      {
+        ...call("openat", "AT_FDCWD", "/dev/ptmx", "O_RDWR|O_NOCTTY|O_CLOEXEC"),
+        returns: "<pty master>",
+      },
+      call("ioctl", "<pty master>", "TIOCSPTLCK", "[0]"),
+      call("ioctl", "<pty master>", "TIOCGPTN", "[<pty number>]"),
+      ...size
+        ? [call(
+          "ioctl",
+          "<pty master>",
+          "TIOCSWINSZ",
+          `{ws_row=${size.height}, ws_col=${size.width}, ws_xpixel=0, ws_ypixel=0}`,
+        )]
+        : [],
+      {
+        ...call("openat", "AT_FDCWD", "/dev/pts/<pty number>", "O_RDWR|O_NOCTTY"),
+        returns: "<pty slave>",
+      },
+      call("sendmsg", "<console socket>", "SCM_RIGHTS [<pty master>]", 0),
+      { ...call("setsid"), returns: "<session ID>" },
+      call("ioctl", "<pty slave>", "TIOCSCTTY", 0),
+      ...[0, 1, 2].map((fd) => ({ ...call("dup2", "<pty slave>", fd), returns: String(fd) })),
+    ],
+    why: "process.terminal: a pty, its master to the console socket, its slave the terminal",
+    run: () => {
+      console = state.console;
+      setUpTerminal(setup, state);
+    },
+    learnt: (): Record<string, string> => {
+      const values: Record<string, string> = {};
+      if (console !== undefined) values["<console socket>"] = String(console);
+      const pty = state.pty;
+      if (pty) values["<pty master>"] = String(pty.master);
+      if (pty?.number !== undefined) values["<pty number>"] = String(pty.number);
+      if (pty?.slave !== undefined) values["<pty slave>"] = String(pty.slave);
+      return values;
+    },
+  };
+}
+
 /** The child steps after pivot_root: the root's propagation and mode, then the kernel's knobs. */
 export function containerSystemSteps(setup: ContainerSetup, state: ContainerState): ChildStep[] {
   const steps: ChildStep[] = [];
@@ -782,25 +882,27 @@ export function containerSystemSteps(setup: ContainerSetup, state: ContainerStat
     });
   }
   if (setup.readonlyRoot) {
+    let root: number | undefined;
     steps.push({
       name: "readonly",
-      calls: [call("mount_setattr", "/", "MOUNT_ATTR_RDONLY")],
+      calls: [setattrCall("<fd of />", MOUNT_ATTR.RDONLY, 0n, false)],
       why: "root.readonly: the root file system is read-only (its submounts keep their own mode)",
       run: () => {
-        const fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         try {
-          changeMountAttributes(fd, MOUNT_ATTR.RDONLY, 0n, false, "/");
+          changeMountAttributes(root, MOUNT_ATTR.RDONLY, 0n, false, "/");
         } finally {
-          close(fd);
+          close(root);
         }
       },
+      learnt: (): Record<string, string> => root === undefined ? {} : { "<fd of />": String(root) },
     });
   }
   const domainname = setup.domainname;
   if (domainname !== undefined) {
     steps.push({
       name: "setdomainname",
-      calls: [call("setdomainname", domainname)],
+      calls: [call("setdomainname", domainname, new TextEncoder().encode(domainname).length)],
       why: "domainname, in the container's UTS namespace",
       run: () => setdomainname(domainname),
     });
@@ -810,7 +912,7 @@ export function containerSystemSteps(setup: ContainerSetup, state: ContainerStat
     const file = (key: string) => `/proc/sys/${key.replaceAll(".", "/")}`;
     steps.push({
       name: "sysctl",
-      calls: sysctl.map(([key, value]) => call("write", file(key), value)),
+      calls: sysctl.map(([key, value]) => writeCall(file(key), value)),
       why: "linux.sysctl, through the container's own /proc",
       run: () => {
         for (const [key, value] of sysctl) writeFile(file(key), value);
@@ -835,20 +937,7 @@ export function containerSystemSteps(setup: ContainerSetup, state: ContainerStat
       run: () => personality(persona),
     });
   }
-  if (setup.terminal) {
-    steps.push({
-      name: "terminal",
-      calls: [
-        call("open", "/dev/ptmx", "O_RDWR|O_NOCTTY"),
-        call("sendmsg", "<console socket>", "SCM_RIGHTS <master>"),
-        call("setsid"),
-        call("ioctl", "<slave>", "TIOCSCTTY"),
-        call("dup2", "<slave>", "0, 1, 2"),
-      ],
-      why: "process.terminal: a pty, its master to the console socket, its slave the terminal",
-      run: () => setUpTerminal(setup, state),
-    });
-  }
+  if (setup.terminal) steps.push(terminalStep(setup, state));
   return steps;
 }
 
