@@ -41,11 +41,13 @@ export interface HelperOptions {
   stdin?: string;
   /** Killed (SIGKILL) after this long. */
   timeoutMs?: number;
+  /** The program to run, when `argv[0]` is not it (an OCI hook's `path`, with its `args`). */
+  program?: string;
 }
 
 /**
- * Runs `argv` (`argv[0]` a path; a bare name is looked up on the default
- * PATH) and waits for it.
+ * Runs `argv` (`argv[0]` a path, unless `options.program` names it; a bare
+ * name is looked up on the default PATH) and waits for it.
  */
 export async function runHelper(
   argv: string[],
@@ -66,7 +68,11 @@ export async function runHelper(
         dup2(inRead, 0);
         dup2(errWrite, 2);
       },
-      exec: { command: argv[0], argv, env: options.env ?? [`PATH=${DEFAULT_PATH}`] },
+      exec: {
+        command: options.program ?? argv[0],
+        argv,
+        env: options.env ?? [`PATH=${DEFAULT_PATH}`],
+      },
     });
     release(errWrite);
     release(inRead);

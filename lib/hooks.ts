@@ -51,9 +51,9 @@ export function hookProblem(hook: Hook, where: string): string | null {
   return null;
 }
 
-/** The argv {@link runHooks} runs `hook` with: its path, then its args after the first. */
+/** The argv {@link runHooks} runs `hook` with: its args as given (execv's), else its path. */
 function hookArgv(hook: Hook): string[] {
-  return hook.args?.length ? [hook.path, ...hook.args.slice(1)] : [hook.path];
+  return hook.args?.length ? [...hook.args] : [hook.path];
 }
 
 /** A list of strings as C would initialise an array of them: `["a", "b"]`. */
@@ -76,6 +76,7 @@ export async function runHooks(name: string, hooks: Hook[], state: unknown): Pro
     const ran = await runHelper(
       hookArgv(hook),
       {
+        program: hook.path,
         env: hook.env ?? [],
         stdin: JSON.stringify(state),
         timeoutMs: hook.timeout === undefined ? undefined : hook.timeout * 1000,

@@ -99,13 +99,25 @@ privilegedTest("engine: hooks run between the steps, each where it belongs, in o
       jail,
       mounts: [{ kind: "bind", source: `${dir}/log`, target: "/log" }],
       hooks: {
-        createRuntime: hook("createRuntime"),
+        createRuntime: [
+          ...hook("createRuntime"),
+          // runtime-spec: `args` is execv's argv, argv[0] included, whatever `path` is
+          {
+            path: "/bin/sh",
+            args: [
+              "argv0-of-the-hook",
+              "-c",
+              `tr '\\0' ' ' < /proc/self/cmdline > ${dir}/log/argv`,
+            ],
+          },
+        ],
         createContainer: hook("createContainer"),
         startContainer: hook("startContainer"),
       },
       hookState: { id: "demo" },
     });
     assert.equal(code, 0);
+    assert.match(Deno.readTextFileSync(`${dir}/log/argv`), /^argv0-of-the-hook -c /);
     const lines = Deno.readTextFileSync(`${dir}/log/hooks`).trim().split("\n").map((line) =>
       line.split(" ")
     );

@@ -853,10 +853,10 @@ privilegedTest(
         trace.filter((c) => c.fn === "execve" && c.args[0] === '"/bin/busybox"')
           .map((c) => `${c.who} ${c.step} ${c.args[1]}`),
         [
-          'parent createRuntime ["/bin/busybox", "true", "prestart"]',
-          'parent createRuntime ["/bin/busybox", "true", "createRuntime"]',
-          'child createContainer ["/bin/busybox", "true", "createContainer"]',
-          'child startContainer ["/bin/busybox", "true", "startContainer"]',
+          'parent createRuntime ["busybox", "true", "prestart"]',
+          'parent createRuntime ["busybox", "true", "createRuntime"]',
+          'child createContainer ["busybox", "true", "createContainer"]',
+          'child startContainer ["busybox", "true", "startContainer"]',
         ],
         "the hooks, in order",
       );
