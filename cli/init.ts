@@ -16,7 +16,7 @@
 import { ChildSetupError, execInPlace } from "../ffi/clone.ts";
 import { receiveMessage, sendMessage } from "../ffi/channel.ts";
 import { SIGNALS } from "../ffi/constants.ts";
-import { fcntl, PR_SET_PDEATHSIG, prctl } from "../ffi/libc.ts";
+import { fcntl, PR_SET_PDEATHSIG, prctl, signalsIgnoredByCaller } from "../ffi/libc.ts";
 import { planLaunch } from "../lib/plan.ts";
 import { type FromInit, INIT_VARIABLE, type ToInit } from "../lib/stage.ts";
 import { runChildStepsAsync } from "../lib/step.ts";
@@ -62,6 +62,9 @@ function stderrCopy(): number {
 
 /** Runs the init stage on `channel`; returns only when it failed (or had no command). */
 export async function runInitStage(channel: number): Promise<number> {
+  // Now, while /proc is the host's: after pivot_root a jail may have none, and a set read
+  // then would be empty (the command would lose what its caller left ignored, nohup's SIGHUP).
+  signalsIgnoredByCaller();
   let message;
   try {
     if (!Number.isInteger(channel) || channel < 3) throw new Error("not a channel");

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { launch } from "../mod.ts";
 import {
+  buildTestJail,
   cliCommand,
   mountTable,
   NOBODY,
@@ -261,29 +262,42 @@ privilegedTest(
 privilegedTest(
   "safety: nohup invoke_ns CMD survives SIGHUP, sent to the tool and to the command",
   async () => {
-    for (const flags of [[], ["-pm"]]) {
-      const cli = new Deno.Command("nohup", {
-        args: [...cliCommand(), ...flags, "sh", "-c", "read line; echo survived $line"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(30_000),
-      }).spawn();
-      let shell = 0;
-      for (let i = 0; i < 1000 && !cmdline(shell = childOf(cli.pid)).startsWith("sh -c"); i++) {
-        await pause(10);
+    // The init stage too (ID ranges), in a jail with no procfs: the caller's ignored
+    // signals must be known before the jail hides /proc.
+    await withTempDir(async (dir) => {
+      Deno.chmodSync(dir, 0o755); // the mapped root inside is not the owner
+      await buildTestJail(`${dir}/jail`, ["/bin/sh"]);
+      Deno.mkdirSync(`${dir}/jail/proc`); // a mount point, left empty: no procfs inside
+      const ranges = ["--map-users", "0:100000:65536", "--map-groups", "0:100000:65536"];
+      for (const flags of [[], ["-pm"], ["-m", ...ranges, "-c", `${dir}/jail`]]) {
+        await nohupSurvives(flags);
       }
-      assert.match(cmdline(shell), /^sh -c read line/, "the command did not start");
-      // The tool must not forward a HUP it was started ignoring, and the command
-      // must still be ignoring it; both are sent one, before the command reads its line.
-      Deno.kill(cli.pid, "SIGHUP");
-      Deno.kill(shell, "SIGHUP");
-      const writer = cli.stdin.getWriter();
-      await writer.write(new TextEncoder().encode("after-hup\n"));
-      await writer.close();
-      const out = await cli.output();
-      assert.equal(out.code, 0, `invoke_ns ${flags.join(" ")}: ${decoder.decode(out.stderr)}`);
-      assert.equal(decoder.decode(out.stdout), "survived after-hup\n");
-    }
+    });
   },
 );
+
+/** Runs `nohup invoke_ns FLAGS sh -c …`, sends SIGHUP to the tool and the command, checks both live. */
+async function nohupSurvives(flags: string[]): Promise<void> {
+  const cli = new Deno.Command("nohup", {
+    args: [...cliCommand(), ...flags, "sh", "-c", "read line; echo survived $line"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).spawn();
+  let shell = 0;
+  for (let i = 0; i < 1000 && !cmdline(shell = childOf(cli.pid)).startsWith("sh -c"); i++) {
+    await pause(10);
+  }
+  assert.match(cmdline(shell), /^sh -c read line/, "the command did not start");
+  // The tool must not forward a HUP it was started ignoring, and the command
+  // must still be ignoring it; both are sent one, before the command reads its line.
+  Deno.kill(cli.pid, "SIGHUP");
+  Deno.kill(shell, "SIGHUP");
+  const writer = cli.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("after-hup\n"));
+  await writer.close();
+  const out = await cli.output();
+  assert.equal(out.code, 0, `invoke_ns ${flags.join(" ")}: ${decoder.decode(out.stderr)}`);
+  assert.equal(decoder.decode(out.stdout), "survived after-hup\n");
+}
