@@ -24,7 +24,9 @@ const root = new URL("..", import.meta.url).pathname;
  * one-line reason it could not.
  */
 export async function compile(output: string, target?: string): Promise<string | null> {
-  const args = ["compile", ...COMPILE_PERMISSIONS, "--no-check", "-o", output];
+  // --no-config: deno.json's lazy-dynamic-imports would leave every lazily
+  // imported module (the run form, the subcommands, the init stage) out.
+  const args = ["compile", "--no-config", ...COMPILE_PERMISSIONS, "--no-check", "-o", output];
   if (target) args.push("--target", target);
   args.push(`${root}main.ts`);
   const result = await new Deno.Command(Deno.execPath(), {
@@ -53,15 +55,23 @@ export async function compile(output: string, target?: string): Promise<string |
 /**
  * Why the executable at `path` is not a working invoke_ns, or null when its
  * `--version` says it is (a DENORT_BIN pointing at the deno CLI instead of
- * its runtime, denort, builds a copy of deno).
+ * its runtime, denort, builds a copy of deno) and its `-h` works (a module
+ * imported lazily is in it).
  */
 export async function verify(path: string): Promise<string | null> {
   try {
     const result = await new Deno.Command(path, { args: ["--version"], stderr: "null" }).output();
     const first = new TextDecoder().decode(result.stdout).split("\n")[0];
-    if (result.code === 0 && first.startsWith("invoke_ns ")) return null;
-    return `the result does not run as invoke_ns (--version says ${JSON.stringify(first)}); ` +
-      "is DENORT_BIN Deno's runtime, denort, and not the deno command?";
+    if (result.code !== 0 || !first.startsWith("invoke_ns ")) {
+      return `the result does not run as invoke_ns (--version says ${JSON.stringify(first)}); ` +
+        "is DENORT_BIN Deno's runtime, denort, and not the deno command?";
+    }
+    // a lazily imported module too (the run form's help), which a compile can leave out
+    const help = await new Deno.Command(path, { args: ["-h"], stderr: "piped" }).output();
+    if (help.code === 0 && new TextDecoder().decode(help.stdout).startsWith("Usage: ")) return null;
+    return `the result lacks the run form's modules (-h: ${
+      new TextDecoder().decode(help.stderr).trim().split("\n")[0]
+    })`;
   } catch (error) {
     return `the result cannot be run: ${error instanceof Error ? error.message : String(error)}`;
   }
