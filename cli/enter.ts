@@ -19,6 +19,7 @@ const TYPE_OF_OPTION: Record<string, NamespaceType> = {
   time: "time",
 };
 
+/** `enter`'s options, for its parser and the shell completions (their one home). */
 export const ENTER_OPTIONS: OptionSpec[] = [
   { name: "help", short: "h", value: "none" },
   { name: "pid", short: "p", value: "none" },

@@ -55,7 +55,10 @@ export async function launch(
   options: LaunchOptions & { explain: true },
 ): Promise<Explanation>;
 /** Runs `spec.command` (see above). */
-export async function launch(spec: LaunchSpec, options?: LaunchOptions): Promise<LaunchResult>;
+export async function launch(
+  spec: LaunchSpec,
+  options?: LaunchOptions & { explain?: false },
+): Promise<LaunchResult>;
 export async function launch(
   spec: LaunchSpec,
   options: LaunchOptions = {},

@@ -22,9 +22,11 @@ import { Errno, SyscallError } from "../ffi/errors.ts";
 import { MAX_SYMLINKS } from "../ffi/constants.ts";
 import { type Call, call, type ChildStep } from "./step.ts";
 import {
+  accessible,
   AT_FDCWD,
   AT_REMOVEDIR,
   close,
+  F_OK,
   type FileStatus,
   fileStatus,
   getuid,
@@ -116,9 +118,8 @@ export function mountProblem(request: MountRequest): string | null {
   }
   if (request.kind === "bind" || request.kind === "ro-bind") {
     if (request.source === "") return "a bind mount needs a source";
-    try {
-      Deno.statSync(request.source);
-    } catch {
+    // through libc: Deno refuses /proc and /sys to the CLI's permissions (not --allow-all)
+    if (!accessible(request.source, F_OK)) {
       return `${request.source}: no such file or directory (bind source)`;
     }
   }

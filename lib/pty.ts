@@ -149,6 +149,8 @@ export function ptySteps(): PtySteps {
           }
         }
       };
+      // After clone, so after signalsIgnoredByCaller()'s first read: any listener makes Deno
+      // catch HUP, INT and TERM too, and a caller's SIG_IGN read later would be lost.
       Deno.addSignalListener("SIGWINCH", onWinch);
     }
     try {

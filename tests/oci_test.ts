@@ -895,6 +895,10 @@ privilegedTest(
       assert.equal(ran.stderr, "invoke_ns: unsupported: exec --tty (not yet honoured)\n");
       const pids = JSON.parse(await verb(cli, "ps", "--format", "json", "ex"));
       assert.deepEqual(pids, [pid]);
+      // the table names each process's command (read through libc: Deno refuses /proc)
+      const table = await verb(cli, "ps", "ex");
+      const wanted = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+      assert.ok(wanted !== "" && table.includes(`${pid}`.padEnd(5) + ` ${wanted}`), table);
       await verb(cli, "kill", "--all", "ex", "9");
       await waitForExit(pid);
       await verb(cli, "delete", "ex");

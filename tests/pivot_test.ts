@@ -248,3 +248,12 @@ privilegedTest(
     });
   },
 );
+
+privilegedTest(
+  "mounts: a bind source under /proc or /sys works (Deno refuses them; libc is asked)",
+  async () => {
+    const ran = await runCli(["-m", "--ro-bind", "/proc/sys/kernel:/mnt", "cat", "/mnt/ostype"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, "Linux\n");
+  },
+);
