@@ -36,7 +36,9 @@ import { mqClose, mqGetattr, mqOpen, mqReceive, mqSend, mqUnlink } from "../ffi/
 import { pollReadable, signalfd } from "../ffi/socket.ts";
 import { ChildSetupError } from "../ffi/clone.ts";
 import type { Reporter } from "./report.ts";
-import { call, type ChildStep } from "./step.ts";
+import { call, type ChildStep, type ParentStep } from "./step.ts";
+import { LaunchError } from "./supervise.ts";
+import { DEMO_QUEUE } from "./ipcns.ts";
 
 /** Longest message the child sends, in characters (the queue holds one more byte). */
 export const MESSAGE_MAX = 80;
@@ -246,4 +248,66 @@ export function queueDemoStep(
       receiveInParent(demo(), report);
     },
   };
+}
+
+/**
+ * The tool's steps of the demo (`-i`): opening the queue in its own IPC
+ * namespace before clone (undone, the name removed, once the child has it),
+ * and the seed's last words on it once the command has ended.
+ */
+export function queueDemoParentSteps(
+  name: string,
+  newNamespace: boolean,
+  reporter: Reporter,
+  state: { demo?: QueueDemo },
+): { open: ParentStep; report: ParentStep } {
+  const open: ParentStep = {
+    name: "mq_open",
+    calls: [{
+      ...call(
+        "mq_open",
+        name,
+        "O_RDWR|O_CREAT|O_EXCL",
+        "0600",
+        "{mq_flags=0, mq_maxmsg=10, mq_msgsize=81, mq_curmsgs=0}",
+      ),
+      returns: "<the tool's queue>",
+    }],
+    why: "the seed's demo queue, made in the tool's IPC namespace",
+    run: () => {
+      try {
+        state.demo = openDemoQueue(name, newNamespace, reporter);
+      } catch (error) {
+        if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
+        const hint = name === DEMO_QUEUE ? " with --mq-name" : "";
+        throw new LaunchError(
+          "mq_open",
+          `${error.message}; remove it or choose another name${hint}`,
+          "setup",
+          { cause: error },
+        );
+      }
+    },
+    // The child has opened it by then (or could not): nothing needs the name any more.
+    undo: () => state.demo && removeDemoQueue(state.demo),
+    undoAfterClone: true,
+    undoing: {
+      name: "mq_unlink",
+      // without an IPC namespace of its own the child has removed the name already
+      calls: [
+        call("mq_close", "<the tool's queue>"),
+        ...newNamespace ? [call("mq_unlink", name)] : [],
+      ],
+      why: "the queue goes as soon as the child has it (or could not open it), on every exit path",
+    },
+  };
+  const report: ParentStep = {
+    name: "mq_unlink",
+    calls: [],
+    why: "the seed's last words on the queue, once the command has ended",
+    run: () => {
+      if (state.demo) reportDemoQueueRemoved(state.demo, reporter);
+    },
+  };
+  return { open, report };
 }

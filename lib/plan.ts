@@ -33,20 +33,16 @@ import {
   O_DIRECTORY,
   O_NOFOLLOW,
   O_PATH,
-  O_RDONLY,
   O_WRONLY,
-  open,
   openAt,
   S_IFIFO,
-  setns,
   writeText,
 } from "../ffi/libc.ts";
 import { cgroupNamespaceStep, cgroupProblem, joinCgroups } from "./cgroupns.ts";
 import { commandEnvironment, DEFAULT_PATH, environmentProblem } from "./env.ts";
 import type { NamespaceEntry, NamespaceType } from "./inspect.ts";
-import { Errno, SyscallError } from "../ffi/errors.ts";
 import type { QueueDemo } from "./ipc.ts";
-import { DEMO_QUEUE, queueNameProblem } from "./ipcns.ts";
+import { queueNameProblem } from "./ipcns.ts";
 import type { MountRecord, MountRequest } from "./mount.ts";
 import { privateMountsStep } from "./mountns.ts";
 import type { PreparedNetwork, VethSpec } from "./net.ts";
@@ -517,55 +513,9 @@ export async function planLaunch(
     const name = options.queueDemo;
     const problem = queueNameProblem(name);
     if (problem) throw usage(problem);
-    parent.push({
-      name: "mq_open",
-      calls: [{
-        ...call(
-          "mq_open",
-          name,
-          "O_RDWR|O_CREAT|O_EXCL",
-          "0600",
-          "{mq_flags=0, mq_maxmsg=10, mq_msgsize=81, mq_curmsgs=0}",
-        ),
-        returns: "<the tool's queue>",
-      }],
-      why: "the seed's demo queue, made in the tool's IPC namespace",
-      run: () => {
-        try {
-          state.demo = ipc!.openDemoQueue(name, Boolean(spec.ipc), report);
-        } catch (error) {
-          if (!(error instanceof SyscallError) || error.errno !== Errno.EEXIST) throw error;
-          const hint = name === DEMO_QUEUE ? " with --mq-name" : "";
-          throw new LaunchError(
-            "mq_open",
-            `${error.message}; remove it or choose another name${hint}`,
-            "setup",
-            { cause: error },
-          );
-        }
-      },
-      // The child has opened it by then (or could not): nothing needs the name any more.
-      undo: () => state.demo && ipc!.removeDemoQueue(state.demo),
-      undoAfterClone: true,
-      undoing: {
-        name: "mq_unlink",
-        // without an IPC namespace of its own the child has removed the name already
-        calls: [
-          call("mq_close", "<the tool's queue>"),
-          ...spec.ipc ? [call("mq_unlink", name)] : [],
-        ],
-        why:
-          "the queue goes as soon as the child has it (or could not open it), on every exit path",
-      },
-    });
-    cleanup.push({
-      name: "mq_unlink",
-      calls: [],
-      why: "the seed's last words on the queue, once the command has ended",
-      run: () => {
-        if (state.demo) ipc!.reportDemoQueueRemoved(state.demo, report);
-      },
-    });
+    const steps = ipc!.queueDemoParentSteps(name, Boolean(spec.ipc), report, state);
+    parent.push(steps.open);
+    cleanup.push(steps.report);
   }
   if (spec.veth) {
     const veth = spec.veth;
@@ -606,7 +556,7 @@ export async function planLaunch(
     });
   }
   // ---- OCI containers (issue 18): namespaces joined by path, before clone ----
-  if (container) parent.push(...joinNamespaceSteps(container));
+  if (container) parent.push(...oci!.joinNamespaceSteps(container));
   // ----
   if (mounts.length > 0) {
     parent.push({
@@ -1082,69 +1032,6 @@ function waitForStart(fifo: string, dir?: number): void {
 }
 
 // ---- OCI containers (issue 18) ----
-
-/** The clone flag of each namespace type a container may join by path. */
-const JOIN_FLAG = {
-  net: CLONE.NEWNET,
-  ipc: CLONE.NEWIPC,
-  uts: CLONE.NEWUTS,
-  cgroup: CLONE.NEWCGROUP,
-};
-
-/**
- * Parent steps: the tool's thread joins each namespace `setup` names by
- * path just before clone (the child is born in them, before it creates any
- * other: a user namespace made first would forbid joining the host's), and
- * goes back to its own once the child exists.
- */
-function joinNamespaceSteps(setup: ContainerSetup): ParentStep[] {
-  return setup.joins.map((join) => {
-    let restore: (() => void) | undefined;
-    return {
-      name: "setns",
-      calls: [
-        call("open", join.path, "O_RDONLY"),
-        call("setns", `<fd of ${join.path}>`, `CLONE_NEW${join.type.toUpperCase()}`),
-      ],
-      why: `linux.namespaces: join the ${join.spec} namespace at ${join.path}`,
-      run: () => {
-        const flag = JOIN_FLAG[join.type];
-        const saved = open(`/proc/thread-self/ns/${join.type}`, O_RDONLY | O_CLOEXEC);
-        try {
-          const target = open(join.path, O_RDONLY | O_CLOEXEC);
-          try {
-            setns(target, flag, join.path);
-          } finally {
-            close(target);
-          }
-        } catch (error) {
-          close(saved);
-          throw error;
-        }
-        restore = () => {
-          try {
-            setns(saved, flag, `the tool's ${join.spec} namespace`);
-          } finally {
-            close(saved);
-          }
-        };
-      },
-      undo: () => restore?.(),
-      undoAfterClone: true,
-      undoing: {
-        name: "setns",
-        calls: [
-          call(
-            "setns",
-            `<the tool's ${join.type} namespace>`,
-            `CLONE_NEW${join.type.toUpperCase()}`,
-          ),
-        ],
-        why: `the tool's thread goes back to its own ${join.spec} namespace once the child is born`,
-      },
-    };
-  });
-}
 
 // ----
 

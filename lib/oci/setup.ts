@@ -32,8 +32,10 @@ import {
   S_IFCHR,
   S_IFDIR,
   S_IFIFO,
+  setns,
   writeFile,
 } from "../../ffi/libc.ts";
+import { CLONE } from "../../ffi/constants.ts";
 import {
   chdir,
   chownAt,
@@ -63,7 +65,7 @@ import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { Errno, SyscallError } from "../../ffi/errors.ts";
 import { openInTree } from "../mount.ts";
 import type { NamespaceType } from "../inspect.ts";
-import { type Call, call, type ChildStep, flagNames, writeCall } from "../step.ts";
+import { type Call, call, type ChildStep, flagNames, type ParentStep, writeCall } from "../step.ts";
 
 /** A namespace type that may be joined by path (the tool's thread joins it before clone). */
 export type JoinableNamespace = "net" | "ipc" | "uts" | "cgroup";
@@ -976,4 +978,67 @@ export function containerUserSteps(setup: ContainerSetup): ChildStep[] {
 /** Opens `path` (a cgroup.procs file) for writing now, to join later by writing "0". */
 export function openForJoin(path: string): number {
   return openAt(-100, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/** The clone flag of each namespace type a container may join by path. */
+const JOIN_FLAG = {
+  net: CLONE.NEWNET,
+  ipc: CLONE.NEWIPC,
+  uts: CLONE.NEWUTS,
+  cgroup: CLONE.NEWCGROUP,
+};
+
+/**
+ * Parent steps: the tool's thread joins each namespace `setup` names by
+ * path just before clone (the child is born in them, before it creates any
+ * other: a user namespace made first would forbid joining the host's), and
+ * goes back to its own once the child exists.
+ */
+export function joinNamespaceSteps(setup: ContainerSetup): ParentStep[] {
+  return setup.joins.map((join) => {
+    let restore: (() => void) | undefined;
+    return {
+      name: "setns",
+      calls: [
+        call("open", join.path, "O_RDONLY"),
+        call("setns", `<fd of ${join.path}>`, `CLONE_NEW${join.type.toUpperCase()}`),
+      ],
+      why: `linux.namespaces: join the ${join.spec} namespace at ${join.path}`,
+      run: () => {
+        const flag = JOIN_FLAG[join.type];
+        const saved = open(`/proc/thread-self/ns/${join.type}`, O_RDONLY | O_CLOEXEC);
+        try {
+          const target = open(join.path, O_RDONLY | O_CLOEXEC);
+          try {
+            setns(target, flag, join.path);
+          } finally {
+            close(target);
+          }
+        } catch (error) {
+          close(saved);
+          throw error;
+        }
+        restore = () => {
+          try {
+            setns(saved, flag, `the tool's ${join.spec} namespace`);
+          } finally {
+            close(saved);
+          }
+        };
+      },
+      undo: () => restore?.(),
+      undoAfterClone: true,
+      undoing: {
+        name: "setns",
+        calls: [
+          call(
+            "setns",
+            `<the tool's ${join.type} namespace>`,
+            `CLONE_NEW${join.type.toUpperCase()}`,
+          ),
+        ],
+        why: `the tool's thread goes back to its own ${join.spec} namespace once the child is born`,
+      },
+    };
+  });
 }
