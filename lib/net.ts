@@ -30,7 +30,8 @@ import { close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts
 import type { Cidr } from "./ipv4.ts";
 import type { InterfaceAddress } from "./netlink.ts";
 import { LaunchError } from "./supervise.ts";
-import { type Call, call } from "./step.ts";
+import { type Call, call, type ParentStep } from "./step.ts";
+import type { Reporter } from "./report.ts";
 
 /** The clone flag for a new network namespace. */
 export const NET_NAMESPACE = CLONE.NEWNET;
@@ -335,4 +336,54 @@ export function vethValues(network: PreparedNetwork): Record<string, string> {
     "<guest-cidr>": network.guest,
     "<host address>": network.host.replace(/\/\d+$/, ""),
   };
+}
+
+/**
+ * The tool's steps for a veth link (`--veth`), before clone: the network
+ * namespace and the pair made, then the tool's thread entered into it, so
+ * that the child is born there (both undone: the pair when the launch
+ * ends, the thread's namespace as soon as the child exists).
+ */
+export function vethParentSteps(
+  veth: VethSpec,
+  reporter: Reporter,
+  state: { network?: PreparedNetwork },
+): ParentStep[] {
+  const steps: ParentStep[] = [];
+  steps.push({
+    name: "veth",
+    calls: vethCalls(veth),
+    why: "a network namespace with a veth pair to the host, ready before the child is born",
+    learnt: () => state.network ? vethValues(state.network) : {},
+    run: async () => {
+      state.network = await prepareVeth(veth);
+      const network = state.network;
+      reporter.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
+    },
+    undo: () => state.network && removeVeth(state.network),
+    undoing: {
+      name: "veth",
+      calls: removeVethCalls(veth),
+      why: "the veth pair goes with the launch: deleting the host end deletes both",
+    },
+  });
+  let restore: (() => void) | undefined;
+  steps.push({
+    name: "netns",
+    calls: [call("setns", "<veth namespace>", "CLONE_NEWNET")],
+    why: "the clone child is born in the thread's network namespace",
+    run: () => {
+      restore = enterNetwork(state.network!);
+    },
+    learnt: (): Record<string, string> =>
+      state.network ? { "<veth namespace>": String(state.network.namespaceFd) } : {},
+    undo: () => restore?.(),
+    undoAfterClone: true,
+    undoing: {
+      name: "netns",
+      calls: [call("setns", "<the tool's network namespace>", "CLONE_NEWNET")],
+      why: "the tool's thread goes back to its own network namespace once the child is born",
+    },
+  });
+  return steps;
 }

@@ -517,44 +517,7 @@ export async function planLaunch(
     parent.push(steps.open);
     cleanup.push(steps.report);
   }
-  if (spec.veth) {
-    const veth = spec.veth;
-    parent.push({
-      name: "veth",
-      calls: net!.vethCalls(veth),
-      why: "a network namespace with a veth pair to the host, ready before the child is born",
-      learnt: () => state.network ? net!.vethValues(state.network) : {},
-      run: async () => {
-        state.network = await net!.prepareVeth(veth);
-        const network = state.network;
-        report.parent(`veth ${network.hostName} ${network.host} <-> eth0 ${network.guest}`);
-      },
-      undo: () => state.network && net!.removeVeth(state.network),
-      undoing: {
-        name: "veth",
-        calls: net!.removeVethCalls(veth),
-        why: "the veth pair goes with the launch: deleting the host end deletes both",
-      },
-    });
-    let restore: (() => void) | undefined;
-    parent.push({
-      name: "netns",
-      calls: [call("setns", "<veth namespace>", "CLONE_NEWNET")],
-      why: "the clone child is born in the thread's network namespace",
-      run: () => {
-        restore = net!.enterNetwork(state.network!);
-      },
-      learnt: (): Record<string, string> =>
-        state.network ? { "<veth namespace>": String(state.network.namespaceFd) } : {},
-      undo: () => restore?.(),
-      undoAfterClone: true,
-      undoing: {
-        name: "netns",
-        calls: [call("setns", "<the tool's network namespace>", "CLONE_NEWNET")],
-        why: "the tool's thread goes back to its own network namespace once the child is born",
-      },
-    });
-  }
+  if (spec.veth) parent.push(...net!.vethParentSteps(spec.veth, report, state));
   // ---- OCI containers (issue 18): namespaces joined by path, before clone ----
   if (container) parent.push(...oci!.joinNamespaceSteps(container));
   // ----
