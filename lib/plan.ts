@@ -15,7 +15,6 @@
 import { unsupportedPlatform } from "../ffi/arch.ts";
 import { CLONE } from "../ffi/constants.ts";
 import {
-  accessible,
   becomeUser,
   clearAmbientCapabilities,
   close,
@@ -25,7 +24,6 @@ import {
   PR_SET_NO_NEW_PRIVS,
   prctl,
   writeFile,
-  X_OK,
 } from "../ffi/libc.ts";
 import {
   fileStatus,
@@ -51,19 +49,7 @@ import { Reporter } from "./report.ts";
 import { call, type ChildStep, type GrandchildStep, type ParentStep, writeCall } from "./step.ts";
 import { LaunchError } from "./supervise.ts";
 import { timeNamespaceStep, type TimeOffsets } from "./time.ts";
-import {
-  automaticRanges,
-  type IdMapping,
-  idMapStep,
-  idMapText,
-  type IdRange,
-  type IdRanges,
-  idRangesProblem,
-  parseSubordinateIds,
-  rangesAllowed,
-  type SubordinateRange,
-  subordinateRangesOf,
-} from "./user.ts";
+import { type IdMapping, idMapStep, type IdRange, type IdRanges } from "./user.ts";
 import type { Hook, Hooks } from "./hooks.ts";
 import type { StageOptions } from "./stage.ts";
 import { hostnameProblem, hostnameStep } from "./uts.ts";
@@ -342,11 +328,13 @@ const CLONE_FLAG: [NamespaceType, number][] = [
   ["net", CLONE.NEWNET],
 ];
 
-function usage(message: string): LaunchError {
+/** A launch refused for bad input (exit 2 in the CLI). */
+export function usage(message: string): LaunchError {
   return new LaunchError("usage", message, "usage");
 }
 
-function requireInteger(value: unknown, what: string): number {
+/** `value` if it is a safe integer; a {@link usage} error naming `what` otherwise. */
+export function requireInteger(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
     throw usage(`${what}: not an integer: ${String(value)}`);
   }
@@ -451,7 +439,9 @@ export async function planLaunch(
     const problem = environmentProblem(key, String(value));
     if (problem) throw usage(`env: ${problem}`);
   }
-  const ranges = idRangesOf(spec, caller);
+  // ID ranges (--map-users, --map-groups, --map-auto): their code is loaded only for them
+  const idranges = spec.idRanges || spec.mapAuto ? await import("./idranges.ts") : undefined;
+  const ranges = idranges ? idranges.idRangesOf(spec, caller) : null;
   if (ranges && (typeof spec.user === "object")) {
     throw usage("--map-user/--map-group give one ID; --map-users/--map-groups the whole map");
   }
@@ -581,11 +571,11 @@ export async function planLaunch(
   if (mapping) child.push(idMapStep(mapping));
   const sync: Plan["sync"] = [];
   if (ranges) {
-    sync.push({ point: "uid_map", steps: [idRangesStep(ranges, caller)] });
+    sync.push({ point: "uid_map", steps: [idranges!.idRangesStep(ranges, caller)] });
     child.push(
       syncStep("uid_map", "wait while the parent writes the ID maps (ranges need its privilege)"),
     );
-    if (mapsRoot(ranges)) {
+    if (idranges!.mapsRoot(ranges)) {
       child.push({
         name: "setresuid",
         calls: [call("setgroups", 0, null), call("setresgid", 0, 0, 0), call("setresuid", 0, 0, 0)],
@@ -997,142 +987,3 @@ function waitForStart(fifo: string, dir?: number): void {
 // ---- OCI containers (issue 18) ----
 
 // ----
-
-/** The ID ranges `spec` asks for (explicit or from /etc/subuid), checked; null for none. */
-function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
-  let ranges: IdRanges | null = null;
-  if (spec.mapAuto) {
-    if (spec.idRanges) throw usage("--map-auto chooses the ranges: drop --map-users/--map-groups");
-    const entries = subordinate(caller);
-    const users = automaticRanges(caller.uid, entries.uid);
-    const groups = automaticRanges(caller.gid, entries.gid);
-    const who = caller.name ?? String(caller.uid);
-    if (!users) {
-      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subuid`, "setup");
-    }
-    if (!groups) {
-      throw new LaunchError("uid_map", `--map-auto: no range for ${who} in /etc/subgid`, "setup");
-    }
-    ranges = { users, groups };
-  } else if (spec.idRanges) {
-    ranges = { users: [...spec.idRanges.users], groups: [...spec.idRanges.groups] };
-  }
-  if (!ranges) return null;
-  for (const [list, what] of [[ranges.users, "uid"], [ranges.groups, "gid"]] as const) {
-    for (const range of list) {
-      for (const value of [range.inside, range.outside, range.count]) {
-        requireInteger(value, `${what} map`);
-      }
-    }
-    const problem = idRangesProblem(list, what);
-    if (problem) throw usage(problem);
-  }
-  // Whoever has no map of one kind gets the caller's own ID at 0, as the kernel wants both.
-  if (ranges.users.length === 0) ranges.users = [{ inside: 0, outside: caller.uid, count: 1 }];
-  if (ranges.groups.length === 0) ranges.groups = [{ inside: 0, outside: caller.gid, count: 1 }];
-  if (caller.uid !== 0) {
-    const entries = subordinate(caller);
-    const who = caller.name ?? String(caller.uid);
-    const uid = rangesAllowed(ranges.users, caller.uid, entries.uid);
-    if (uid) {
-      throw new LaunchError(
-        "uid_map",
-        `UIDs ${uid.outside}-${
-          uid.outside + uid.count - 1
-        } are neither yours nor ${who}'s in /etc/subuid`,
-        "setup",
-      );
-    }
-    const gid = rangesAllowed(ranges.groups, caller.gid, entries.gid);
-    if (gid) {
-      throw new LaunchError(
-        "uid_map",
-        `GIDs ${gid.outside}-${
-          gid.outside + gid.count - 1
-        } are neither yours nor ${who}'s in /etc/subgid`,
-        "setup",
-      );
-    }
-  }
-  return ranges;
-}
-
-/** The caller's subordinate ranges (from `caller`, or read now). */
-function subordinate(caller: Caller): { uid: SubordinateRange[]; gid: SubordinateRange[] } {
-  const files = caller.subordinate ?? { uid: "", gid: "" };
-  return {
-    uid: subordinateRangesOf(parseSubordinateIds(files.uid), caller.name, caller.uid),
-    gid: subordinateRangesOf(parseSubordinateIds(files.gid), caller.name, caller.gid),
-  };
-}
-
-/** Whether inside ID 0 is mapped in both maps. */
-function mapsRoot(ranges: IdRanges): boolean {
-  const zero = (list: IdRange[]) => list.some((range) => range.inside === 0);
-  return zero(ranges.users) && zero(ranges.groups);
-}
-
-/** The paths of the setuid helpers rootless ranges need. */
-const NEWUIDMAP = "/usr/bin/newuidmap", NEWGIDMAP = "/usr/bin/newgidmap";
-
-/**
- * The parent's step at the child's `uid_map` sync point: writes the ranges
- * into the child's maps, as root directly, rootless through newuidmap and
- * newgidmap (started through the engine).
- */
-function idRangesStep(ranges: IdRanges, caller: Caller): ParentStep {
-  const triples = (list: IdRange[]) =>
-    list.flatMap((r) => [r.inside, r.outside, r.count].map(String));
-  if (caller.uid === 0) {
-    return {
-      name: "uid_map",
-      calls: [
-        writeCall("/proc/<child-pid>/uid_map", idMapText(ranges.users)),
-        writeCall("/proc/<child-pid>/gid_map", idMapText(ranges.groups)),
-      ],
-      why: "root may map any ranges into the child's user namespace",
-      run: ({ childPid }) => {
-        writeFile(`/proc/${childPid}/uid_map`, idMapText(ranges.users));
-        writeFile(`/proc/${childPid}/gid_map`, idMapText(ranges.groups));
-      },
-    };
-  }
-  return {
-    name: "uid_map",
-    calls: [[NEWUIDMAP, ranges.users], [NEWGIDMAP, ranges.groups]].map(([helper, list]) =>
-      call(
-        "execve",
-        helper as string,
-        JSON.stringify([helper, "<child-pid>", ...triples(list as IdRange[])]).replaceAll(
-          ",",
-          ", ",
-        ),
-        "<environment>",
-      )
-    ),
-    why: "the setuid helpers map your ranges from /etc/subuid and /etc/subgid",
-    run: async ({ childPid }) => {
-      for (
-        const [helper, list] of [[NEWUIDMAP, ranges.users], [NEWGIDMAP, ranges.groups]] as const
-      ) {
-        if (!accessible(helper, X_OK)) {
-          throw new LaunchError(
-            "uid_map",
-            `${helper} is needed for ID ranges without root (Debian and Ubuntu: apt install uidmap)`,
-            "setup",
-          );
-        }
-        const { runHelper } = await import("./helper.ts");
-        const ran = await runHelper([helper, String(childPid), ...triples(list)]);
-        if (ran.code !== 0) {
-          const said = ran.stderr.split("\n").pop() || `exited with ${ran.code}`;
-          throw new LaunchError(
-            "uid_map",
-            `${helper.slice(helper.lastIndexOf("/") + 1)}: ${said}`,
-            "setup",
-          );
-        }
-      }
-    },
-  };
-}
