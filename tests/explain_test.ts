@@ -24,7 +24,14 @@ import {
   parseCapabilityMask,
 } from "../lib/capabilities.ts";
 import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
-import { cliCommand, isRoot, mountTable, NOBODY, privilegedTest, runCli } from "./helpers.ts";
+import {
+  isRoot,
+  mountTable,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  withCalculusSleeper,
+} from "./helpers.ts";
 
 const golden = new URL("./explain_golden/", import.meta.url);
 const SOURCES = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -200,25 +207,11 @@ privilegedTest("explain: --json prints the same plan as data", async () => {
 });
 
 privilegedTest("explain: enter by PID", async () => {
-  const target = new Deno.Command(cliCommand()[0], {
-    args: [...cliCommand().slice(1), "-pmu", "calculus", "sleep", "60"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    let pid = 0;
-    for (let i = 0; i < 300 && pid === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      pid = sleepUnder(target.pid);
-    }
-    assert.ok(pid > 0, "the target runs");
+  await withCalculusSleeper(async (pid) => {
     const ran = await runCli(["enter", "--explain", String(pid), "hostname"]);
     assert.equal(ran.code, 0, ran.stderr);
     assertGolden(normalised(ran.stdout, { TARGET: `/proc/${pid}/` }), "enter.txt");
-  } finally {
-    target.kill("SIGKILL");
-    await target.status;
-  }
+  });
 });
 
 privilegedTest("explain: an OCI bundle (oci create --explain)", async () => {
@@ -308,19 +301,3 @@ privilegedTest(
     assert.deepEqual(after.filter((line) => !before.includes(line)), [], "nothing appeared");
   },
 );
-
-/** The PID of the sleep a child of `parent` has exec'd (0 if none yet). */
-function sleepUnder(parent: number): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
-      if (status.includes(`PPid:\t${parent}\n`) && status.includes("Name:\tsleep")) {
-        return Number(entry.name);
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return 0;
-}

@@ -215,3 +215,43 @@ export async function buildTestJail(jail: string, binaries: string[]): Promise<v
   }
   await Deno.chmod(jail, 0o755);
 }
+
+/**
+ * Starts `invoke_ns -pmu calculus sleep 60`, passes the PID of its `sleep`
+ * (once it runs) to `fn`, and kills it afterwards, whatever `fn` does.
+ */
+export async function withCalculusSleeper(fn: (pid: number) => Promise<void>): Promise<void> {
+  const target = new Deno.Command(cliCommand()[0], {
+    args: [...cliCommand().slice(1), "-pmu", "calculus", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let pid = 0;
+    for (let i = 0; i < 300 && pid === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      pid = sleepUnder(target.pid);
+    }
+    if (pid === 0) throw new Error("the target did not start");
+    await fn(pid);
+  } finally {
+    target.kill("SIGKILL");
+    await target.status;
+  }
+}
+
+/** The PID of the sleep a child of `parent` has exec'd (0 if none yet). */
+function sleepUnder(parent: number): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
+      if (status.includes(`PPid:\t${parent}\n`) && status.includes("Name:\tsleep")) {
+        return Number(entry.name);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
+}

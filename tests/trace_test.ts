@@ -34,7 +34,15 @@ import assert from "node:assert/strict";
 import { DEFAULT_PATH } from "../lib/env.ts";
 import { SETUP_CALLS } from "../lib/explain.ts";
 import { CONTAIN_MASKED_PATHS } from "../lib/masks.ts";
-import { cliCommand, cliCommandAs, isRoot, NOBODY, privilegedTest, runCli } from "./helpers.ts";
+import {
+  cliCommand,
+  cliCommandAs,
+  isRoot,
+  NOBODY,
+  privilegedTest,
+  runCli,
+  withCalculusSleeper,
+} from "./helpers.ts";
 
 const strace = (() => {
   try {
@@ -666,18 +674,7 @@ privilegedTest(
 );
 
 privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", async () => {
-  const target = new Deno.Command(cliCommand()[0], {
-    args: [...cliCommand().slice(1), "-pmu", "calculus", "sleep", "60"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    let pid = 0;
-    for (let i = 0; i < 300 && pid === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      pid = childOf(target.pid);
-    }
-    assert.ok(pid > 0, "the target runs");
+  await withCalculusSleeper(async (pid) => {
     const { stdout, stderr, trace } = await checkTrace(["enter", String(pid), "hostname"], {
       traceAt: 1,
     });
@@ -687,27 +684,8 @@ privilegedTest("trace: enter by PID: the joins, the grandchild and its exec", as
     assert.equal(stderr.match(/ parent +enter +close\(\d+\) = 0\n/g)?.length, 5, stderr);
     assert.ok(trace.some((c) => c.who === "grandchild" && c.fn === "execve"));
     assert.ok(trace.some((c) => c.fn === "setns" && c.args[1] === "CLONE_NEWPID"));
-  } finally {
-    target.kill("SIGKILL");
-    await target.status;
-  }
+  });
 }, missing);
-
-/** The PID of a child of `parent` that has exec'd (0 if none yet). */
-function childOf(parent: number): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
-      if (status.includes(`PPid:\t${parent}\n`) && status.includes("Name:\tsleep")) {
-        return Number(entry.name);
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return 0;
-}
 
 const BUSYBOX = "/bin/busybox";
 const noBusybox = missing ?? (() => {
