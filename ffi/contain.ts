@@ -26,7 +26,7 @@
  */
 
 import { SyscallError } from "./errors.ts";
-import { addressOf, cstr, lastError, offHeap, raw, strerror } from "./libc.ts";
+import { addressOf, lastError, offHeap, raw, strerror, syscall } from "./libc.ts";
 
 const SYS_capget = 125n, SYS_capset = 126n, SYS_prlimit64 = 302n, SYS_seccomp = 317n;
 
@@ -56,13 +56,6 @@ const CAPABILITY_VERSION_3 = 0x20080522;
 function prctl(option: number, a = 0n, b = 0n, call = "prctl"): number {
   const result = raw.prctl(option, a, b, 0n, 0n);
   if (result === -1) throw lastError(call);
-  return result;
-}
-
-function syscall(call: string, number: bigint, args: bigint[], what?: string): bigint {
-  const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args;
-  const result = raw.syscall5(number, a, b, c, d, e);
-  if (result === -1n) throw lastError(call, what);
   return result;
 }
 
@@ -112,11 +105,14 @@ export function loadSeccompFilter(
   options: { tsync?: boolean } = {},
 ): void {
   const flags = options.tsync ? SECCOMP.FILTER_FLAG_TSYNC | SECCOMP.FILTER_FLAG_TSYNC_ESRCH : 0;
-  syscall("seccomp", SYS_seccomp, [
+  syscall(
+    "seccomp",
+    "SECCOMP_SET_MODE_FILTER",
+    SYS_seccomp,
     BigInt(SECCOMP.SET_MODE_FILTER),
     BigInt(flags),
     addressOf(filter.fprog),
-  ], "SECCOMP_SET_MODE_FILTER");
+  );
 }
 
 /** The effective, permitted and inheritable sets of a thread, as masks. */
@@ -141,7 +137,7 @@ function capHeader(pid: number): Uint8Array<ArrayBuffer> {
 export function getCapabilities(pid = 0): ThreadCapabilities {
   const header = capHeader(pid);
   const data = offHeap(24); // two struct __user_cap_data_struct { effective, permitted, inheritable }
-  syscall("capget", SYS_capget, [addressOf(header), addressOf(data)]);
+  syscall("capget", undefined, SYS_capget, addressOf(header), addressOf(data));
   const view = new DataView(data.buffer);
   const set = (offset: number) =>
     BigInt(view.getUint32(offset, true)) | (BigInt(view.getUint32(12 + offset, true)) << 32n);
@@ -160,7 +156,7 @@ export function setCapabilities(sets: ThreadCapabilities): void {
   put(0, sets.effective);
   put(4, sets.permitted);
   put(8, sets.inheritable);
-  syscall("capset", SYS_capset, [addressOf(header), addressOf(data)]);
+  syscall("capset", undefined, SYS_capset, addressOf(header), addressOf(data));
 }
 
 /** The calling thread's bounding set, as a mask. */
@@ -233,9 +229,12 @@ export function prlimit(pid: number, resource: number, limits?: Limits): Limits 
   }
   syscall(
     "prlimit64",
-    SYS_prlimit64,
-    [BigInt(pid), BigInt(resource), fresh, addressOf(old)],
     `resource ${resource}`,
+    SYS_prlimit64,
+    BigInt(pid),
+    BigInt(resource),
+    fresh,
+    addressOf(old),
   );
   const view = new DataView(old.buffer);
   return { soft: view.getBigUint64(0, true), hard: view.getBigUint64(8, true) };
@@ -252,7 +251,7 @@ export function getRlimit(resource: number): Limits {
 }
 
 const SYS_setsid = 112n, SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
-const SYS_keyctl = 250n, SYS_open_tree = 428n, SYS_move_mount = 429n;
+const SYS_keyctl = 250n;
 
 /**
  * Becomes `uid`/`gid` with exactly the supplementary `groups`, through the
@@ -273,14 +272,14 @@ export function setUser(uid: number, gid: number, groups?: readonly number[]): b
     if (groups || error.errno !== 1) throw error;
     kept = true;
   }
-  syscall("setresgid", SYS_setresgid, [BigInt(gid), BigInt(gid), BigInt(gid)], `gid ${gid}`);
-  syscall("setresuid", SYS_setresuid, [BigInt(uid), BigInt(uid), BigInt(uid)], `uid ${uid}`);
+  syscall("setresgid", `gid ${gid}`, SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  syscall("setresuid", `uid ${uid}`, SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
   return kept;
 }
 
 /** setsid(2): a new session, without a controlling terminal; returns its ID. */
 export function newSession(): number {
-  return Number(syscall("setsid", SYS_setsid, []));
+  return syscall("setsid", undefined, SYS_setsid);
 }
 
 /**
@@ -288,37 +287,5 @@ export function newSession(): number {
  * of its own; returns its serial number.
  */
 export function joinSessionKeyring(): number {
-  return Number(syscall("keyctl", SYS_keyctl, [1n, 0n], "KEYCTL_JOIN_SESSION_KEYRING"));
-}
-
-const AT_FDCWD = -100n, OPEN_TREE_CLONE = 1n, OPEN_TREE_CLOEXEC = 0o2000000n;
-const MOVE_MOUNT_F_EMPTY_PATH = 4n;
-
-/**
- * open_tree(2) with OPEN_TREE_CLONE: a detached bind mount of `path` as an
- * fd, to be attached elsewhere with {@link attachMount} (even once `path`
- * is out of reach, after pivot_root).
- */
-export function detachedBind(path: string): number {
-  const name = cstr(path);
-  const fd = syscall("open_tree", SYS_open_tree, [
-    AT_FDCWD,
-    addressOf(name),
-    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
-  ], path);
-  void name;
-  return Number(fd);
-}
-
-/** move_mount(2): attaches the detached mount `fd` at `target`. */
-export function attachMount(fd: number, target: string): void {
-  const empty = offHeap(1), name = cstr(target);
-  syscall("move_mount", SYS_move_mount, [
-    BigInt(fd),
-    addressOf(empty),
-    AT_FDCWD,
-    addressOf(name),
-    MOVE_MOUNT_F_EMPTY_PATH,
-  ], target);
-  void [empty, name];
+  return syscall("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", SYS_keyctl, 1n, 0n);
 }

@@ -632,7 +632,12 @@ export function fileStatus(fd: number, what?: string): FileStatus {
 }
 
 /** A raw system call of up to five bigint arguments through syscall(3), checked as {@link check}. */
-export function syscall(name: string, what: string, number: bigint, ...args: bigint[]): number {
+export function syscall(
+  name: string,
+  what: string | undefined,
+  number: bigint,
+  ...args: bigint[]
+): number {
   const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args;
   const result = libc.syscall6(number, a, b, c, d, e, 0n);
   if (result === -1n) throw lastError(name, what);

@@ -146,6 +146,25 @@ export function newMount(
   }
 }
 
+/**
+ * move_mount(2) of the detached mount `fd` (from {@link openTree} with
+ * OPEN_TREE_CLONE) onto the path `target` (even once the path it was taken
+ * from is out of reach, after pivot_root).
+ */
+export function attachMount(fd: number, target: string): void {
+  const empty = cstr(""), name = cstr(target);
+  syscall(
+    "move_mount",
+    target,
+    SYS_move_mount,
+    BigInt(fd),
+    addressOf(empty),
+    BigInt(AT_FDCWD),
+    addressOf(name),
+    BigInt(MOVE_MOUNT_F_EMPTY_PATH),
+  );
+}
+
 /** setxattr(2) of `name` to `value` on `path` (followed: `/proc/self/fd/N` names an O_PATH fd's file). */
 export function setXattr(path: string, name: string, value: string): void {
   const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;

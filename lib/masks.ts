@@ -15,10 +15,15 @@
  */
 
 import { MS } from "../ffi/constants.ts";
-import { attachMount, detachedBind } from "../ffi/contain.ts";
 import { Errno, SyscallError } from "../ffi/errors.ts";
-import { close, mount, O_CLOEXEC, O_DIRECTORY, O_PATH, open } from "../ffi/libc.ts";
-import { MOUNT_ATTR, setMountAttributes } from "../ffi/mountapi.ts";
+import { AT_FDCWD, close, mount, O_CLOEXEC, O_DIRECTORY, O_PATH, open } from "../ffi/libc.ts";
+import {
+  attachMount,
+  MOUNT_ATTR,
+  OPEN_TREE_CLONE,
+  openTree,
+  setMountAttributes,
+} from "../ffi/mountapi.ts";
 import { type Call, call, type ChildStep } from "./step.ts";
 
 /** runc's (and docker's) masked paths: what `--contain` hides. */
@@ -273,7 +278,7 @@ export function maskSteps(
       }],
       why: "a /dev/null to mask files with, taken while the host's is in reach",
       run: () => {
-        nullMount = detachedBind("/dev/null");
+        nullMount = openTree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE);
       },
       learnt: (): Record<string, string> =>
         nullMount === undefined ? {} : { [NULL_CLONE]: String(nullMount) },
