@@ -12,6 +12,7 @@ import {
   check,
   cstr,
   decoder,
+  encoder,
   lastError,
   offHeap,
   raw as libc,
@@ -151,7 +152,7 @@ export function chownAt(dirfd: number, name: string, uid: number, gid: number): 
 
 /** setdomainname(2) (the UTS namespace's NIS domain name). */
 export function setdomainname(name: string): void {
-  const bytes = new TextEncoder().encode(name);
+  const bytes = encoder.encode(name);
   const buffer = offHeap(bytes.length + 1);
   buffer.set(bytes);
   syscall("setdomainname", name, SYS_setdomainname, addressOf(buffer), BigInt(bytes.length));

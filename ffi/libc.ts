@@ -153,7 +153,7 @@ let loaded: { dlsym: (handle: null, name: Uint8Array<ArrayBuffer>) => Deno.Point
 /** libc's dlsym, from the one `Deno.dlopen`, made on the first call that needs libc. */
 function dlsym(name: string): Deno.PointerValue {
   loaded ??= Deno.dlopen("libc.so.6", { dlsym: SYMBOLS.dlsym }).symbols;
-  return loaded.dlsym(null, new TextEncoder().encode(`${name}\0`));
+  return loaded.dlsym(null, cstr(name));
 }
 
 type Libc = Deno.StaticForeignLibraryInterface<typeof SYMBOLS>;

@@ -10,6 +10,7 @@ import {
   addressOf,
   check,
   close,
+  encoder,
   errno,
   lastError,
   offHeap,
@@ -154,7 +155,7 @@ const SYS_connect = 42n;
 
 /** A stream socket connected to the AF_UNIX socket at `path` (close-on-exec). */
 export function connectUnix(path: string): number {
-  const name = new TextEncoder().encode(path);
+  const name = encoder.encode(path);
   if (name.length >= 108) {
     throw new SyscallError("connect", Errno.ENAMETOOLONG, strerror(Errno.ENAMETOOLONG), path);
   }
