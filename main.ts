@@ -66,7 +66,8 @@ function fail(message: string): void {
 }
 
 /** Runs the CLI on `args`; returns the exit status. Never throws. */
-export async function main(args: string[]): Promise<number> {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const main = (async function main(args: string[]): Promise<number> {
   // The compiled executable is also the init stage of its launches (cli/init.ts).
   if (Deno.build.standalone) {
     const { INIT_VARIABLE } = await import("./lib/stage.ts");
@@ -90,14 +91,16 @@ export async function main(args: string[]): Promise<number> {
       writeOut(versionText());
       return 0;
     }
-    const platform = (await import("./ffi/arch.ts")).unsupportedPlatform();
+    // The run form's module brings the platform check with it: one import, not two, on its path.
+    const runForm = subcommand ? undefined : await import("./cli/run.ts");
+    const platform = (runForm ?? await import("./ffi/arch.ts")).unsupportedPlatform();
     if (platform) {
       fail(platform);
       return 125;
     }
     return subcommand
       ? await subcommand(args.slice(1))
-      : await (await import("./cli/run.ts")).run(args, PROGRAM, Object.keys(SUBCOMMANDS));
+      : await runForm!.run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {
@@ -119,7 +122,7 @@ export async function main(args: string[]): Promise<number> {
     fail(system ?? `internal error: ${error instanceof Error ? error.message : String(error)}`);
     return subcommand && args[0] !== "enter" ? 1 : 125;
   }
-}
+}).bind(null);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

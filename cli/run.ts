@@ -11,6 +11,9 @@ import { parseIdRange } from "../lib/user.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 
+/** The platform check, re-exported: main.ts loads it with the run form in one import. */
+export { unsupportedPlatform } from "../ffi/arch.ts";
+
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: "help", short: "h", value: "none" },
@@ -106,7 +109,8 @@ export interface RunRequest {
 }
 
 /** Parses the run form's arguments into a request; throws {@link UsageError}. */
-export function parseRun(args: string[]): RunRequest {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const parseRun = (function parseRun(args: string[]): RunRequest {
   const { options, operands } = getopt(args, RUN_OPTIONS);
   const spec: LaunchSpec = { command: operands };
   const request: RunRequest = { spec, verbose: false, help: false, json: false, deferred: [] };
@@ -264,7 +268,7 @@ export function parseRun(args: string[]): RunRequest {
     if (noRoute) spec.veth.route = false;
   }
   return request;
-}
+}).bind(null);
 
 /**
  * The not-found line in the words a student needs: where the command was
@@ -303,28 +307,33 @@ async function explainNotFound(
  * With `-c DIR` on a terminal, one note when the jail has no terminfo entry
  * for the command's `$TERM`: `top` and friends exit at once without it.
  */
-async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<void> {
-  // only a command on a terminal uses $TERM's entry (without one, top asks for "dumb")
-  if (spec.jail === undefined || !(Deno.stdin.isTerminal() || Deno.stdout.isTerminal())) return;
-  // loaded only for -c: the jail modules would slow every other run's start
-  const { jailHasTerminfo } = await import("../jail/rootfs.ts");
-  const term = spec.env?.TERM ?? Deno.env.get("TERM") ?? "";
-  try {
-    if (!term || !Deno.statSync(spec.jail).isDirectory || jailHasTerminfo(spec.jail, term)) return;
-  } catch {
-    return; // no jail there: the launch says so
-  }
-  writeErrorLine(
-    `${program}: note: the jail ${spec.jail} has no terminfo entry for TERM=${term}, which ` +
-      `programs like top need (${program} jail ${spec.jail} copies it)`,
-  );
-}
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const noteMissingTerminfo =
+  (async function noteMissingTerminfo(spec: LaunchSpec, program: string): Promise<void> {
+    // only a command on a terminal uses $TERM's entry (without one, top asks for "dumb")
+    if (spec.jail === undefined || !(Deno.stdin.isTerminal() || Deno.stdout.isTerminal())) return;
+    // loaded only for -c: the jail modules would slow every other run's start
+    const { jailHasTerminfo } = await import("../jail/rootfs.ts");
+    const term = spec.env?.TERM ?? Deno.env.get("TERM") ?? "";
+    try {
+      if (!term || !Deno.statSync(spec.jail).isDirectory || jailHasTerminfo(spec.jail, term)) {
+        return;
+      }
+    } catch {
+      return; // no jail there: the launch says so
+    }
+    writeErrorLine(
+      `${program}: note: the jail ${spec.jail} has no terminfo entry for TERM=${term}, which ` +
+        `programs like top need (${program} jail ${spec.jail} copies it)`,
+    );
+  }).bind(null);
 
 /**
  * Runs the run form; returns the exit status. `subcommands` are the names a
  * not-found command may be a typo of.
  */
-export async function run(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const run = (async function run(
   args: string[],
   program: string,
   subcommands: string[] = [],
@@ -384,7 +393,7 @@ export async function run(
     return limits.limitExitCode(result);
   }
   return result.code;
-}
+}).bind(null);
 
 /**
  * `--explain`: prints the launch's plan (as data with `--json`, which then
@@ -419,7 +428,8 @@ const LIMIT_OPTIONS = new Set([
  * Parses the limit and containment options into the spec, loading their
  * modules only when there are some; returns the limits module when used.
  */
-async function applyDeferredOptions(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const applyDeferredOptions = (async function applyDeferredOptions(
   request: RunRequest,
 ): Promise<typeof import("./run_limits.ts") | undefined> {
   const limitOptions = request.deferred.filter((option) => LIMIT_OPTIONS.has(option.name));
@@ -434,4 +444,4 @@ async function applyDeferredOptions(
   const limits = await import("./run_limits.ts");
   for (const { name, value } of limitOptions) limits.parseLimitOption(name, value, request);
   return limits;
-}
+}).bind(null);

@@ -27,7 +27,8 @@ export const REG_RDX = 12;
 export const UC_SIGMASK = 296;
 
 /** Why this machine cannot run the tool, or null when it can. */
-export function unsupportedPlatform(): string | null {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const unsupportedPlatform = (function unsupportedPlatform(): string | null {
   if (Deno.build.os !== "linux") return `Linux is required (this is ${Deno.build.os})`;
   if (Deno.build.arch !== "x86_64") {
     return `only x86-64 is supported for now (this is ${Deno.build.arch}): ` +
@@ -40,4 +41,4 @@ export function unsupportedPlatform(): string | null {
     return `Linux 5.9 or later is required (close_range); this kernel is ${release}`;
   }
   return null;
-}
+}).bind(null);

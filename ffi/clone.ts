@@ -375,12 +375,13 @@ function aimAtExit(ctx: Context, code: number): void {
 }
 
 /** The paths `exec`'s command may be at, in PATH order, as execvp would look. */
-function resolveCommand(exec: ExecRequest): string[] {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const resolveCommand = (function resolveCommand(exec: ExecRequest): string[] {
   if (exec.command.includes("/")) return [exec.command];
   const path = exec.env.find((entry) => entry.startsWith("PATH="))?.slice(5) ??
     exec.fallbackPath ?? "";
   return path.split(":").map((dir) => `${dir || "."}/${exec.command}`);
-}
+}).bind(null);
 
 /** What the child does to signal dispositions before exec. */
 interface SignalPlan {
@@ -407,7 +408,8 @@ function signalPlan(): SignalPlan {
 }
 
 /** The signals whose disposition is not the default here (ignored or caught). */
-function changedSignals(): number[] {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const changedSignals = (function changedSignals(): number[] {
   let changed = (1n << BigInt(SIGNAL_MAX)) - 1n;
   try {
     const status = readFile("/proc/self/status");
@@ -423,34 +425,36 @@ function changedSignals(): number[] {
     if (!unresettable && (changed >> BigInt(signal - 1)) & 1n) signals.push(signal);
   }
   return signals;
-}
+}).bind(null);
 
 /**
  * Child-side hygiene before exec: signals, fds (all above 2 but `keep`, which
  * are close-on-exec), O_NONBLOCK.
  */
-function sanitizeChild(signals: SignalPlan, keep: number[], clearedNonblock: number[]): void {
-  for (const signal of signals.reset) resetSignal(signal);
-  for (const signal of signals.ignore) ignoreSignal(signal);
-  let first = 3;
-  for (const fd of [...new Set(keep)].filter((fd) => fd >= 3).sort((a, b) => a - b)) {
-    if (fd > first) closeRange(first, fd - 1);
-    first = fd + 1;
-  }
-  closeRange(first, 0xffff_ffff);
-  for (const fd of [0, 1, 2]) {
-    let flags: number;
-    try {
-      flags = fcntl(fd, F_GETFL);
-    } catch {
-      continue; // closed: nothing to clear
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const sanitizeChild =
+  (function sanitizeChild(signals: SignalPlan, keep: number[], clearedNonblock: number[]): void {
+    for (const signal of signals.reset) resetSignal(signal);
+    for (const signal of signals.ignore) ignoreSignal(signal);
+    let first = 3;
+    for (const fd of [...new Set(keep)].filter((fd) => fd >= 3).sort((a, b) => a - b)) {
+      if (fd > first) closeRange(first, fd - 1);
+      first = fd + 1;
     }
-    if (flags & O_NONBLOCK) {
-      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-      clearedNonblock.push(fd);
+    closeRange(first, 0xffff_ffff);
+    for (const fd of [0, 1, 2]) {
+      let flags: number;
+      try {
+        flags = fcntl(fd, F_GETFL);
+      } catch {
+        continue; // closed: nothing to clear
+      }
+      if (flags & O_NONBLOCK) {
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        clearedNonblock.push(fd);
+      }
     }
-  }
-}
+  }).bind(null);
 
 /**
  * The index of the first candidate that is an executable file, as execvp
@@ -604,7 +608,8 @@ function checkedChain(
 }
 
 /** The JS function the child runs first, on its carved stack. */
-function childSetup(): void {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const childSetup = (function childSetup(): void {
   const job = current!;
   const dieWithParent = job.request.dieWithParent ?? true;
   try {
@@ -635,7 +640,7 @@ function childSetup(): void {
     );
     aimAtExit(contexts.exec, FAILED_CHILD_STATUS);
   }
-}
+}).bind(null);
 
 const setupCallback = new Deno.UnsafeCallback(
   { parameters: [], result: "void" } as const,
@@ -705,7 +710,8 @@ function grandchildOutcome(
  * `request.exec`. Returns once the child has exec'd or exited. Must be called
  * from Deno's main thread.
  */
-export function cloneChild(request: CloneRequest): CloneOutcome {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const cloneChild = (function cloneChild(request: CloneRequest): CloneOutcome {
   const sp = stackPointer();
   current = { request, stackPointer: sp, resetSignals: signalPlan(), clearedNonblock: [] };
   if (request.exec) {
@@ -796,4 +802,4 @@ export function cloneChild(request: CloneRequest): CloneOutcome {
     failure = new ChildSetupError("exec", error.message, "not-executable", error);
   }
   return { pid, failure, clearedNonblock: job.clearedNonblock, program: job.program };
-}
+}).bind(null);

@@ -370,7 +370,8 @@ export function writeFile(path: string, text: string): void {
  * Reads a small file by path with plain open/read (Deno's own file API asks
  * for --allow-all on some /proc and /sys files).
  */
-export function readFile(path: string): string {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const readFile = (function readFile(path: string): string {
   const fd = open(path, O_RDONLY | O_CLOEXEC);
   try {
     const chunks: Uint8Array[] = [];
@@ -386,7 +387,7 @@ export function readFile(path: string): string {
   } finally {
     libc.close(fd);
   }
-}
+}).bind(null);
 
 /** uname(2)'s release field, e.g. `"6.1.0-18-amd64"`. */
 export function kernelRelease(): string {
@@ -474,7 +475,8 @@ function decodeStatus(status: number): WaitStatus {
 }
 
 /** waitpid(2) without blocking the JS thread; retries EINTR. */
-export async function waitForExit(pid: number): Promise<WaitStatus> {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const waitForExit = (async function waitForExit(pid: number): Promise<WaitStatus> {
   const status = new Int32Array(1);
   const bytes = new Uint8Array(status.buffer);
   for (;;) {
@@ -483,7 +485,7 @@ export async function waitForExit(pid: number): Promise<WaitStatus> {
     const again = check("waitpid", libc.waitpid(pid, bytes, WNOHANG), String(pid));
     if (again === pid) return decodeStatus(status[0]);
   }
-}
+}).bind(null);
 
 /** waitpid(2), blocking the calling thread: for a child known to have exited already. */
 export function waitForChild(pid: number): WaitStatus {

@@ -40,14 +40,15 @@ export interface RunOptions {
 const STOP_SIGNALS = [SIGNALS.SIGTERM, SIGNALS.SIGHUP];
 
 /** Runs `fn` with `signals` at their default action, then puts the previous ones back. */
-function withDefaultActions<T>(signals: number[], fn: () => T): T {
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const withDefaultActions = (function withDefaultActions<T>(signals: number[], fn: () => T): T {
   const previous = signals.map((signal) => [signal, defaultSignalAction(signal)] as const);
   try {
     return fn();
   } finally {
     for (const [signal, action] of previous) restoreSignalAction(signal, action);
   }
-}
+}).bind(null);
 
 /** One line explaining why clone refused, with a hint where one helps. */
 function cloneFailure(error: SyscallError, plan: Plan): LaunchError {
@@ -94,78 +95,82 @@ async function runParentStep(
 }
 
 /** Runs the undo of each step in `steps`, last first; an undo never stops the others. */
-async function undoAll(steps: ParentStep[], observer?: PlanObserver): Promise<void> {
-  for (const step of [...steps].reverse()) {
-    try {
-      await step.undo?.();
-      if (step.undoing) observer?.ran(step.undoing);
-    } catch (error) {
-      // clean-up is best effort: the rest still runs
-      if (step.undoing) observer?.ran(step.undoing, error);
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const undoAll =
+  (async function undoAll(steps: ParentStep[], observer?: PlanObserver): Promise<void> {
+    for (const step of [...steps].reverse()) {
+      try {
+        await step.undo?.();
+        if (step.undoing) observer?.ran(step.undoing);
+      } catch (error) {
+        // clean-up is best effort: the rest still runs
+        if (step.undoing) observer?.ran(step.undoing, error);
+      }
     }
-  }
-}
+  }).bind(null);
 
 /**
  * Executes `plan` and resolves with how the command ended. Rejects with a
  * {@link LaunchError} when anything fails before the command starts; every
  * step that ran has then been undone and the child reaped.
  */
-export async function runPlan(plan: Plan, options: RunOptions = {}): Promise<LaunchResult> {
-  const observer = options.observer;
-  const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
-  const context: ParentContext = { childPid: 0 };
-  const undoAtEnd: ParentStep[] = [];
-  try {
-    const undoAfterClone: ParentStep[] = [];
-    let outcome;
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const runPlan =
+  (async function runPlan(plan: Plan, options: RunOptions = {}): Promise<LaunchResult> {
+    const observer = options.observer;
+    const forwarder = options.forwardSignals ? new SignalForwarder(options.stopTimeoutMs) : null;
+    const context: ParentContext = { childPid: 0 };
+    const undoAtEnd: ParentStep[] = [];
     try {
-      for (const step of plan.parent) {
-        await runParentStep(step, context, observer);
-        if (step.undo) (step.undoAfterClone ? undoAfterClone : undoAtEnd).push(step);
-      }
-      outcome = plan.stage === "init"
-        ? await startInitStage(plan, context, undoAfterClone, undefined, observer)
-        : cloneForPlan(plan, {
-          setup: (child) => {
-            cloneStarted(child.outerPid, observer);
-            runChildSteps(plan.child, child, observer);
-          },
-          beforeExec: plan.beforeExec,
-          exec: plan.exec,
-        }, observer);
-      context.childPid = outcome.pid;
-      for (const step of plan.parent) step.afterClone?.();
-    } finally {
-      await undoAll(undoAfterClone, observer);
-    }
-    // --pty: the relay runs while the command does, and drains once it has ended
-    const relay = plan.pty && !outcome.failure ? plan.pty.relay() : null;
-    let result;
-    try {
-      result = await superviseChild(outcome, forwarder, (pid) => {
-        plan.limits?.started();
-        options.onStart?.(pid);
-      });
-    } finally {
-      plan.pty?.finish();
-      await relay?.catch(() => {});
-    }
-    return plan.limits ? await plan.limits.ended(result) : result;
-  } finally {
-    plan.pty?.restore();
-    forwarder?.stop();
-    for (const step of plan.cleanup) {
+      const undoAfterClone: ParentStep[] = [];
+      let outcome;
       try {
-        await step.run(context);
-        observer?.ran(step);
-      } catch (error) {
-        observer?.ran(step, error); // best effort, as undo
+        for (const step of plan.parent) {
+          await runParentStep(step, context, observer);
+          if (step.undo) (step.undoAfterClone ? undoAfterClone : undoAtEnd).push(step);
+        }
+        outcome = plan.stage === "init"
+          ? await startInitStage(plan, context, undoAfterClone, undefined, observer)
+          : cloneForPlan(plan, {
+            setup: (child) => {
+              cloneStarted(child.outerPid, observer);
+              runChildSteps(plan.child, child, observer);
+            },
+            beforeExec: plan.beforeExec,
+            exec: plan.exec,
+          }, observer);
+        context.childPid = outcome.pid;
+        for (const step of plan.parent) step.afterClone?.();
+      } finally {
+        await undoAll(undoAfterClone, observer);
       }
+      // --pty: the relay runs while the command does, and drains once it has ended
+      const relay = plan.pty && !outcome.failure ? plan.pty.relay() : null;
+      let result;
+      try {
+        result = await superviseChild(outcome, forwarder, (pid) => {
+          plan.limits?.started();
+          options.onStart?.(pid);
+        });
+      } finally {
+        plan.pty?.finish();
+        await relay?.catch(() => {});
+      }
+      return plan.limits ? await plan.limits.ended(result) : result;
+    } finally {
+      plan.pty?.restore();
+      forwarder?.stop();
+      for (const step of plan.cleanup) {
+        try {
+          await step.run(context);
+          observer?.ran(step);
+        } catch (error) {
+          observer?.ran(step, error); // best effort, as undo
+        }
+      }
+      await undoAll(undoAtEnd, observer);
     }
-    await undoAll(undoAtEnd, observer);
-  }
-}
+  }).bind(null);
 
 /** In the child, first: the clone and the engine's PR_SET_PDEATHSIG have been made. */
 function cloneStarted(outerPid: number, observer?: PlanObserver): void {
@@ -220,7 +225,8 @@ export async function runPlanDetached(
 }
 
 /** The clone of `plan` (its namespaces and grandchild), with what the child does. */
-function cloneForPlan(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+const cloneForPlan = (function cloneForPlan(
   plan: Plan,
   child: Pick<CloneRequest, "setup" | "beforeExec" | "exec" | "keepFds">,
   observer?: PlanObserver,
@@ -250,7 +256,7 @@ function cloneForPlan(
     observer?.cloned(outcome);
     return outcome;
   });
-}
+}).bind(null);
 
 /**
  * The `"init"` stage: the clone child execs into the init stage

@@ -169,7 +169,8 @@ export function writeCall(path: string, text: string): Call {
  * Runs child steps in order. A failure is re-thrown as a
  * {@link ChildSetupError} whose step is the failing step's name.
  */
-export function runChildSteps(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const runChildSteps = (function runChildSteps(
   steps: ChildStep[],
   context: ChildContext,
   observer?: PlanObserver,
@@ -185,7 +186,7 @@ export function runChildSteps(
     }
     observer?.ran(step);
   }
-}
+}).bind(null);
 
 /** {@link runChildSteps} for the init stage, where steps may be asynchronous. */
 export async function runChildStepsAsync(
@@ -216,7 +217,8 @@ function named(step: ChildStep, error: unknown): ChildSetupError {
  * (`flagNames(MS.REC | MS.PRIVATE, MS, "MS_")` is `"MS_REC|MS_PRIVATE"`),
  * with any unnamed rest in hex; `"0"` when no bit is set.
  */
-export function flagNames(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const flagNames = (function flagNames(
   value: number | bigint,
   table: Record<string, number | bigint>,
   prefix: string,
@@ -232,4 +234,4 @@ export function flagNames(
   }
   if (rest !== 0n) names.push(`0x${rest.toString(16)}`);
   return names.length ? names.join("|") : "0";
-}
+}).bind(null);

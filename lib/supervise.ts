@@ -167,7 +167,8 @@ export class SignalForwarder {
  * {@link LaunchError} when setup or exec failed in the child (which has then
  * been reaped).
  */
-export async function superviseChild(
+// Compiled with its module, so Deno's code cache keeps it: docs/performance.md
+export const superviseChild = (async function superviseChild(
   outcome: CloneOutcome,
   forwarder: SignalForwarder | null,
   onStart?: (pid: number) => void,
@@ -183,7 +184,7 @@ export async function superviseChild(
   return status.exited
     ? { code: status.code }
     : { code: 128 + status.signal, signal: signalName(status.signal) };
-}
+}).bind(null);
 
 /** Puts back O_NONBLOCK on the fds the child cleared it on (shared file descriptions). */
 function restoreNonblocking(fds: number[]): void {
