@@ -812,19 +812,25 @@ privilegedTest(
         ),
         "config.json's tmpfs, its data as given",
       );
-      // each sync point as its calls are made: the child's sendmsg, the tool's steps, the answer
-      assert.deepEqual(
-        traced(stderr).filter((c) => c.step === "createRuntime" || c.step === "mount")
-          .filter((c) => c.fn !== "mount" && c.fn !== "openat2" && !c.fn.includes("_"))
-          .map((c) => `${c.who} ${c.fn}`),
-        [
-          "child sendmsg",
-          "parent execve",
-          "parent execve",
-          "child recvmsg",
-          "child sendmsg",
-          "parent recvmsg",
-        ],
+      // each sync point as its calls are made: the child's sendmsg, the tool's steps, the answer.
+      // Each side prints a call once it has returned, so a send and its receive may print in
+      // either order: each side's calls in order, and across them what causality fixes.
+      const sync = traced(stderr).filter((c) => c.step === "createRuntime" || c.step === "mount")
+        .filter((c) => c.fn !== "mount" && c.fn !== "openat2" && !c.fn.includes("_"))
+        .map((c) => `${c.who} ${c.fn}`);
+      assert.deepEqual(sync.filter((call) => call.startsWith("child ")), [
+        "child sendmsg",
+        "child recvmsg",
+        "child sendmsg",
+      ]);
+      assert.deepEqual(sync.filter((call) => call.startsWith("parent ")), [
+        "parent execve",
+        "parent execve",
+        "parent recvmsg",
+      ]);
+      assert.ok(
+        sync.indexOf("child recvmsg") > sync.lastIndexOf("parent execve"),
+        `the tool's answer comes after its hooks: ${sync.join(", ")}`,
       );
       const steps = (fn: string) => trace.filter((c) => c.fn === fn).map((c) => c.step);
       assert.deepEqual(
