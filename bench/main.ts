@@ -36,6 +36,7 @@ import { type LaunchSpec, planLaunch } from "../lib/plan.ts";
 import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
 import { benchOci } from "./oci.ts";
 import { benchResolve } from "./resolve.ts";
+import { NO_CONFIG_FLAGS, PERMISSION_FLAGS } from "../lib/deno_run.ts";
 import { printSoak, soak } from "./soak.ts";
 
 const deno = Deno.execPath();
@@ -45,8 +46,6 @@ const RUNS = 21;
 const LAUNCHES = 1000;
 const SOAK_LAUNCHES = 10_000;
 const LIMIT_LAUNCHES = 300;
-/** The Deno flags ./invoke_ns adds before the permissions (see the launcher). */
-const LAUNCHER_FLAGS = ["--no-config", "--unstable-lazy-dynamic-imports"];
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -116,7 +115,7 @@ export async function benchLaunch(): Promise<void> {
     console.log("launch benchmarks skipped: they compare against unshare(1), which needs root");
     return;
   }
-  const flags = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
+  const flags = PERMISSION_FLAGS;
   const runForm = ["-pmI", "-u", "x", "/bin/true"];
   const commands = {
     emptyDeno: [deno, "run", `${here}empty.ts`],
@@ -124,7 +123,7 @@ export async function benchLaunch(): Promise<void> {
     version: [deno, "run", ...flags, `${root}main.ts`, "--version"],
     unshare: ["unshare", "-pmiu", "--fork", "--mount-proc", "true"],
     // the same runs through ./invoke_ns, and the plain deno run it execs
-    plain: [deno, "run", ...LAUNCHER_FLAGS, ...flags, `${root}main.ts`, ...runForm],
+    plain: [deno, "run", ...NO_CONFIG_FLAGS, ...flags, `${root}main.ts`, ...runForm],
     launcher: [`${root}invoke_ns`, ...runForm],
     launcherVersion: [`${root}invoke_ns`, "--version"],
   };

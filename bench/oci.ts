@@ -9,6 +9,7 @@
 
 import { defaultConfig } from "../cli/oci.ts";
 import { prctl, waitForExit } from "../ffi/libc.ts";
+import { NO_CONFIG_FLAGS, PERMISSION_FLAGS } from "../lib/deno_run.ts";
 
 const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;
@@ -87,13 +88,12 @@ export async function benchOci(): Promise<void> {
     const config = defaultConfig(false) as { process: { args: string[] } };
     config.process.args = ["/bin/true"];
     Deno.writeTextFileSync(`${dir}/bundle/config.json`, JSON.stringify(config));
-    const flags = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
     const runtimes: Record<string, string[]> = {
       invoke_ns: [
         deno,
         "run",
-        "--no-config",
-        ...flags,
+        ...NO_CONFIG_FLAGS, // as ./invoke_ns-oci runs it
+        ...PERMISSION_FLAGS,
         `${root}main.ts`,
         "oci",
         "--root",

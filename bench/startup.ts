@@ -17,10 +17,12 @@
  * @module
  */
 
+import { PERMISSION_FLAGS } from "../lib/deno_run.ts";
+
 const RUNS = 21;
 const root = new URL("..", import.meta.url).pathname;
 const deno = Deno.execPath();
-const flags = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
+const flags = PERMISSION_FLAGS;
 const MARKS = "__startupMarks";
 
 function median(values: number[]): number {

@@ -4,20 +4,14 @@
  * @module
  */
 
-/** Each permission the CLI needs: its `deno run` flag and what Deno calls it. */
-const CLI_PERMISSIONS: { flag: string; descriptor: Deno.PermissionDescriptor }[] = [
-  { flag: "--allow-ffi", descriptor: { name: "ffi" } },
-  { flag: "--allow-read", descriptor: { name: "read" } },
-  { flag: "--allow-write", descriptor: { name: "write" } },
-  { flag: "--allow-env", descriptor: { name: "env" } },
-];
+import { PERMISSION_FLAGS, TOOL_PERMISSIONS } from "../lib/deno_run.ts";
 
 /** The flags, in the README's order: exactly these and nothing else. */
-export const CLI_FLAGS: string[] = CLI_PERMISSIONS.map((permission) => permission.flag);
+export const CLI_FLAGS: string[] = PERMISSION_FLAGS;
 
 /** The flags of the permissions this process lacks (querySync: never prompts). */
 export function missingFlags(): string[] {
-  return CLI_PERMISSIONS.filter((permission) =>
+  return TOOL_PERMISSIONS.filter((permission) =>
     Deno.permissions.querySync(permission.descriptor).state !== "granted"
   ).map((permission) => permission.flag);
 }

@@ -80,3 +80,35 @@ export function signalName(n: number): string {
 
 /** The highest signal number (SIGRTMAX on Linux). */
 export const SIGNAL_MAX = 64;
+
+/**
+ * x86-64 numbers of the system calls ffi/ makes through syscall(2) (asm/unistd_64.h), in one
+ * place; a test checks each against lib/syscalls.ts, which is generated from the headers.
+ */
+export const SYS = {
+  rt_sigaction: 13n,
+  ioctl: 16n,
+  connect: 42n,
+  umask: 95n,
+  setsid: 112n,
+  setgroups: 116n,
+  setresuid: 117n,
+  setresgid: 119n,
+  capget: 125n,
+  capset: 126n,
+  personality: 135n,
+  pivot_root: 155n,
+  setdomainname: 171n,
+  keyctl: 250n,
+  mknodat: 259n,
+  fchownat: 260n,
+  prlimit64: 302n,
+  seccomp: 317n,
+  open_tree: 428n,
+  move_mount: 429n,
+  fsopen: 430n,
+  fsconfig: 431n,
+  fsmount: 432n,
+  openat2: 437n,
+  mount_setattr: 442n,
+} as const;

@@ -27,8 +27,7 @@
 
 import { SyscallError } from "./errors.ts";
 import { addressOf, lastError, offHeap, raw, strerror, syscall } from "./libc.ts";
-
-const SYS_capget = 125n, SYS_capset = 126n, SYS_prlimit64 = 302n, SYS_seccomp = 317n;
+import { SYS } from "./constants.ts";
 
 /** prctl(2) options and arguments used here (`linux/prctl.h`). */
 export const PR = {
@@ -108,7 +107,7 @@ export function loadSeccompFilter(
   syscall(
     "seccomp",
     "SECCOMP_SET_MODE_FILTER",
-    SYS_seccomp,
+    SYS.seccomp,
     BigInt(SECCOMP.SET_MODE_FILTER),
     BigInt(flags),
     addressOf(filter.fprog),
@@ -137,7 +136,7 @@ function capHeader(pid: number): Uint8Array<ArrayBuffer> {
 export function getCapabilities(pid = 0): ThreadCapabilities {
   const header = capHeader(pid);
   const data = offHeap(24); // two struct __user_cap_data_struct { effective, permitted, inheritable }
-  syscall("capget", undefined, SYS_capget, addressOf(header), addressOf(data));
+  syscall("capget", undefined, SYS.capget, addressOf(header), addressOf(data));
   const view = new DataView(data.buffer);
   const set = (offset: number) =>
     BigInt(view.getUint32(offset, true)) | (BigInt(view.getUint32(12 + offset, true)) << 32n);
@@ -156,7 +155,7 @@ export function setCapabilities(sets: ThreadCapabilities): void {
   put(0, sets.effective);
   put(4, sets.permitted);
   put(8, sets.inheritable);
-  syscall("capset", undefined, SYS_capset, addressOf(header), addressOf(data));
+  syscall("capset", undefined, SYS.capset, addressOf(header), addressOf(data));
 }
 
 /** The calling thread's bounding set, as a mask. */
@@ -230,7 +229,7 @@ export function prlimit(pid: number, resource: number, limits?: Limits): Limits 
   syscall(
     "prlimit64",
     `resource ${resource}`,
-    SYS_prlimit64,
+    SYS.prlimit64,
     BigInt(pid),
     BigInt(resource),
     fresh,
@@ -250,9 +249,6 @@ export function getRlimit(resource: number): Limits {
   return prlimit(0, resource);
 }
 
-const SYS_setsid = 112n, SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
-const SYS_keyctl = 250n;
-
 /**
  * Becomes `uid`/`gid` with exactly the supplementary `groups`, through the
  * raw system calls (glibc's wrappers would signal the tool's other threads
@@ -267,19 +263,19 @@ export function setUser(uid: number, gid: number, groups?: readonly number[]): b
   (groups ?? []).forEach((group, i) => view.setUint32(i * 4, group, true));
   const count = BigInt(groups?.length ?? 0);
   let kept = false;
-  if (raw.syscall5(SYS_setgroups, count, addressOf(list), 0n, 0n, 0n) === -1n) {
+  if (raw.syscall5(SYS.setgroups, count, addressOf(list), 0n, 0n, 0n) === -1n) {
     const error = lastError("setgroups", groups ? groups.join(",") : "none");
     if (groups || error.errno !== 1) throw error;
     kept = true;
   }
-  syscall("setresgid", `gid ${gid}`, SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  syscall("setresuid", `uid ${uid}`, SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+  syscall("setresgid", `gid ${gid}`, SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  syscall("setresuid", `uid ${uid}`, SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
   return kept;
 }
 
 /** setsid(2): a new session, without a controlling terminal; returns its ID. */
 export function newSession(): number {
-  return syscall("setsid", undefined, SYS_setsid);
+  return syscall("setsid", undefined, SYS.setsid);
 }
 
 /**
@@ -287,5 +283,5 @@ export function newSession(): number {
  * of its own; returns its serial number.
  */
 export function joinSessionKeyring(): number {
-  return syscall("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", SYS_keyctl, 1n, 0n);
+  return syscall("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", SYS.keyctl, 1n, 0n);
 }

@@ -18,6 +18,7 @@ import {
   raw as libc,
   syscall,
 } from "./libc.ts";
+import { SYS } from "./constants.ts";
 
 /** chroot(2). */
 export function chroot(path: string): void {
@@ -117,10 +118,6 @@ export function rmdir(path: string): void {
   check("rmdir", libc.rmdir(cstr(path)), path);
 }
 
-const SYS_umask = 95n, SYS_setsid = 112n, SYS_personality = 135n, SYS_setdomainname = 171n;
-
-const SYS_mknodat = 259n, SYS_fchownat = 260n, SYS_ioctl = 16n;
-
 /** mknodat(2): `name` in the directory open at `dirfd`, of `mode` (type and permissions). */
 export function mknodAt(
   dirfd: number,
@@ -132,7 +129,7 @@ export function mknodAt(
   const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
     (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
   const path = cstr(name);
-  syscall("mknodat", name, SYS_mknodat, BigInt(dirfd), addressOf(path), BigInt(mode), dev);
+  syscall("mknodat", name, SYS.mknodat, BigInt(dirfd), addressOf(path), BigInt(mode), dev);
 }
 
 /** fchownat(2) of `name` in the directory open at `dirfd`, without following a symlink. */
@@ -141,7 +138,7 @@ export function chownAt(dirfd: number, name: string, uid: number, gid: number): 
   syscall(
     "fchownat",
     name,
-    SYS_fchownat,
+    SYS.fchownat,
     BigInt(dirfd),
     addressOf(path),
     BigInt(uid),
@@ -155,22 +152,22 @@ export function setdomainname(name: string): void {
   const bytes = encoder.encode(name);
   const buffer = offHeap(bytes.length + 1);
   buffer.set(bytes);
-  syscall("setdomainname", name, SYS_setdomainname, addressOf(buffer), BigInt(bytes.length));
+  syscall("setdomainname", name, SYS.setdomainname, addressOf(buffer), BigInt(bytes.length));
 }
 
 /** umask(2); returns the previous mask. */
 export function umask(mask: number): number {
-  return syscall("umask", String(mask), SYS_umask, BigInt(mask));
+  return syscall("umask", String(mask), SYS.umask, BigInt(mask));
 }
 
 /** personality(2) (PER_LINUX is 0, PER_LINUX32 8). */
 export function personality(persona: number): void {
-  syscall("personality", String(persona), SYS_personality, BigInt(persona));
+  syscall("personality", String(persona), SYS.personality, BigInt(persona));
 }
 
 /** setsid(2): a new session, without a controlling terminal. */
 export function setsid(): void {
-  syscall("setsid", "", SYS_setsid);
+  syscall("setsid", "", SYS.setsid);
 }
 
 /** ioctl(2) with a pointer to `argument` (read and written by the kernel); returns its result. */
@@ -184,7 +181,7 @@ export function ioctlBuffer(
   const result = syscall(
     "ioctl",
     String(request),
-    SYS_ioctl,
+    SYS.ioctl,
     BigInt(fd),
     BigInt(request),
     addressOf(buffer),
@@ -195,7 +192,7 @@ export function ioctlBuffer(
 
 /** ioctl(2) with an integer argument; returns its result. */
 export function ioctlValue(fd: number, request: number, value: number): number {
-  return syscall("ioctl", String(request), SYS_ioctl, BigInt(fd), BigInt(request), BigInt(value));
+  return syscall("ioctl", String(request), SYS.ioctl, BigInt(fd), BigInt(request), BigInt(value));
 }
 
 /** open(2) flag: a terminal opened does not become the controlling one. */

@@ -8,7 +8,7 @@
  */
 
 import { Errno, SyscallError } from "./errors.ts";
-import { SIGNAL_MAX, SIGNALS } from "./constants.ts";
+import { SIGNAL_MAX, SIGNALS, SYS } from "./constants.ts";
 
 /** The libc functions the tool calls, in one table. */
 const SYMBOLS = {
@@ -399,8 +399,6 @@ export function kernelRelease(): string {
 /** statx(2) and friends: the fd itself is the file. */
 export const AT_EMPTY_PATH = 0x1000;
 
-const SYS_setgroups = 116n, SYS_setresuid = 117n, SYS_setresgid = 119n;
-
 /**
  * Becomes `uid`/`gid` with no supplementary groups, through the raw system
  * calls: glibc's wrappers would also change the IDs of every thread in
@@ -412,14 +410,14 @@ export function becomeUser(uid: number, gid: number): void {
   const call = (name: string, number: bigint, a: bigint, b = 0n, c = 0n) => {
     if (libc.syscall3(number, a, b, c) === -1n) throw lastError(name);
   };
-  if (libc.syscall3(SYS_setgroups, 0n, 0n, 0n) === -1n && errno() !== Errno.EPERM) {
+  if (libc.syscall3(SYS.setgroups, 0n, 0n, 0n) === -1n && errno() !== Errno.EPERM) {
     throw lastError("setgroups");
   }
-  call("setresgid", SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  call("setresuid", SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+  call("setresgid", SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  call("setresuid", SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
 }
 
-const SYS_capget = 125n, SYS_capset = 126n, LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 /**
@@ -432,10 +430,10 @@ export function raiseAmbientCapabilities(): void {
   const data = new Uint32Array(6); // two of {effective, permitted, inheritable}
   const headerBytes = new Uint8Array(header.buffer), dataBytes = new Uint8Array(data.buffer);
   const headerAddress = addressOf(headerBytes), dataAddress = addressOf(dataBytes);
-  if (libc.syscall3(SYS_capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
+  if (libc.syscall3(SYS.capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
   data[2] = data[1]; // inheritable = permitted (low word)
   data[5] = data[4]; // (high word)
-  if (libc.syscall3(SYS_capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
+  if (libc.syscall3(SYS.capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
   const last = Number(readFile("/proc/sys/kernel/cap_last_cap").trim());
   for (let cap = 0; cap <= last; cap++) {
     const word = cap < 32 ? data[1] : data[4];
@@ -450,9 +448,9 @@ export function clearAmbientCapabilities(): void {
   const data = new Uint32Array(6);
   const headerBytes = new Uint8Array(header.buffer), dataBytes = new Uint8Array(data.buffer);
   const headerAddress = addressOf(headerBytes), dataAddress = addressOf(dataBytes);
-  if (libc.syscall3(SYS_capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
+  if (libc.syscall3(SYS.capget, headerAddress, dataAddress, 0n) === -1n) throw lastError("capget");
   data[2] = data[5] = 0;
-  if (libc.syscall3(SYS_capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
+  if (libc.syscall3(SYS.capset, headerAddress, dataAddress, 0n) === -1n) throw lastError("capset");
 }
 
 /** fcntl(2) with an int argument. */
@@ -514,7 +512,6 @@ export function closeRange(first: number, last: number): void {
   check("close_range", libc.close_range(first, last, 0));
 }
 
-const SYS_rt_sigaction = 13n;
 /** A zeroed `struct kernel_sigaction`: handler SIG_DFL, no flags, empty mask. */
 const defaultAction = offHeap(32);
 
@@ -524,7 +521,7 @@ const defaultAction = offHeap(32);
  * parent may have left them ignored). Errors (SIGKILL, SIGSTOP) are ignored.
  */
 export function resetSignal(signal: number): void {
-  libc.syscall4(SYS_rt_sigaction, BigInt(signal), defaultAction, null, 8n);
+  libc.syscall4(SYS.rt_sigaction, BigInt(signal), defaultAction, null, 8n);
 }
 
 /**
@@ -534,7 +531,7 @@ export function resetSignal(signal: number): void {
 export function defaultSignalAction(signal: number): Uint8Array<ArrayBuffer> {
   const previous = offHeap(32);
   const result = libc.syscall4(
-    SYS_rt_sigaction,
+    SYS.rt_sigaction,
     BigInt(signal),
     defaultAction,
     Deno.UnsafePointer.of(previous),
@@ -546,7 +543,7 @@ export function defaultSignalAction(signal: number): Uint8Array<ArrayBuffer> {
 
 /** Puts back an action {@link defaultSignalAction} returned. */
 export function restoreSignalAction(signal: number, action: Uint8Array<ArrayBuffer>): void {
-  check("rt_sigaction", libc.syscall4(SYS_rt_sigaction, BigInt(signal), action, null, 8n));
+  check("rt_sigaction", libc.syscall4(SYS.rt_sigaction, BigInt(signal), action, null, 8n));
 }
 
 /** pthread_sigmask(2) on a 64-bit mask; returns the previous mask. */
@@ -652,7 +649,7 @@ ignoreAction[0] = 1;
 
 /** Sets `signal` to SIG_IGN with the raw rt_sigaction call, as {@link resetSignal}. */
 export function ignoreSignal(signal: number): void {
-  libc.syscall4(SYS_rt_sigaction, BigInt(signal), ignoreAction, null, 8n);
+  libc.syscall4(SYS.rt_sigaction, BigInt(signal), ignoreAction, null, 8n);
 }
 
 /**
@@ -706,13 +703,13 @@ export function becomeUserWithGroups(uid: number, gid: number, groups: number[])
   const view = new DataView(list.buffer);
   groups.forEach((group, i) => view.setUint32(4 * i, group, true));
   try {
-    syscall("setgroups", groups.join(","), SYS_setgroups, BigInt(groups.length), addressOf(list));
+    syscall("setgroups", groups.join(","), SYS.setgroups, BigInt(groups.length), addressOf(list));
   } catch (error) {
     // a user namespace whose setgroups is "deny" (rootless) keeps its groups, as runc does
     if (!(error instanceof SyscallError) || error.errno !== Errno.EPERM || groups.length > 0) {
       throw error;
     }
   }
-  syscall("setresgid", String(gid), SYS_setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  syscall("setresuid", String(uid), SYS_setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+  syscall("setresgid", String(gid), SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  syscall("setresuid", String(uid), SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
 }

@@ -21,6 +21,7 @@ import {
   raw as libc,
   syscall,
 } from "./libc.ts";
+import { SYS } from "./constants.ts";
 
 /** umount2(2). */
 export function umount2(target: string, flags: number): void {
@@ -36,12 +37,10 @@ export function inodeOf(fd: number): number {
   return Number(new DataView(buffer.buffer).getBigUint64(STATX_INO_OFFSET, true));
 }
 
-const SYS_pivot_root = 155n;
-
 /** pivot_root(2): `newRoot` becomes `/`, the old root moves to `putOld`. */
 export function pivotRoot(newRoot: string, putOld: string): void {
   // Buffers passed as arguments, not through addressOf: see StringArena in ffi/clone.ts.
-  const result = libc.syscall_bb(SYS_pivot_root, cstr(newRoot), cstr(putOld), 0n);
+  const result = libc.syscall_bb(SYS.pivot_root, cstr(newRoot), cstr(putOld), 0n);
   if (result === -1n) throw lastError("pivot_root", newRoot);
 }
 
@@ -54,10 +53,6 @@ export function flock(fd: number, operation: number, what?: string): boolean {
   if (errno() === Errno.EAGAIN && operation & LOCK_NB) return false;
   throw lastError("flock", what);
 }
-
-const SYS_open_tree = 428n, SYS_move_mount = 429n, SYS_fsopen = 430n, SYS_fsconfig = 431n;
-
-const SYS_fsmount = 432n, SYS_mount_setattr = 442n;
 
 /** open_tree(2) flags: a detached copy of the mount, with its submounts (AT_RECURSIVE). */
 export const OPEN_TREE_CLONE = 1, AT_RECURSIVE = 0x8000;
@@ -75,7 +70,7 @@ export function openTree(dirfd: number, path: string, flags: number, what = path
   return syscall(
     "open_tree",
     what,
-    SYS_open_tree,
+    SYS.open_tree,
     BigInt(dirfd),
     addressOf(name),
     BigInt(flags | O_CLOEXEC),
@@ -88,7 +83,7 @@ export function moveMount(from: number, to: number, what: string): void {
   syscall(
     "move_mount",
     what,
-    SYS_move_mount,
+    SYS.move_mount,
     BigInt(from),
     addressOf(empty),
     BigInt(to),
@@ -124,14 +119,14 @@ export function newMount(
   attributes: bigint,
 ): number {
   const name = cstr(type);
-  const context = syscall("fsopen", type, SYS_fsopen, addressOf(name), FS_CLOEXEC);
+  const context = syscall("fsopen", type, SYS.fsopen, addressOf(name), FS_CLOEXEC);
   try {
     for (const [key, value] of Object.entries(options)) {
       const [k, v] = [cstr(key), cstr(value)];
       syscall(
         "fsconfig",
         `${type} ${key}=${value}`,
-        SYS_fsconfig,
+        SYS.fsconfig,
         BigInt(context),
         FSCONFIG_SET_STRING,
         addressOf(k),
@@ -139,8 +134,8 @@ export function newMount(
         0n,
       );
     }
-    syscall("fsconfig", type, SYS_fsconfig, BigInt(context), FSCONFIG_CMD_CREATE, 0n, 0n, 0n);
-    return syscall("fsmount", type, SYS_fsmount, BigInt(context), FS_CLOEXEC, attributes);
+    syscall("fsconfig", type, SYS.fsconfig, BigInt(context), FSCONFIG_CMD_CREATE, 0n, 0n, 0n);
+    return syscall("fsmount", type, SYS.fsmount, BigInt(context), FS_CLOEXEC, attributes);
   } finally {
     libc.close(context);
   }
@@ -156,7 +151,7 @@ export function attachMount(fd: number, target: string): void {
   syscall(
     "move_mount",
     target,
-    SYS_move_mount,
+    SYS.move_mount,
     BigInt(fd),
     addressOf(empty),
     BigInt(AT_FDCWD),
@@ -178,8 +173,6 @@ export function hasXattr(fd: number, name: string): boolean {
   throw lastError("fgetxattr", name);
 }
 
-const SYS_openat2 = 437n;
-
 /** openat2(2) resolve flags. */
 export const RESOLVE = { NO_MAGICLINKS: 2n, NO_SYMLINKS: 4n, IN_ROOT: 16n } as const;
 
@@ -194,7 +187,7 @@ export function openResolved(dirfd: number, path: string, flags: number, resolve
   const view = new DataView(how.buffer);
   view.setBigUint64(0, BigInt(flags | O_CLOEXEC), true);
   view.setBigUint64(16, resolve, true);
-  return syscall("openat2", path, SYS_openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
+  return syscall("openat2", path, SYS.openat2, BigInt(dirfd), addressOf(name), addressOf(how), 24n);
 }
 
 const STATX_DEV_MAJOR_OFFSET = 136, STATX_DEV_MINOR_OFFSET = 140;
@@ -239,7 +232,7 @@ export function changeMountAttributes(
   syscall(
     "mount_setattr",
     what,
-    SYS_mount_setattr,
+    SYS.mount_setattr,
     BigInt(fd),
     addressOf(empty),
     BigInt(flags),

@@ -10,11 +10,12 @@
 import { Errno, SyscallError } from "./errors.ts";
 import { close, errno, fromCString, lastError, O_CLOEXEC, O_RDWR, open, raw } from "./libc.ts";
 import { dup2 } from "./files.ts";
+import { SYS } from "./constants.ts";
 
 /** ioctl requests (`asm-generic/ioctls.h`). */
 export const TIOC = { SCTTY: 0x540e, GWINSZ: 0x5413, SWINSZ: 0x5414 } as const;
 
-const O_NOCTTY = 0o400, TCSAFLUSH = 2, SYS_setsid = 112n;
+const O_NOCTTY = 0o400, TCSAFLUSH = 2;
 
 /** poll(2) events. */
 export const POLL = { IN: 1, OUT: 4, ERR: 8, HUP: 16, NVAL: 32 } as const;
@@ -53,7 +54,7 @@ export function openPty(): PtyPair {
  * becomes stdin, stdout and stderr (setsid, ioctl TIOCSCTTY, dup2).
  */
 export function becomeTerminalSession(slave: number): void {
-  if (raw.syscall5(SYS_setsid, 0n, 0n, 0n, 0n, 0n) === -1n) throw lastError("setsid");
+  if (raw.syscall5(SYS.setsid, 0n, 0n, 0n, 0n, 0n) === -1n) throw lastError("setsid");
   if (raw.ioctl(slave, BigInt(TIOC.SCTTY), 0n) === -1) throw lastError("ioctl", "TIOCSCTTY");
   for (const fd of [0, 1, 2]) dup2(slave, fd);
 }

@@ -18,6 +18,7 @@ import {
   strerror,
   syscall,
 } from "./libc.ts";
+import { SYS } from "./constants.ts";
 
 /** socket(2); returns the fd (close-on-exec). */
 export function socket(domain: number, type: number, protocol: number): number {
@@ -151,8 +152,6 @@ export function receiveFds(socket: number): number[] {
   }
 }
 
-const SYS_connect = 42n;
-
 /** A stream socket connected to the AF_UNIX socket at `path` (close-on-exec). */
 export function connectUnix(path: string): number {
   const name = encoder.encode(path);
@@ -164,7 +163,7 @@ export function connectUnix(path: string): number {
   address.set(name, 2);
   const fd = socket(1, 1 | SOCK_CLOEXEC, 0);
   try {
-    syscall("connect", path, SYS_connect, BigInt(fd), addressOf(address), 110n);
+    syscall("connect", path, SYS.connect, BigInt(fd), addressOf(address), 110n);
   } catch (error) {
     close(fd);
     throw error;

@@ -17,12 +17,10 @@
 
 import type { ChildFailure, ExecRequest } from "../ffi/clone.ts";
 import type { Caller, LaunchSpec } from "./plan.ts";
+import { NO_CONFIG_FLAGS, PERMISSION_FLAGS } from "./deno_run.ts";
 
 /** The environment variable that tells a starting Deno it is an init stage, and its channel fd. */
 export const INIT_VARIABLE = "INVOKE_NS_INIT";
-
-/** The permissions the init stage runs with: the CLI's own four. */
-export const INIT_PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"];
 
 /** The launch options the init stage needs (the serialisable ones). */
 export interface StageOptions {
@@ -67,10 +65,9 @@ export function initExec(channel: number): ExecRequest {
       deno,
       "run",
       "-q",
-      "--no-config",
-      "--unstable-lazy-dynamic-imports", // as the launcher: deno.json's "unstable"
+      ...NO_CONFIG_FLAGS, // as the launcher
       "--no-prompt",
-      ...INIT_PERMISSIONS,
+      ...PERMISSION_FLAGS, // the CLI's own four
       entry,
     ],
     env,

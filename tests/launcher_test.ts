@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { isRoot, NOBODY } from "./helpers.ts";
+import { NO_CONFIG_FLAGS, PERMISSION_FLAGS } from "../lib/deno_run.ts";
 
 const repo = new URL("..", import.meta.url).pathname;
 const SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -254,4 +255,13 @@ Deno.test({
         "Deno itself (https://deno.com), or set DENO=/path/to/deno\n",
     });
   },
+});
+
+Deno.test("launcher: it runs main.ts with lib/deno_run.ts's flags, no more and no fewer", () => {
+  const script = Deno.readTextFileSync(`${repo}invoke_ns`).replaceAll("\\\n", " ");
+  const runs = [...script.matchAll(/exec "\$deno" run (.*?) "\$here\/main\.ts"/g)];
+  assert.equal(runs.length, 2, "the CLI's and the OCI runtime's exec lines");
+  for (const [, flags] of runs) {
+    assert.deepEqual(flags.trim().split(/\s+/), [...NO_CONFIG_FLAGS, ...PERMISSION_FLAGS]);
+  }
 });

@@ -42,6 +42,7 @@ import {
   TIOCSTI,
 } from "../lib/seccomp_default.ts";
 import { I386, X32, X86_64 } from "../lib/syscalls.ts";
+import { SYS } from "../ffi/constants.ts";
 import { generateSyscallTable, OUTPUT, readInstalledHeaders } from "../tools/gen_syscalls.ts";
 import { isRoot } from "./helpers.ts";
 
@@ -195,6 +196,11 @@ Deno.test("syscalls: the three tables agree with the numbers everyone knows", ()
     [I386, "socketcall", 102],
   ];
   for (const [table, name, nr] of cases) assert.equal(table[name], nr, name);
+});
+
+Deno.test("syscalls: the numbers ffi/ calls by (ffi/constants.ts SYS) are the generated table's", () => {
+  assert.ok(Object.keys(SYS).length >= 20);
+  for (const [name, nr] of Object.entries(SYS)) assert.equal(Number(nr), X86_64[name], name);
 });
 
 // ---------------------------------------------------------------------------------------------
