@@ -8,12 +8,13 @@
  */
 
 // First: the permission check runs as this module loads, before anything could prompt.
-// Nothing else is imported statically beyond what every path needs: each path loads its
-// own code (docs/performance.md), so `--version` loads no more than reading argv[0] takes.
+// Nothing else is imported statically beyond what every path needs (reading argv[0], the
+// platform check): each path loads its own code when the arguments name it (docs/performance.md).
 import "./cli/permission_check.ts";
 import { UsageError } from "./cli/getopt.ts";
 import { osErrorLine, OutputError, writeErrorLine, writeOut } from "./cli/output.ts";
 import { readFile } from "./ffi/libc.ts";
+import { unsupportedPlatform } from "./ffi/arch.ts";
 import config from "./deno.json" with { type: "json" };
 import type { SubcommandName } from "./cli/subcommands.ts";
 
@@ -91,16 +92,15 @@ export const main = (async function main(args: string[]): Promise<number> {
       writeOut(versionText());
       return 0;
     }
-    // The run form's module brings the platform check with it: one import, not two, on its path.
-    const runForm = subcommand ? undefined : await import("./cli/run.ts");
-    const platform = (runForm ?? await import("./ffi/arch.ts")).unsupportedPlatform();
+    // Before any path's modules load: the engine's opens libc as it loads.
+    const platform = unsupportedPlatform();
     if (platform) {
       fail(platform);
       return 125;
     }
     return subcommand
       ? await subcommand(args.slice(1))
-      : await runForm!.run(args, PROGRAM, Object.keys(SUBCOMMANDS));
+      : await (await import("./cli/run.ts")).run(args, PROGRAM, Object.keys(SUBCOMMANDS));
   } catch (error) {
     const see = subcommand ? `${PROGRAM} ${args[0]} --help` : `${PROGRAM} -h`;
     if (error instanceof UsageError) {

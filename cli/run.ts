@@ -11,9 +11,6 @@ import { parseIdRange } from "../lib/user.ts";
 import { getopt, type OptionSpec, parseAssignment, UsageError } from "./getopt.ts";
 import { writeErrorLine, writeOut, writeOutBestEffort } from "./output.ts";
 
-/** The platform check, re-exported: main.ts loads it with the run form in one import. */
-export { unsupportedPlatform } from "../ffi/arch.ts";
-
 /** The run form's options. */
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: "help", short: "h", value: "none" },

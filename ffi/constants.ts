@@ -112,3 +112,30 @@ export const SYS = {
   openat2: 437n,
   mount_setattr: 442n,
 } as const;
+
+/** Terminal ioctl(2) requests (asm-generic/ioctls.h). */
+export const TIOC = {
+  SCTTY: 0x540e,
+  STI: 0x5412,
+  GWINSZ: 0x5413,
+  SWINSZ: 0x5414,
+  LINUX: 0x541c,
+  GPTN: 0x80045430,
+  SPTLCK: 0x40045431,
+} as const;
+
+/** prctl(2) options and arguments (linux/prctl.h). */
+export const PR = {
+  SET_KEEPCAPS: 8,
+  CAPBSET_READ: 23,
+  CAPBSET_DROP: 24,
+  SET_NO_NEW_PRIVS: 38,
+  GET_NO_NEW_PRIVS: 39,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_IS_SET: 1,
+  CAP_AMBIENT_RAISE: 2,
+  CAP_AMBIENT_CLEAR_ALL: 4,
+} as const;
+
+/** `_LINUX_CAPABILITY_VERSION_3` (linux/capability.h): 64-bit sets, in two 32-bit halves. */
+export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;

@@ -27,20 +27,7 @@
 
 import { SyscallError } from "./errors.ts";
 import { addressOf, lastError, offHeap, raw, strerror, syscall } from "./libc.ts";
-import { SYS } from "./constants.ts";
-
-/** prctl(2) options and arguments used here (`linux/prctl.h`). */
-export const PR = {
-  SET_KEEPCAPS: 8,
-  CAPBSET_READ: 23,
-  CAPBSET_DROP: 24,
-  SET_NO_NEW_PRIVS: 38,
-  GET_NO_NEW_PRIVS: 39,
-  CAP_AMBIENT: 47,
-  CAP_AMBIENT_IS_SET: 1,
-  CAP_AMBIENT_RAISE: 2,
-  CAP_AMBIENT_CLEAR_ALL: 4,
-} as const;
+import { LINUX_CAPABILITY_VERSION_3, PR, SYS } from "./constants.ts";
 
 /** seccomp(2) operation and flags (`linux/seccomp.h`). */
 export const SECCOMP = {
@@ -48,9 +35,6 @@ export const SECCOMP = {
   FILTER_FLAG_TSYNC: 1,
   FILTER_FLAG_TSYNC_ESRCH: 16,
 } as const;
-
-/** `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, in two 32-bit halves. */
-const CAPABILITY_VERSION_3 = 0x20080522;
 
 function prctl(option: number, a = 0n, b = 0n, call = "prctl"): number {
   const result = raw.prctl(option, a, b, 0n, 0n);
@@ -127,7 +111,7 @@ export interface ThreadCapabilities {
 function capHeader(pid: number): Uint8Array<ArrayBuffer> {
   const header = offHeap(8);
   const view = new DataView(header.buffer);
-  view.setUint32(0, CAPABILITY_VERSION_3, true);
+  view.setUint32(0, LINUX_CAPABILITY_VERSION_3, true);
   view.setInt32(4, pid, true);
   return header;
 }
@@ -247,35 +231,6 @@ export function setRlimit(resource: number, limits: Limits): void {
 /** getrlimit(2) for the calling process. */
 export function getRlimit(resource: number): Limits {
   return prlimit(0, resource);
-}
-
-/**
- * Becomes `uid`/`gid` with exactly the supplementary `groups`, through the
- * raw system calls (glibc's wrappers would signal the tool's other threads
- * from a clone child): setgroups, setresgid, setresuid. Without `groups`,
- * the supplementary groups are cleared; in a user namespace whose setgroups
- * is "deny" they cannot be, and are kept, as nsenter does: returns whether
- * they were (setgroups refused with EPERM).
- */
-export function setUser(uid: number, gid: number, groups?: readonly number[]): boolean {
-  const list = offHeap(Math.max(4, (groups?.length ?? 0) * 4));
-  const view = new DataView(list.buffer);
-  (groups ?? []).forEach((group, i) => view.setUint32(i * 4, group, true));
-  const count = BigInt(groups?.length ?? 0);
-  let kept = false;
-  if (raw.syscall5(SYS.setgroups, count, addressOf(list), 0n, 0n, 0n) === -1n) {
-    const error = lastError("setgroups", groups ? groups.join(",") : "none");
-    if (groups || error.errno !== 1) throw error;
-    kept = true;
-  }
-  syscall("setresgid", `gid ${gid}`, SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  syscall("setresuid", `uid ${uid}`, SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
-  return kept;
-}
-
-/** setsid(2): a new session, without a controlling terminal; returns its ID. */
-export function newSession(): number {
-  return syscall("setsid", undefined, SYS.setsid);
 }
 
 /**

@@ -165,9 +165,9 @@ export function personality(persona: number): void {
   syscall("personality", String(persona), SYS.personality, BigInt(persona));
 }
 
-/** setsid(2): a new session, without a controlling terminal. */
-export function setsid(): void {
-  syscall("setsid", "", SYS.setsid);
+/** setsid(2): a new session, without a controlling terminal; returns its ID. */
+export function setsid(): number {
+  return syscall("setsid", undefined, SYS.setsid);
 }
 
 /** ioctl(2) with a pointer to `argument` (read and written by the kernel); returns its result. */

@@ -8,7 +8,7 @@
  */
 
 import { Errno, SyscallError } from "./errors.ts";
-import { SIGNAL_MAX, SIGNALS, SYS } from "./constants.ts";
+import { LINUX_CAPABILITY_VERSION_3, PR, SIGNAL_MAX, SIGNALS, SYS } from "./constants.ts";
 
 /** The libc functions the tool calls, in one table. */
 const SYMBOLS = {
@@ -400,25 +400,30 @@ export function kernelRelease(): string {
 export const AT_EMPTY_PATH = 0x1000;
 
 /**
- * Becomes `uid`/`gid` with no supplementary groups, through the raw system
- * calls: glibc's wrappers would also change the IDs of every thread in
- * their thread list, and a clone child shares that list with its parent.
- * In a user namespace whose `setgroups` is "deny" (every one made rootless)
- * the groups cannot be dropped, and are kept, as nsenter does.
+ * Becomes `uid`/`gid` with exactly `groups` as supplementary groups (none:
+ * cleared), through the raw system calls: glibc's wrappers would also change
+ * the IDs of every thread in their thread list, and a clone child shares
+ * that list with its parent. In a user namespace whose `setgroups` is "deny"
+ * (every one made rootless) no groups can be set: with none asked for, the
+ * current ones are kept, as nsenter and runc do. Returns whether they were.
  */
-export function becomeUser(uid: number, gid: number): void {
-  const call = (name: string, number: bigint, a: bigint, b = 0n, c = 0n) => {
-    if (libc.syscall3(number, a, b, c) === -1n) throw lastError(name);
-  };
-  if (libc.syscall3(SYS.setgroups, 0n, 0n, 0n) === -1n && errno() !== Errno.EPERM) {
-    throw lastError("setgroups");
+export function becomeUser(uid: number, gid: number, groups: readonly number[] = []): boolean {
+  const list = offHeap(Math.max(4, 4 * groups.length));
+  const view = new DataView(list.buffer);
+  groups.forEach((group, i) => view.setUint32(4 * i, group, true));
+  let kept = false;
+  try {
+    syscall("setgroups", groups.join(","), SYS.setgroups, BigInt(groups.length), addressOf(list));
+  } catch (error) {
+    if (!(error instanceof SyscallError) || error.errno !== Errno.EPERM || groups.length > 0) {
+      throw error;
+    }
+    kept = true;
   }
-  call("setresgid", SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  call("setresuid", SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+  syscall("setresgid", String(gid), SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
+  syscall("setresuid", String(uid), SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
+  return kept;
 }
-
-const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
-const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 /**
  * Makes every permitted capability of the calling thread inheritable and
@@ -437,13 +442,13 @@ export function raiseAmbientCapabilities(): void {
   const last = Number(readFile("/proc/sys/kernel/cap_last_cap").trim());
   for (let cap = 0; cap <= last; cap++) {
     const word = cap < 32 ? data[1] : data[4];
-    if ((word >>> (cap % 32)) & 1) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
+    if ((word >>> (cap % 32)) & 1) prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, cap);
   }
 }
 
 /** Undoes {@link raiseAmbientCapabilities}: no ambient and no inheritable capabilities. */
 export function clearAmbientCapabilities(): void {
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
   const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
   const data = new Uint32Array(6);
   const headerBytes = new Uint8Array(header.buffer), dataBytes = new Uint8Array(data.buffer);
@@ -691,25 +696,3 @@ export const W_OK = 2;
 
 /** File types for {@link mknodAt}. */
 export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
-
-/**
- * Becomes `uid`/`gid` with exactly `groups` as supplementary groups, by the
- * raw system calls (acting on the calling thread only, as {@link becomeUser}).
- * Where setgroups is denied (a rootless user namespace), no groups means
- * the current ones are kept.
- */
-export function becomeUserWithGroups(uid: number, gid: number, groups: number[]): void {
-  const list = offHeap(Math.max(4, 4 * groups.length));
-  const view = new DataView(list.buffer);
-  groups.forEach((group, i) => view.setUint32(4 * i, group, true));
-  try {
-    syscall("setgroups", groups.join(","), SYS.setgroups, BigInt(groups.length), addressOf(list));
-  } catch (error) {
-    // a user namespace whose setgroups is "deny" (rootless) keeps its groups, as runc does
-    if (!(error instanceof SyscallError) || error.errno !== Errno.EPERM || groups.length > 0) {
-      throw error;
-    }
-  }
-  syscall("setresgid", String(gid), SYS.setresgid, BigInt(gid), BigInt(gid), BigInt(gid));
-  syscall("setresuid", String(uid), SYS.setresuid, BigInt(uid), BigInt(uid), BigInt(uid));
-}

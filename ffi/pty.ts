@@ -9,13 +9,12 @@
 
 import { Errno, SyscallError } from "./errors.ts";
 import { close, errno, fromCString, lastError, O_CLOEXEC, O_RDWR, open, raw } from "./libc.ts";
-import { dup2 } from "./files.ts";
-import { SYS } from "./constants.ts";
+import { dup2, O_NOCTTY, setsid } from "./files.ts";
+import { TIOC } from "./constants.ts";
 
 /** ioctl requests (`asm-generic/ioctls.h`). */
-export const TIOC = { SCTTY: 0x540e, GWINSZ: 0x5413, SWINSZ: 0x5414 } as const;
 
-const O_NOCTTY = 0o400, TCSAFLUSH = 2;
+const TCSAFLUSH = 2;
 
 /** poll(2) events. */
 export const POLL = { IN: 1, OUT: 4, ERR: 8, HUP: 16, NVAL: 32 } as const;
@@ -54,7 +53,7 @@ export function openPty(): PtyPair {
  * becomes stdin, stdout and stderr (setsid, ioctl TIOCSCTTY, dup2).
  */
 export function becomeTerminalSession(slave: number): void {
-  if (raw.syscall5(SYS.setsid, 0n, 0n, 0n, 0n, 0n) === -1n) throw lastError("setsid");
+  setsid();
   if (raw.ioctl(slave, BigInt(TIOC.SCTTY), 0n) === -1) throw lastError("ioctl", "TIOCSCTTY");
   for (const fd of [0, 1, 2]) dup2(slave, fd);
 }

@@ -26,15 +26,13 @@ import {
   getCapabilities,
   getRlimit,
   joinSessionKeyring,
-  newSession,
   type PreparedSeccompFilter,
   prepareSeccompFilter,
   setCapabilities,
   setRlimit,
-  setUser,
 } from "../ffi/contain.ts";
-import { kernelRelease } from "../ffi/libc.ts";
-import { chdir } from "../ffi/files.ts";
+import { becomeUser, kernelRelease } from "../ffi/libc.ts";
+import { chdir, setsid } from "../ffi/files.ts";
 import {
   CAPABILITIES,
   CapabilityError,
@@ -422,7 +420,7 @@ export function planContainment(spec: ContainmentSpec, context: ContainmentConte
       calls: [{ ...call("setsid"), returns: "<session ID>" }],
       why: "a session of its own: no controlling terminal to push keystrokes into",
       run: () => {
-        session = newSession();
+        session = setsid();
       },
       learnt: (): Record<string, string> =>
         session === undefined ? {} : { "<session ID>": String(session) },
@@ -475,7 +473,7 @@ function userStep(uid: number, gid: number, groups?: number[]): ChildStep {
     calls,
     why: "the command's own user and groups",
     run: () => {
-      kept = setUser(uid, gid, groups);
+      kept = becomeUser(uid, gid, groups);
     },
     // where setgroups is denied the groups are kept, as nsenter does
     made: () =>

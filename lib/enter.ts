@@ -36,7 +36,6 @@ import {
 } from "../ffi/libc.ts";
 import { chroot, fchdir, ioctl } from "../ffi/files.ts";
 import { inodeOf } from "../ffi/mountapi.ts";
-import { becomeUserWithGroups } from "../ffi/libc.ts";
 import { chdir } from "../ffi/files.ts";
 import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
 import {
@@ -513,7 +512,7 @@ function credentialSteps(spec: EnterSpec): ChildStep[] {
         call("setresuid", asUser.uid, asUser.uid, asUser.uid),
       ],
       why: "the user asked for",
-      run: () => becomeUserWithGroups(asUser.uid, asUser.gid, groups),
+      run: () => void becomeUser(asUser.uid, asUser.gid, groups),
     });
   }
   if (sets) {

@@ -582,7 +582,7 @@ export const planLaunch = (async function planLaunch(
         name: "setresuid",
         calls: [call("setgroups", 0, null), call("setresgid", 0, 0, 0), call("setresuid", 0, 0, 0)],
         why: "become root inside: 0 is mapped",
-        run: () => becomeUser(0, 0),
+        run: () => void becomeUser(0, 0),
       });
     }
   }

@@ -14,10 +14,11 @@
  * @module
  */
 
+import { TIOC } from "../ffi/constants.ts";
 import type { SeccompProfile, SeccompRule } from "./seccomp.ts";
 
 /** ioctl requests that push input into a terminal or drive the console (`asm-generic/ioctls.h`). */
-export const TIOCSTI = 0x5412, TIOCLINUX = 0x541c;
+export const TIOCSTI: number = TIOC.STI, TIOCLINUX: number = TIOC.LINUX;
 
 /** personality(2) values a program may set: Linux, with UNAME26, with ADDR_NO_RANDOMIZE, both; query. */
 export const ALLOWED_PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];

@@ -1,5 +1,5 @@
 /**
- * The functions every run of the run form calls are compiled with their
+ * The costliest functions a run of the run form calls are compiled with their
  * modules, so Deno's code cache holds them (docs/performance.md, "The run
  * form's functions come from the code cache"). V8's own log of function
  * events is the referee: a plain function declaration is compiled lazily

@@ -9,7 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { launch } from "../mod.ts";
-import { buildTestJail, cliCommand, isRoot, privilegedTest, withTempDir } from "./helpers.ts";
+import {
+  buildTestJail,
+  cliCommand,
+  isRoot,
+  privilegedTest,
+  RUN_FLAGS,
+  withTempDir,
+} from "./helpers.ts";
 
 /** The v1 memory hierarchy's directory of this process's own cgroup, if there is one. */
 function ownMemoryCgroup(): string | null {
@@ -176,7 +183,7 @@ privilegedTest(
       const [deno] = cliCommand();
       // The container inherits the creator's stdout: read its one line, not to the end.
       const creating = new Deno.Command(deno, {
-        args: ["run", "--allow-ffi", "--allow-read", "--allow-write", "--allow-env", creator],
+        args: ["run", ...RUN_FLAGS, creator],
         stdout: "piped",
         stderr: "inherit",
       }).spawn();

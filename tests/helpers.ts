@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CLI_FLAGS } from "../cli/permissions.ts";
+import { PERMISSION_FLAGS } from "../lib/deno_run.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { O_RDONLY } from "../ffi/libc.ts";
 import { mqClose, mqOpen } from "../ffi/mqueue.ts";
@@ -16,7 +16,7 @@ const root = new URL("..", import.meta.url).pathname;
 export const isRoot = Deno.uid() === 0;
 
 /** Permissions the CLI runs with under `deno run`: exactly the README's. */
-export const RUN_FLAGS: string[] = CLI_FLAGS;
+export const RUN_FLAGS: string[] = PERMISSION_FLAGS;
 
 /** The command line that runs the CLI from source. */
 export function cliCommand(): string[] {

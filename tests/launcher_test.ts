@@ -257,11 +257,14 @@ Deno.test({
   },
 });
 
-Deno.test("launcher: it runs main.ts with lib/deno_run.ts's flags, no more and no fewer", () => {
+Deno.test("launcher: it and deno task start run main.ts with lib/deno_run.ts's flags, no more and no fewer", () => {
   const script = Deno.readTextFileSync(`${repo}invoke_ns`).replaceAll("\\\n", " ");
   const runs = [...script.matchAll(/exec "\$deno" run (.*?) "\$here\/main\.ts"/g)];
   assert.equal(runs.length, 2, "the CLI's and the OCI runtime's exec lines");
   for (const [, flags] of runs) {
     assert.deepEqual(flags.trim().split(/\s+/), [...NO_CONFIG_FLAGS, ...PERMISSION_FLAGS]);
   }
+  const { tasks } = JSON.parse(Deno.readTextFileSync(`${repo}deno.json`));
+  assert.equal(tasks.start, `deno run ${PERMISSION_FLAGS.join(" ")} main.ts`);
+  assert.ok(tasks.bench.startsWith(`deno run ${PERMISSION_FLAGS.join(" ")} `), tasks.bench);
 });

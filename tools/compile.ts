@@ -9,10 +9,10 @@
  * @module
  */
 
-import { CLI_FLAGS } from "../cli/permissions.ts";
+import { PERMISSION_FLAGS } from "../lib/deno_run.ts";
 
 /** The permissions baked into the executable: the CLI's (README explains each). */
-export const COMPILE_PERMISSIONS: string[] = CLI_FLAGS;
+export const COMPILE_PERMISSIONS: string[] = PERMISSION_FLAGS;
 
 /** Targets `deno compile` supports that the tool can run on (x86-64 glibc Linux). */
 export const TARGETS = ["x86_64-unknown-linux-gnu"];

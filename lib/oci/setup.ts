@@ -13,7 +13,7 @@
 
 import {
   accessible,
-  becomeUserWithGroups,
+  becomeUser,
   close,
   F_OK,
   fileStatus,
@@ -35,7 +35,7 @@ import {
   setns,
   writeFile,
 } from "../../ffi/libc.ts";
-import { CLONE } from "../../ffi/constants.ts";
+import { CLONE, TIOC } from "../../ffi/constants.ts";
 import {
   chdir,
   chownAt,
@@ -785,8 +785,6 @@ export function consoleSocketStep(path: string, state: ContainerState): ChildSte
   };
 }
 
-const TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430, TIOCSCTTY = 0x540e, TIOCSWINSZ = 0x5414;
-
 /**
  * Makes a pty in the container's devpts, sends its master to the console
  * socket (SCM_RIGHTS), and makes its slave the process's controlling
@@ -796,23 +794,23 @@ function setUpTerminal(setup: ContainerSetup, state: ContainerState): void {
   const master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   state.pty = { master };
   try {
-    ioctlBuffer(master, TIOCSPTLCK, new Uint8Array(4));
+    ioctlBuffer(master, TIOC.SPTLCK, new Uint8Array(4));
     const number = new Uint8Array(4);
-    ioctlBuffer(master, TIOCGPTN, number);
+    ioctlBuffer(master, TIOC.GPTN, number);
     state.pty.number = new DataView(number.buffer).getUint32(0, true);
     if (setup.consoleSize) {
       const size = new Uint8Array(8);
       const view = new DataView(size.buffer);
       view.setUint16(0, setup.consoleSize.height, true);
       view.setUint16(2, setup.consoleSize.width, true);
-      ioctlBuffer(master, TIOCSWINSZ, size);
+      ioctlBuffer(master, TIOC.SWINSZ, size);
     }
     const slave = open(`/dev/pts/${state.pty.number}`, O_RDWR | O_NOCTTY);
     state.pty.slave = slave;
     try {
       sendFds(state.console!, [master]);
       setsid();
-      ioctlValue(slave, TIOCSCTTY, 0);
+      ioctlValue(slave, TIOC.SCTTY, 0);
       for (const fd of [0, 1, 2]) dup2(slave, fd);
     } finally {
       if (slave > 2) close(slave);
@@ -835,13 +833,13 @@ function terminalStep(setup: ContainerSetup, state: ContainerState): ChildStep {
         ...call("openat", "AT_FDCWD", "/dev/ptmx", "O_RDWR|O_NOCTTY|O_CLOEXEC"),
         returns: "<pty master>",
       },
-      call("ioctl", "<pty master>", "TIOCSPTLCK", "[0]"),
-      call("ioctl", "<pty master>", "TIOCGPTN", "[<pty number>]"),
+      call("ioctl", "<pty master>", "TIOC.SPTLCK", "[0]"),
+      call("ioctl", "<pty master>", "TIOC.GPTN", "[<pty number>]"),
       ...size
         ? [call(
           "ioctl",
           "<pty master>",
-          "TIOCSWINSZ",
+          "TIOC.SWINSZ",
           `{ws_row=${size.height}, ws_col=${size.width}, ws_xpixel=0, ws_ypixel=0}`,
         )]
         : [],
@@ -851,7 +849,7 @@ function terminalStep(setup: ContainerSetup, state: ContainerState): ChildStep {
       },
       call("sendmsg", "<console socket>", "SCM_RIGHTS [<pty master>]", 0),
       { ...call("setsid"), returns: "<session ID>" },
-      call("ioctl", "<pty slave>", "TIOCSCTTY", 0),
+      call("ioctl", "<pty slave>", "TIOC.SCTTY", 0),
       ...[0, 1, 2].map((fd) => ({ ...call("dup2", "<pty slave>", fd), returns: String(fd) })),
     ],
     why: "process.terminal: a pty, its master to the console socket, its slave the terminal",
@@ -961,7 +959,7 @@ export function containerUserSteps(setup: ContainerSetup): ChildStep[] {
         call("setresuid", uid, uid, uid),
       ],
       why: "process.user",
-      run: () => becomeUserWithGroups(uid, gid, additionalGids),
+      run: () => void becomeUser(uid, gid, additionalGids),
     });
   }
   if (mask !== undefined) {
