@@ -580,7 +580,7 @@ export const planLaunch = (async function planLaunch(
     if (idranges!.mapsRoot(ranges)) {
       child.push({
         name: "setresuid",
-        calls: [call("setgroups", 0, null), call("setresgid", 0, 0, 0), call("setresuid", 0, 0, 0)],
+        calls: [call("setgroups", 0, "[]"), call("setresgid", 0, 0, 0), call("setresuid", 0, 0, 0)],
         why: "become root inside: 0 is mapped",
         run: () => void becomeUser(0, 0),
       });

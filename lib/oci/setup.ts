@@ -833,13 +833,13 @@ function terminalStep(setup: ContainerSetup, state: ContainerState): ChildStep {
         ...call("openat", "AT_FDCWD", "/dev/ptmx", "O_RDWR|O_NOCTTY|O_CLOEXEC"),
         returns: "<pty master>",
       },
-      call("ioctl", "<pty master>", "TIOC.SPTLCK", "[0]"),
-      call("ioctl", "<pty master>", "TIOC.GPTN", "[<pty number>]"),
+      call("ioctl", "<pty master>", "TIOCSPTLCK", "[0]"),
+      call("ioctl", "<pty master>", "TIOCGPTN", "[<pty number>]"),
       ...size
         ? [call(
           "ioctl",
           "<pty master>",
-          "TIOC.SWINSZ",
+          "TIOCSWINSZ",
           `{ws_row=${size.height}, ws_col=${size.width}, ws_xpixel=0, ws_ypixel=0}`,
         )]
         : [],
@@ -849,7 +849,7 @@ function terminalStep(setup: ContainerSetup, state: ContainerState): ChildStep {
       },
       call("sendmsg", "<console socket>", "SCM_RIGHTS [<pty master>]", 0),
       { ...call("setsid"), returns: "<session ID>" },
-      call("ioctl", "<pty slave>", "TIOC.SCTTY", 0),
+      call("ioctl", "<pty slave>", "TIOCSCTTY", 0),
       ...[0, 1, 2].map((fd) => ({ ...call("dup2", "<pty slave>", fd), returns: String(fd) })),
     ],
     why: "process.terminal: a pty, its master to the console socket, its slave the terminal",
