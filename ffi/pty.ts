@@ -12,8 +12,7 @@ import { close, errno, fromCString, lastError, O_CLOEXEC, O_RDWR, open, raw } fr
 import { dup2, O_NOCTTY, setsid } from "./files.ts";
 import { TIOC } from "./constants.ts";
 
-/** ioctl requests (`asm-generic/ioctls.h`). */
-
+/** tcsetattr(3): apply the change once the output is written, discarding unread input. */
 const TCSAFLUSH = 2;
 
 /** poll(2) events. */

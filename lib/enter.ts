@@ -34,9 +34,8 @@ import {
   setns,
   X_OK,
 } from "../ffi/libc.ts";
-import { chroot, fchdir, ioctl } from "../ffi/files.ts";
+import { chdir, chroot, fchdir, ioctl } from "../ffi/files.ts";
 import { inodeOf } from "../ffi/mountapi.ts";
-import { chdir } from "../ffi/files.ts";
 import { type PreparedSeccompFilter, setCapabilities, setNoNewPrivs } from "../ffi/contain.ts";
 import {
   ambientStep,
