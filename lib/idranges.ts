@@ -57,25 +57,20 @@ export function idRangesOf(spec: LaunchSpec, caller: Caller): IdRanges | null {
   if (caller.uid !== 0) {
     const entries = subordinate(caller);
     const who = caller.name ?? String(caller.uid);
-    const uid = rangesAllowed(ranges.users, caller.uid, entries.uid);
-    if (uid) {
-      throw new LaunchError(
-        "uid_map",
-        `UIDs ${uid.outside}-${
-          uid.outside + uid.count - 1
-        } are neither yours nor ${who}'s in /etc/subuid`,
-        "setup",
-      );
-    }
-    const gid = rangesAllowed(ranges.groups, caller.gid, entries.gid);
-    if (gid) {
-      throw new LaunchError(
-        "uid_map",
-        `GIDs ${gid.outside}-${
-          gid.outside + gid.count - 1
-        } are neither yours nor ${who}'s in /etc/subgid`,
-        "setup",
-      );
+    const kinds = [
+      ["UIDs", ranges.users, caller.uid, entries.uid, "/etc/subuid"],
+      ["GIDs", ranges.groups, caller.gid, entries.gid, "/etc/subgid"],
+    ] as const;
+    for (const [what, list, own, subordinates, file] of kinds) {
+      const range = rangesAllowed(list, own, subordinates);
+      if (range) {
+        const last = range.outside + range.count - 1;
+        throw new LaunchError(
+          "uid_map",
+          `${what} ${range.outside}-${last} are neither yours nor ${who}'s in ${file}`,
+          "setup",
+        );
+      }
     }
   }
   return ranges;
