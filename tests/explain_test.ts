@@ -26,6 +26,7 @@ import {
 import { CONTAIN_MASKED_PATHS, CONTAIN_READONLY_PATHS } from "../lib/masks.ts";
 import {
   isRoot,
+  labSteps,
   mountTable,
   NOBODY,
   privilegedTest,
@@ -63,21 +64,10 @@ function assertGolden(text: string, name: string): void {
   assert.equal(text, expected, `tests/explain_golden/${name}`);
 }
 
-const SHELL = ["env", "PS1=ns # ", "bash", "--norc"];
-const LAB: { step: string; args: () => string[] }[] = [
-  { step: "3", args: () => ["-vp", ...SHELL] },
-  { step: "4", args: () => ["-vpm", ...SHELL] },
-  { step: "5", args: () => ["-vpmu", "calculus", "bash"] },
-  { step: "6", args: () => ["-vpmnu", "calculus", "bash"] },
-  { step: "7-no", args: () => ["-vi", "no"] },
-  { step: "7-yes", args: () => ["-vi", "yes"] },
-  { step: "8", args: () => ["-vpmu", "calculus", "-c", jail, ...SHELL] },
-];
-
-for (const { step, args } of LAB) {
+for (const { step, args } of labSteps(jail)) {
   for (const [who, asUser] of [["root", undefined], ["rootless", NOBODY]] as const) {
     privilegedTest(`explain: lab step ${step} ${who}`, async () => {
-      const ran = await runCli(["--explain", ...args()], { asUser });
+      const ran = await runCli(["--explain", ...args], { asUser });
       assert.equal(ran.code, 0, ran.stderr);
       assertGolden(normalised(ran.stdout, { JAIL: jail }), `lab-${step}-${who}.txt`);
     });

@@ -255,3 +255,19 @@ function sleepUnder(parent: number): number {
   }
   return 0;
 }
+
+/** The lab's shell (seed doc 004), ending at once when its stdin is empty. */
+const LAB_SHELL = ["env", "PS1=ns # ", "bash", "--norc"];
+
+/** The lab's commands (seed doc 004, steps 3–8) by step; step 8 jails the shell in `jail`. */
+export function labSteps(jail: string): { step: string; args: string[] }[] {
+  return [
+    { step: "3", args: ["-vp", ...LAB_SHELL] },
+    { step: "4", args: ["-vpm", ...LAB_SHELL] },
+    { step: "5", args: ["-vpmu", "calculus", "bash"] },
+    { step: "6", args: ["-vpmnu", "calculus", "bash"] },
+    { step: "7-no", args: ["-vi", "no"] },
+    { step: "7-yes", args: ["-vi", "yes"] },
+    { step: "8", args: ["-vpmu", "calculus", "-c", jail, ...LAB_SHELL] },
+  ];
+}
