@@ -4,6 +4,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { PERMISSION_FLAGS } from "../lib/deno_run.ts";
 import { SyscallError } from "../ffi/errors.ts";
 import { O_RDONLY } from "../ffi/libc.ts";
@@ -270,4 +271,40 @@ export function labSteps(jail: string): { step: string; args: string[] }[] {
     { step: "7-yes", args: ["-vi", "yes"] },
     { step: "8", args: ["-vpmu", "calculus", "-c", jail, ...LAB_SHELL] },
   ];
+}
+
+/**
+ * Starts conmon's part of a terminal container (tests/fixtures/console_socket.py, with
+ * `python`): it listens on `socket`, takes the pty master sent there and prints what the
+ * container writes. Resolves once it listens; `output()` is what it printed after that, once it
+ * has ended (when the container's terminal closes).
+ */
+export async function startConsoleSocket(
+  python: string,
+  socket: string,
+): Promise<{ server: Deno.ChildProcess; output: () => Promise<string> }> {
+  const server = new Deno.Command(python, {
+    args: [new URL("./fixtures/console_socket.py", import.meta.url).pathname, socket],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = server.stdout.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("listening\n")) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, "the console socket server is up");
+    text += decoder.decode(value);
+  }
+  text = text.slice(text.indexOf("listening\n") + "listening\n".length);
+  const output = async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    await server.status;
+    return text;
+  };
+  return { server, output };
 }

@@ -22,6 +22,7 @@ import {
   mountTable,
   NOBODY,
   privilegedTest,
+  startConsoleSocket,
   withTempDir,
 } from "./helpers.ts";
 
@@ -618,30 +619,12 @@ privilegedTest("process.terminal: a pty whose master goes to the console socket"
       c.process.terminal = true;
       c.process.consoleSize = { height: 30, width: 100 };
     });
-    const server = new Deno.Command(python!, {
-      args: [new URL("./fixtures/console_socket.py", import.meta.url).pathname, socket],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const reader = server.stdout.getReader();
-    let text = "";
-    while (!text.includes("listening\n")) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, "the console socket server is up");
-      text += new TextDecoder().decode(value);
-    }
-    text = text.slice(text.indexOf("listening\n") + "listening\n".length);
+    const { output } = await startConsoleSocket(python!, socket);
     let ran = await run([...cli, "create", "--bundle", bundle, "tty"]);
     assert.equal(ran.code, 1, "a terminal without a console socket is refused");
     assert.equal(ran.stderr, "invoke_ns: process.terminal needs --console-socket\n");
     await verb(cli, "run", "--console-socket", socket, "--bundle", bundle, "tty");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    await server.status;
-    await server.stderr.cancel();
+    const text = await output();
     assert.deepEqual(text.split(/\r?\n/).slice(0, 3), ["/dev/pts/0", "30 100", "done"]);
     ran = await run([...cli, "state", "tty"]);
     assert.equal(ran.code, 1, "run deleted it");

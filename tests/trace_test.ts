@@ -42,6 +42,7 @@ import {
   NOBODY,
   privilegedTest,
   runCli,
+  startConsoleSocket,
   withCalculusSleeper,
 } from "./helpers.ts";
 
@@ -952,19 +953,8 @@ privilegedTest(
       linux: { namespaces: [{ type: "pid" }, { type: "mount" }] },
     });
     // conmon's part: takes the master sent over the socket, prints what the container writes
-    const server = new Deno.Command("python3", {
-      args: [new URL("./fixtures/console_socket.py", import.meta.url).pathname, socket],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
+    const { server, output } = await startConsoleSocket("python3", socket);
     try {
-      const reader = server.stdout.getReader();
-      let text = "";
-      while (!text.includes("listening\n")) {
-        const { value, done } = await reader.read();
-        assert.ok(!done, "the console socket server is up");
-        text += new TextDecoder().decode(value);
-      }
       let started = "";
       const { trace } = await checkTrace(
         ["oci", "--root", root, "create", "--console-socket", socket, "-b", dir, "t1"],
@@ -975,12 +965,7 @@ privilegedTest(
         },
       );
       assert.equal(started, "0 ", "start");
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
-      assert.equal(text.split(/\r?\n/)[1], "/dev/pts/0", "the command's terminal");
+      assert.equal((await output()).split(/\r?\n/)[0], "/dev/pts/0", "the command's terminal");
       assert.deepEqual(
         trace.filter((c) => c.step === "console-socket").map((c) => `${c.fn} ${c.args[1]}`),
         [
